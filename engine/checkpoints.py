@@ -1,0 +1,115 @@
+"""Safe, atomic checkpoint files.
+
+Weights are safetensors (never pickles); small metadata (the frozen config dataclass, step
+counters) rides in the safetensors header as JSON. Every write goes to a temporary file in the
+same folder, is flushed and fsync'd, then renamed over the target, so a crash or kill -9 leaves
+either the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load_bytes
+from safetensors.torch import save as st_save_bytes
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated, or does not fit the model."""
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def save_tensors(path, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Write ``tensors`` and JSON-able ``meta`` atomically as one safetensors file."""
+    header = {"meta": json.dumps(meta or {})}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write_bytes(path, st_save_bytes(tensors, metadata=header))
+
+
+def load_tensors(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a file written by ``save_tensors``; clear ``CheckpointError`` when unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    data = path.read_bytes()
+    try:
+        tensors = st_load_bytes(data)
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, ValueError, OSError, Exception) as e:  # noqa: BLE001
+        raise CheckpointError(
+            f"checkpoint is corrupt or not a safetensors file: {path} ({type(e).__name__}: {e})"
+        ) from e
+    try:
+        meta = json.loads(header.get("meta", "{}"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint metadata is not valid JSON: {path}") from e
+    return tensors, meta
+
+
+def config_to_dict(config) -> dict:
+    if not is_dataclass(config):
+        raise TypeError("config must be a dataclass")
+    return asdict(config)
+
+
+def config_from_dict(cls, data: dict):
+    """Rebuild a frozen config dataclass, ignoring unknown keys, with tuples restored."""
+    names = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+        if k in names:
+            kwargs[k] = tuple(v) if isinstance(v, list) else v
+    return cls(**kwargs)
+
+
+def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:
+    """``load_state_dict`` that names the file and the mismatch instead of a bare traceback."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = []
+        if missing:
+            detail.append(f"missing {missing[:3]}")
+        if unexpected:
+            detail.append(f"unexpected {unexpected[:3]}")
+        if wrong:
+            k = wrong[0]
+            detail.append(f"shape of {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
+        raise CheckpointError(f"checkpoint does not fit the model: {path}: " + "; ".join(detail))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

@@ -1,0 +1,324 @@
+"""Command line: ``python -m engine {train,sample,denoise,info} ...``.
+
+Bad arguments exit with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+class CLIError(Exception):
+    """A one-line message for the user; exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, status 2
+        raise CLIError(f"{self.prog}: {message}")
+
+
+def _finite(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if isinstance(v, float) and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+        return v
+
+    return parse
+
+
+def _nonneg(kind):
+    base = _finite(kind)
+
+    def parse(text):
+        v = base(text)
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        return v
+
+    return parse
+
+
+def _positive(kind):
+    base = _finite(kind)
+
+    def parse(text):
+        v = base(text)
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return v
+
+    return parse
+
+
+def _labels(text: str) -> list[int]:
+    try:
+        labels = [int(p) for p in text.split(",") if p.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"labels must be comma-separated digits, got {text!r}") from None
+    bad = [v for v in labels if not 0 <= v <= 9]
+    if bad or not labels:
+        raise argparse.ArgumentTypeError(f"labels must be digits 0-9, got {text!r}")
+    return labels
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models import MODEL_NAMES
+    from .train import PRESETS
+
+    p = _Parser(prog="python -m engine", description="Diffusion Lab engine")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a built-in model (checkpoints every epoch; --resume)")
+    t.add_argument("model", choices=sorted(PRESETS))
+    t.add_argument("--out", help="run directory (default cache/runs/MODEL)")
+    t.add_argument("--epochs", type=_positive(int))
+    t.add_argument("--batch-size", type=_positive(int))
+    t.add_argument("--lr", type=_positive(float))
+    t.add_argument("--lr-schedule", choices=["exponential", "constant"])
+    t.add_argument("--num-hiddens", type=_positive(int))
+    t.add_argument("--sigma", type=_nonneg(float))
+    t.add_argument("--p-uncond", type=_nonneg(float))
+    t.add_argument("--seed", type=_nonneg(int))
+    t.add_argument("--train-count", type=_nonneg(int), help="train on the first N images only")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    t.add_argument("--threads", type=_positive(int))
+    t.add_argument("--checkpoint-every", type=_positive(float), default=300.0, metavar="SECONDS")
+    t.add_argument("--max-steps", type=_positive(int), help=argparse.SUPPRESS)
+    t.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("sample", help="sample digits from a built-in model into an .npz")
+    s.add_argument("--model", required=True, choices=[m for m in MODEL_NAMES if "denoiser" not in m and m != "classifier"])
+    s.add_argument("--labels", type=_labels, default=list(range(10)))
+    s.add_argument("--per-label", type=_positive(int), default=4)
+    s.add_argument("--count", type=_positive(int), help="number of images (unconditional models)")
+    s.add_argument("--steps", type=_positive(int), default=300, help="Euler steps (flow models)")
+    s.add_argument("--stride", type=_positive(int), default=30, help="DDPM stride (ddpm-class)")
+    s.add_argument("--guidance", type=_nonneg(float), default=None)
+    s.add_argument("--seed", type=_nonneg(int), default=0)
+    s.add_argument("--trajectory", action="store_true")
+    s.add_argument("--models-dir", help=argparse.SUPPRESS)
+    s.add_argument("--out", required=True)
+
+    d = sub.add_parser("denoise", help="run a denoiser on noisy MNIST and report MSE/PSNR")
+    d.add_argument("--model", default="denoiser", choices=["denoiser", "denoiser-pure-noise"])
+    d.add_argument("--sigma", type=_nonneg(float), default=0.5)
+    d.add_argument("--split", choices=["train", "test"], default="test")
+    d.add_argument("--count", type=_positive(int), default=1000)
+    d.add_argument("--seed", type=_nonneg(int), default=0)
+    d.add_argument("--models-dir", help=argparse.SUPPRESS)
+    d.add_argument("--out")
+
+    sub.add_parser("info", help="list the shipped models and their manifests")
+    return p
+
+
+def _setup_threads(n: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(n or os.cpu_count() or 1)
+
+
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"output folder is not writable: {parent}")
+    if out.is_dir():
+        raise CLIError(f"output path is a folder: {out}")
+    return out
+
+
+def _save_npz(out: Path, **arrays) -> None:
+    from .checkpoints import atomic_write_bytes
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out, buf.getvalue())
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from . import train as tr
+    from .sampling import snapshot
+
+    cfg = tr.PRESETS[args.model]
+    overrides = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "lr_schedule": args.lr_schedule, "num_hiddens": args.num_hiddens, "sigma": args.sigma,
+        "p_uncond": args.p_uncond, "seed": args.seed, "train_count": args.train_count,
+    }
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    out = Path(args.out) if args.out else Path("cache/runs") / cfg.name
+    _setup_threads(args.threads)
+    distributed = tr.init_distributed()
+    rank = int(os.environ.get("RANK", "0"))
+    bar = None
+
+    def on_progress(p: tr.Progress):
+        nonlocal bar
+        if args.no_progress or rank != 0:
+            return
+        if bar is None:
+            bar = tqdm(total=p.total_steps, initial=p.step - 1, desc=cfg.name, unit="step",
+                       dynamic_ncols=True, mininterval=1.0)
+        bar.update(1)
+        bar.set_postfix(epoch=p.epoch + 1, loss=f"{p.loss:.4f}", lr=f"{p.lr:.2e}",
+                        samples_s=f"{p.samples_per_s:.0f}", refresh=False)
+
+    command = "python -m engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        manifest = tr.train(
+            cfg, out, resume=args.resume, device=args.device, precision=args.precision,
+            checkpoint_every_s=args.checkpoint_every, on_progress=on_progress,
+            snapshot_fn=snapshot, command=command, max_steps=args.max_steps,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if rank == 0:
+        status = manifest.get("status")
+        if status == "finished":
+            print(f"finished {cfg.name}: {manifest['samples_per_s']} samples/s, final loss "
+                  f"{manifest['final_loss']}, weights in {out / 'model.safetensors'}")
+        else:
+            print(f"stopped {cfg.name} ({status}); continue with --resume --out {out}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from .models import FlowModel, MNISTDDPM, load_builtin
+    from .sampling import digit_labels, sample_ddpm, sample_flow, to_unit
+    from .train import cpu_supports_bf16
+
+    out = _check_out(args.out)
+    _setup_threads(None)
+    net, cfg, _ = load_builtin(args.model, Path(args.models_dir) if args.models_dir else None)
+    gen = torch.Generator().manual_seed(args.seed)
+    amp = torch.bfloat16 if cpu_supports_bf16() else None
+    conditional = cfg.arch == "class"
+    if conditional:
+        labels = digit_labels(args.labels, args.per_label)
+    else:
+        labels = torch.full((args.count or len(args.labels) * args.per_label,), -1)
+    traj_arr = None
+    if cfg.objective == "ddpm":
+        guidance = 7.0 if args.guidance is None else args.guidance
+        traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, args.stride, guidance, gen)
+        images = to_unit(traj.final)
+        if args.trajectory:
+            traj_arr = torch.stack([to_unit(x) for x in traj.x], 1)
+    else:
+        guidance = (5.0 if args.guidance is None else args.guidance) if conditional else None
+        flow = FlowModel(net, cfg, amp)
+        res = sample_flow(flow, labels if conditional else None, len(labels), args.steps,
+                          guidance, gen, record=args.trajectory)
+        if args.trajectory:
+            images = res.x[-1].clamp(0, 1)
+            traj_arr = res.x.clamp(0, 1).transpose(0, 1)
+        else:
+            images = res
+    arrays = {
+        "images": images[:, 0].float().numpy().astype(np.float32),
+        "labels": labels.numpy().astype(np.int64),
+    }
+    if traj_arr is not None:
+        arrays["trajectory"] = traj_arr[:, :, 0].float().numpy().astype(np.float32)
+    _save_npz(out, **arrays)
+    print(f"wrote {len(labels)} images to {out}")
+    return 0
+
+
+def cmd_denoise(args) -> int:
+    import torch
+
+    from .data import load_mnist
+    from .metrics import mse, psnr
+    from .models import load_builtin
+
+    out = _check_out(args.out) if args.out else None
+    _setup_threads(None)
+    net, cfg, _ = load_builtin(args.model, Path(args.models_dir) if args.models_dir else None)
+    split = load_mnist(args.split)
+    count = min(args.count, split.images.shape[0])
+    clean = split.images[:count]
+    gen = torch.Generator().manual_seed(args.seed)
+    noise = torch.randn(clean.shape, generator=gen)
+    noisy = noise if cfg.pure_noise else clean + args.sigma * noise
+    with torch.inference_mode():
+        denoised = torch.cat([net(b) for b in noisy.split(250)])
+    print(f"{args.model} sigma={args.sigma} {args.split}[:{count}]: MSE {mse(denoised, clean):.5f} "
+          f"PSNR {psnr(denoised, clean):.2f} dB (noisy input PSNR {psnr(noisy, clean):.2f} dB)")
+    if out:
+        _save_npz(out, clean=clean[:, 0].numpy(), noisy=noisy[:, 0].numpy(),
+                  denoised=denoised[:, 0].numpy())
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .models import MODEL_NAMES, MODELS_DIR, read_manifest
+
+    for name in MODEL_NAMES:
+        m = read_manifest(name)
+        if m is None:
+            print(f"{name:24s} not shipped (train: python -m engine train {name} --out {MODELS_DIR / name})")
+            continue
+        print(f"{name:24s} loss {m.get('final_loss')}, {m.get('samples_per_s')} samples/s, "
+              f"{m.get('wall_time_s')} s on {m.get('machine')}")
+        print(f"{'':24s} {m.get('command')} (commit {str(m.get('git_commit'))[:10]})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "sample": cmd_sample, "denoise": cmd_denoise, "info": cmd_info}[
+            args.command
+        ](args)
+    except CLIError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001  -- a clear line, not a traceback
+        from .checkpoints import CheckpointError
+        from .data import DataError
+        from .train import TrainingError
+
+        if isinstance(e, (CheckpointError, DataError, TrainingError, ValueError, OSError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        raise
+    finally:
+        sys.stdout.flush()
+        time.sleep(0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

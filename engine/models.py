@@ -1,0 +1,133 @@
+"""Model adapters: every backend is a callable ``(x_t, t, cond) -> prediction`` plus a spec.
+
+The built-in MNIST models are thin wrappers around the Part B UNets trained by ``engine.train``
+and shipped in ``cache/models/<name>/model.safetensors``. DeepFloyd IF (``engine.deepfloyd``)
+plugs in behind the same ``DiffusionBackend`` interface, so the Part A algorithms never know
+which model they run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpoints as ckpt
+from .data import CACHE_DIR
+from .schedule import Schedule
+from .train import TrainConfig, load_weights
+from .unet import one_hot
+
+MODELS_DIR = CACHE_DIR / "models"
+RUNS_DIR = CACHE_DIR / "runs"
+MODEL_NAMES = (
+    "denoiser", "denoiser-pure-noise", "flow-time", "flow-class", "flow-class-constant-lr",
+    "ddpm-class", "classifier",
+)
+
+
+class ModelNotFound(ckpt.CheckpointError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a backend expects. ``value_range`` is the pixel range the model works in."""
+
+    name: str
+    kind: str  # "ddpm" | "flow" | "denoiser" | "classifier"
+    image_size: int = 28
+    channels: int = 1
+    value_range: tuple[float, float] = (0.0, 1.0)
+    conditioning: str = "none"  # "none" | "class" | "text"
+    classes: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+
+
+DIGITS = tuple(str(i) for i in range(10))
+
+
+def model_path(name: str, root: Path | None = None) -> Path:
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+    return (root or MODELS_DIR) / name / "model.safetensors"
+
+
+def load_builtin(name: str, root: Path | None = None):
+    """(torch module in eval mode, TrainConfig, manifest) of a shipped or trained model."""
+    path = model_path(name, root)
+    if not path.exists():
+        raise ModelNotFound(
+            f"model {name!r} is not in {path.parent}. Train it with: python -m engine train {name} "
+            f"--out {path.parent}"
+        )
+    module, cfg, meta = load_weights(path)
+    return module, cfg, meta.get("manifest", {})
+
+
+def read_manifest(name: str, root: Path | None = None) -> dict | None:
+    path = model_path(name, root).parent / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+@dataclass(eq=False)
+class MNISTDDPM:
+    """The built-in Part A model: class-conditioned eps-prediction on [-1, 1] pixels.
+
+    ``cond`` is a (B, 10) one-hot tensor; zeros are the CFG null condition.
+    """
+
+    net: torch.nn.Module
+    schedule: Schedule = field(default_factory=Schedule.cosine)
+    spec: ModelSpec = ModelSpec("ddpm-class", "ddpm", 28, 1, (-1.0, 1.0), "class", DIGITS)
+    amp: torch.dtype | None = None
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        if cond is None:
+            cond = self.null_cond(x_t.shape[0])
+        t_in = torch.as_tensor(t, dtype=torch.float32) / (self.schedule.num_timesteps - 1)
+        with torch.inference_mode(), torch.autocast(
+            "cpu", dtype=self.amp or torch.float32, enabled=self.amp is not None
+        ):
+            return self.net(x_t, t_in.expand(x_t.shape[0]), cond).float()
+
+    def null_cond(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, 10)
+
+    def encode(self, labels) -> torch.Tensor:
+        return one_hot(torch.as_tensor(labels))
+
+
+@dataclass(eq=False)
+class FlowModel:
+    """A Part B flow model: ``(x_t, t in [0, 1], cond) -> velocity``; cond ignored when
+    the network is only time-conditioned."""
+
+    net: torch.nn.Module
+    config: TrainConfig
+    amp: torch.dtype | None = None
+
+    @property
+    def class_conditioned(self) -> bool:
+        return self.config.arch == "class"
+
+    def __call__(self, x_t, t, cond=None):
+        with torch.inference_mode(), torch.autocast(
+            "cpu", dtype=self.amp or torch.float32, enabled=self.amp is not None
+        ):
+            if self.class_conditioned:
+                if cond is None:
+                    cond = self.null_cond(x_t.shape[0])
+                return self.net(x_t, t, cond).float()
+            return self.net(x_t, t).float()
+
+    def null_cond(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, self.config.num_classes)
+
+    def encode(self, labels) -> torch.Tensor:
+        return one_hot(torch.as_tensor(labels), self.config.num_classes)
