@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what Diffusion Lab needs into this machine's Python (no new multi-GB venv per clone).
+# Usage: scripts/setup.sh [--test]   (--test also installs Debian's chromium for browser tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+  || { echo "Diffusion Lab needs Python 3.11 or newer" >&2; exit 1; }
+
+# Skip pip when this exact requirements file is already installed (pip check of 20 packages
+# takes a while); the stamp is keyed by the file's hash and the interpreter.
+stamp_dir=${XDG_CACHE_HOME:-$HOME/.cache}/diffusion-lab
+stamp="$stamp_dir/req-$(cat requirements.txt <("$PY" -c 'import sys; print(sys.executable)') | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  "$PY" -m pip install --disable-pip-version-check -q -r requirements.txt
+  mkdir -p "$stamp_dir" && touch "$stamp"
+fi
+
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "browser tests need chromium: sudo apt-get install chromium" >&2
+  fi
+fi
