@@ -10,7 +10,9 @@ import json
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -186,10 +188,14 @@ def cmd_train(args) -> int:
                         samples_s=f"{p.samples_per_s:.0f}", refresh=False)
 
     command = "python -m engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # SIGTERM/SIGINT: finish the current step, write a checkpoint, exit ("cancelled").
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         manifest = tr.train(
             cfg, out, resume=args.resume, device=args.device, precision=args.precision,
-            checkpoint_every_s=args.checkpoint_every, on_progress=on_progress,
+            checkpoint_every_s=args.checkpoint_every, on_progress=on_progress, stop_event=stop,
             snapshot_fn=snapshot, command=command, max_steps=args.max_steps,
         )
     finally:
