@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out")
 
     sub.add_parser("info", help="list the shipped models and their manifests")
+
+    e = sub.add_parser("evaluate", help="measure a model's quality (classifier accuracy, PSNR, ...)")
+    e.add_argument("model", choices=MODEL_NAMES)
+    e.add_argument("--per-label", type=_positive(int), default=20)
+    e.add_argument("--models-dir", help="default cache/models")
+    e.add_argument("--write", action="store_true", help="save as quality.json beside the model")
     return p
 
 
@@ -300,10 +306,29 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .checkpoints import atomic_write_text
+    from .evaluate import evaluate
+    from .models import model_path
+
+    _setup_threads(None)
+    root = Path(args.models_dir) if args.models_dir else None
+    result = evaluate(args.model, root, per_label=args.per_label)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.write:
+        out = model_path(args.model, root).parent / "quality.json"
+        atomic_write_text(out, text + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "sample": cmd_sample, "denoise": cmd_denoise, "info": cmd_info}[
+        commands = {"train": cmd_train, "sample": cmd_sample, "denoise": cmd_denoise,
+                    "info": cmd_info, "evaluate": cmd_evaluate}
+        return commands[
             args.command
         ](args)
     except CLIError as e:

@@ -443,7 +443,7 @@ def train(
     if steps_per_epoch < 1:
         raise TrainingError(f"{n} training images are fewer than one batch of {cfg.batch_size}")
     total_steps = steps_per_epoch * cfg.epochs
-    log_f = open(files.log, "a") if rank == 0 else None  # noqa: SIM115
+    log_f = open(files.log, "a", buffering=1) if rank == 0 else None  # noqa: SIM115  (line-buffered: live curves)
     last_ckpt = time.monotonic()
     t_start = time.monotonic() - elapsed
     rate_t, rate_n, rate = time.monotonic(), 0, 0.0
