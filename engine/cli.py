@@ -78,6 +78,7 @@ def _labels(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import deepfloyd_cli
     from .models import MODEL_NAMES
     from .train import PRESETS
 
@@ -105,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
 
     s = sub.add_parser("sample", help="sample digits from a built-in model into an .npz")
-    s.add_argument("--model", required=True, choices=[m for m in MODEL_NAMES if "denoiser" not in m and m != "classifier"])
+    s.add_argument("--model", choices=[m for m in MODEL_NAMES if "denoiser" not in m and m != "classifier"],
+                   help="a built-in model (required unless --backend deepfloyd)")
     s.add_argument("--labels", type=_labels, default=list(range(10)))
     s.add_argument("--per-label", type=_positive(int), default=4)
     s.add_argument("--count", type=_positive(int), help="number of images (unconditional models)")
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trajectory", action="store_true")
     s.add_argument("--models-dir", help=argparse.SUPPRESS)
     s.add_argument("--out", required=True)
+    deepfloyd_cli.add_backend_args(s)
 
     d = sub.add_parser("denoise", help="run a denoiser on noisy MNIST and report MSE/PSNR")
     d.add_argument("--model", default="denoiser", choices=["denoiser", "denoiser-pure-noise"])
@@ -127,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out")
 
     sub.add_parser("info", help="list the shipped models and their manifests")
+    deepfloyd_cli.add_commands(sub)
 
     e = sub.add_parser("evaluate", help="measure a model's quality (classifier accuracy, PSNR, ...)")
     e.add_argument("model", choices=MODEL_NAMES)
@@ -222,6 +226,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    if args.backend == "deepfloyd":
+        from .deepfloyd_cli import run_sample
+
+        return run_sample(args)
+    if not args.model:
+        raise CLIError("python -m engine sample: --model is required for the built-in backend")
     import torch
 
     from .models import FlowModel, MNISTDDPM, load_builtin
@@ -328,9 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         commands = {"train": cmd_train, "sample": cmd_sample, "denoise": cmd_denoise,
                     "info": cmd_info, "evaluate": cmd_evaluate}
-        return commands[
-            args.command
-        ](args)
+        if args.command not in commands:  # precompute / embed: handlers set by deepfloyd_cli
+            return args.handler(args)
+        return commands[args.command](args)
     except CLIError as e:
         print(str(e), file=sys.stderr)
         return 2

@@ -134,10 +134,10 @@ def resolve_model(
         missing = [c for c in components if not (path / c).is_dir()]
         if missing:
             raise ModelNotFoundError(
-                f"{path} is not a DeepFloyd IF folder: it has no {', '.join(missing)} subfolder. Point "
-                "--model-path at a folder saved by diffusers (model_index.json, unet/, scheduler/), "
-                "e.g. a copy of the Hub repository, or at a Hub id such as "
-                f"{DEFAULT_MODEL_ID}."
+                f"{path} has no {', '.join(m + '/' for m in missing)} subfolder. Point --model-path at a "
+                f"folder in diffusers' layout with {', '.join(c + '/' for c in components)} (a copy of "
+                f"the Hub repository), or at a Hub id such as {DEFAULT_MODEL_ID}"
+                + (", or import precomputed embeddings." if "text_encoder" in missing else ".")
             )
         return path
     if _looks_like_path(str(model)):
@@ -148,16 +148,23 @@ def resolve_model(
     patterns = ["model_index.json"]
     for c in components:
         if c in ("unet", "text_encoder"):
-            weights = [f"{c}/*.{variant}*", f"{c}/*.index.{variant}.json"] if variant else [f"{c}/*.safetensors*"]
+            weights = (
+                [f"{c}/*.{variant}*", f"{c}/*.index.{variant}.json"] if variant else [f"{c}/*.safetensors*"]
+            )
             patterns += [f"{c}/config.json", *weights]
         else:
             patterns.append(f"{c}/*")
     offline = is_offline() if offline is None else offline
     with translate_errors(str(model)):
-        folder = Path(_snapshot_download(
-            str(model), allow_patterns=patterns, ignore_patterns=_IGNORE,
-            local_files_only=offline, token=token,
-        ))
+        folder = Path(
+            _snapshot_download(
+                str(model),
+                allow_patterns=patterns,
+                ignore_patterns=_IGNORE,
+                local_files_only=offline,
+                token=token,
+            )
+        )
     weighted = [c for c in components if c in ("unet", "text_encoder")]
     if variant and any(_weights_variant(folder / c, variant) is None for c in weighted):
         return resolve_model(model, components, variant=None, offline=offline, token=token)
@@ -237,9 +244,10 @@ def _oom_message() -> str:
 
 
 def pick_device(device: str = "auto", allow_cpu: bool = True) -> torch.device:
-    """"auto" -> CUDA when available. CPU works (float32) but is slow, hence the warning."""
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
+    """ "auto" -> CUDA when available. CPU works (float32) but is slow, hence the warning."""
+    dev = torch.device(
+        "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+    )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise NoGPUError(
             "no CUDA GPU is available to PyTorch. Run on a machine with an NVIDIA GPU and a CUDA build "
@@ -251,8 +259,11 @@ def pick_device(device: str = "auto", allow_cpu: bool = True) -> torch.device:
                 "DeepFloyd IF needs a GPU here and none is available; use the built-in model, or load "
                 "with allow_cpu=True (float32 on the CPU: minutes per image)."
             )
-        warnings.warn("DeepFloyd IF on the CPU runs in float32 and is slow (minutes per 64x64 image "
-                      "with IF-I-XL).", SlowOnCPUWarning, stacklevel=2)
+        warnings.warn(
+            "DeepFloyd IF on the CPU runs in float32 and is slow (minutes per 64x64 image with IF-I-XL).",
+            SlowOnCPUWarning,
+            stacklevel=2,
+        )
     return dev
 
 
@@ -280,7 +291,11 @@ class EmbeddingStore:
 
     def check(self, emb: torch.Tensor, prompt: str, source: str = "") -> torch.Tensor:
         """(length, width) or (1, length, width) -> (1, length, width), else EmbeddingShapeError."""
-        if not isinstance(emb, torch.Tensor) or emb.ndim not in (2, 3) or (emb.ndim == 3 and emb.shape[0] != 1):
+        if (
+            not isinstance(emb, torch.Tensor)
+            or emb.ndim not in (2, 3)
+            or (emb.ndim == 3 and emb.shape[0] != 1)
+        ):
             shape = tuple(emb.shape) if isinstance(emb, torch.Tensor) else type(emb).__name__
             raise EmbeddingShapeError(self._shape_message(prompt, shape, source))
         emb = emb if emb.ndim == 3 else emb[None]
@@ -298,8 +313,11 @@ class EmbeddingStore:
 
     def put(self, prompt: str, emb: torch.Tensor, source: str = "t5") -> None:
         emb = self.check(emb, prompt, source)
-        ckpt.save_tensors(self.path(prompt), {"prompt_embeds": emb.detach().to("cpu")},
-                          {"prompt": prompt, "model_key": self.key, "source": source})
+        ckpt.save_tensors(
+            self.path(prompt),
+            {"prompt_embeds": emb.detach().to("cpu")},
+            {"prompt": prompt, "model_key": self.key, "source": source},
+        )
 
     def get(self, prompt: str) -> torch.Tensor:
         if prompt not in self:
@@ -379,7 +397,12 @@ class DeepFloydIF:
     @property
     def spec(self) -> ModelSpec:
         return ModelSpec(
-            self.model_id, "ddpm", int(self.unet.config.sample_size), 3, (-1.0, 1.0), "text",
+            self.model_id,
+            "ddpm",
+            int(self.unet.config.sample_size),
+            3,
+            (-1.0, 1.0),
+            "text",
             prompts=tuple(p for p in self.embeddings.prompts() if p != NULL_PROMPT),
         )
 
@@ -399,7 +422,8 @@ class DeepFloydIF:
         t = torch.as_tensor(t, dtype=torch.long).reshape(-1).expand(b)
         with self._lock, torch.inference_mode(), translate_errors(self.model_id):
             out = self.unet(
-                x_t.to(self.device, self.dtype), t.to(self.device),
+                x_t.to(self.device, self.dtype),
+                t.to(self.device),
                 encoder_hidden_states=cond.to(self.device, self.dtype),
             ).sample
             return out.float().to(x_t.device)
@@ -459,8 +483,11 @@ def load_deepfloyd(
     with translate_errors(str(model)):
         scheduler = DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
         unet = UNet2DConditionModel.from_pretrained(
-            folder, subfolder="unet", variant=_weights_variant(folder / "unet", variant),
-            torch_dtype=dtype, use_safetensors=True,
+            folder,
+            subfolder="unet",
+            variant=_weights_variant(folder / "unet", variant),
+            torch_dtype=dtype,
+            use_safetensors=True,
         )
         unet = unet.to(dev).eval().requires_grad_(False)
     cfg = unet.config
@@ -478,7 +505,12 @@ def load_deepfloyd(
     width = int(cfg.encoder_hid_dim or cfg.cross_attention_dim)
     store = EmbeddingStore(Path(embeddings_dir or EMBEDDINGS_DIR), embeddings_key or model_key(model), width)
     return DeepFloydIF(
-        unet, Schedule.from_alphas_cumprod(scheduler.alphas_cumprod), store, str(model), dev, dtype,
+        unet,
+        Schedule.from_alphas_cumprod(scheduler.alphas_cumprod),
+        store,
+        str(model),
+        dev,
+        dtype,
         dict(scheduler.config),
     )
 
@@ -503,7 +535,9 @@ def encode_with_t5(
     missing = [p for p in dict.fromkeys(prompts) if p not in store]
     if not missing:
         return []
-    folder = resolve_model(model, ("text_encoder", "tokenizer"), variant=variant, offline=offline, token=token)
+    folder = resolve_model(
+        model, ("text_encoder", "tokenizer"), variant=variant, offline=offline, token=token
+    )
     dev = pick_device(device)
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
     from transformers import AutoTokenizer, T5EncoderModel
@@ -516,18 +550,31 @@ def encode_with_t5(
                 f"cannot load the T5 tokenizer in {folder / 'tokenizer'} ({e}). Install sentencepiece "
                 "(pip install sentencepiece) or import precomputed embeddings instead."
             ) from e
-        encoder = T5EncoderModel.from_pretrained(
-            folder, subfolder="text_encoder", variant=_weights_variant(folder / "text_encoder", variant),
-            dtype=dtype, use_safetensors=True,
-        ).to(dev).eval()
+        encoder = (
+            T5EncoderModel.from_pretrained(
+                folder,
+                subfolder="text_encoder",
+                variant=_weights_variant(folder / "text_encoder", variant),
+                dtype=dtype,
+                use_safetensors=True,
+            )
+            .to(dev)
+            .eval()
+        )
     try:
         with torch.inference_mode(), translate_errors(str(model)):
             for i in range(0, len(missing), batch_size):
                 chunk = missing[i : i + batch_size]
-                tok = tokenizer(chunk, padding="max_length", max_length=store.length, truncation=True,
-                                add_special_tokens=True, return_tensors="pt")
+                tok = tokenizer(
+                    chunk,
+                    padding="max_length",
+                    max_length=store.length,
+                    truncation=True,
+                    add_special_tokens=True,
+                    return_tensors="pt",
+                )
                 hidden = encoder(tok.input_ids.to(dev), attention_mask=tok.attention_mask.to(dev))[0]
-                for p, h in zip(chunk, hidden):
+                for p, h in zip(chunk, hidden, strict=True):
                     store.put(p, h[None].float().cpu(), source=f"t5:{model}")
     finally:
         del encoder
@@ -589,16 +636,26 @@ def upscale_stage2(
 
             with translate_errors(model):
                 pipe = IFSuperResolutionPipeline.from_pretrained(
-                    folder, text_encoder=None, tokenizer=None, safety_checker=None, feature_extractor=None,
-                    watermarker=None, requires_safety_checker=False, torch_dtype=dtype,
-                    variant=_weights_variant(folder / "unet", "fp16"), use_safetensors=True,
+                    folder,
+                    text_encoder=None,
+                    tokenizer=None,
+                    safety_checker=None,
+                    feature_extractor=None,
+                    watermarker=None,
+                    requires_safety_checker=False,
+                    torch_dtype=dtype,
+                    variant=_weights_variant(folder / "unet", "fp16"),
+                    use_safetensors=True,
                 ).to(dev)
                 pipe.set_progress_bar_config(disable=True)
             _STAGE2[(model, str(dev))] = pipe
         with translate_errors(model):
             out = pipe(
-                image=images.to(dev, dtype), prompt_embeds=prompt_embeds.to(dev, dtype),
-                negative_prompt_embeds=negative_embeds.to(dev, dtype), generator=generator,
-                num_inference_steps=steps, output_type="pt",
+                image=images.to(dev, dtype),
+                prompt_embeds=prompt_embeds.to(dev, dtype),
+                negative_prompt_embeds=negative_embeds.to(dev, dtype),
+                generator=generator,
+                num_inference_steps=steps,
+                output_type="pt",
             ).images
     return ((out.float().cpu() + 1) / 2).clamp(0, 1)

@@ -51,10 +51,15 @@ def add_backend_args(parser: argparse.ArgumentParser, default_backend: str = "bu
     from .deepfloyd import DEFAULT_MODEL_ID
 
     parser.add_argument("--backend", choices=["builtin", "deepfloyd"], default=default_backend)
-    parser.add_argument("--model-path", default=DEFAULT_MODEL_ID,
-                        help=f"Hub id or local diffusers folder (default {DEFAULT_MODEL_ID})")
+    parser.add_argument(
+        "--model-path",
+        default=DEFAULT_MODEL_ID,
+        help=f"Hub id or local diffusers folder (default {DEFAULT_MODEL_ID})",
+    )
     parser.add_argument("--prompt-embeds", help="import prompt -> embedding dict (.pth or .safetensors)")
-    parser.add_argument("--prompt", action="append", help="text prompt (repeatable); default 'a high quality photo'")
+    parser.add_argument(
+        "--prompt", action="append", help="text prompt (repeatable); default 'a high quality photo'"
+    )
     parser.add_argument("--encode-missing", action="store_true", help="run T5 for prompts not in the cache")
     parser.add_argument("--device", default="auto", help="auto | cuda | cpu")
     parser.add_argument("--embeddings-dir", help="embedding cache root (default cache/embeddings)")
@@ -128,7 +133,9 @@ def _load(args, prompts):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SlowOnCPUWarning)
         adapter = load_deepfloyd(
-            args.model_path, device=args.device, embeddings_dir=args.embeddings_dir,
+            args.model_path,
+            device=args.device,
+            embeddings_dir=args.embeddings_dir,
             offline=True if args.offline else None,
         )
     for w in caught:
@@ -137,8 +144,13 @@ def _load(args, prompts):
         adapter.embeddings.import_file(args.prompt_embeds)
     need = list(dict.fromkeys([NULL_PROMPT, *prompts]))
     if args.encode_missing:
-        encode_with_t5(args.model_path, need, adapter.embeddings, device=args.device,
-                       offline=True if args.offline else None)
+        encode_with_t5(
+            args.model_path,
+            need,
+            adapter.embeddings,
+            device=args.device,
+            offline=True if args.offline else None,
+        )
     adapter.encode(need)  # a clear EmbeddingsMissingError now rather than mid-run
     return adapter
 
@@ -164,9 +176,12 @@ def run_sample(args) -> int:
     images = to_unit(sample_images(adapter, prompts, count, args.stride, guidance, gen).final)
     buf = io.BytesIO()
     np.savez(
-        buf, images=images.numpy().astype(np.float32),
+        buf,
+        images=images.numpy().astype(np.float32),
         prompts=np.array([p for p in prompts for _ in range(count)]),
-        seed=np.int64(args.seed), guidance=np.float32(guidance), stride=np.int64(args.stride),
+        seed=np.int64(args.seed),
+        guidance=np.float32(guidance),
+        stride=np.int64(args.stride),
         model=np.array(str(args.model_path)),
     )
     atomic_write_bytes(out, buf.getvalue())
@@ -181,11 +196,19 @@ def run_precompute(args) -> int:
 
     figures = [f.strip() for f in args.figures.split(",") if f.strip()]
     fields = {"stride": args.stride, "guidance": args.guidance, "photo": args.photo}
-    settings = PackSettings(tuple(args.prompt or [DEFAULT_PROMPT]), tuple(args.seed or [0]), tuple(figures), **fields)
+    settings = PackSettings(
+        tuple(args.prompt or [DEFAULT_PROMPT]), tuple(args.seed or [0]), tuple(figures), **fields
+    )
     adapter = _load(args, settings.needed_prompts())
     pack = precompute_pack(
-        adapter, args.pack, settings.prompts, settings.seeds, settings.figures, overwrite=args.overwrite,
-        progress=lambda name, i, n: print(f"[{i + 1}/{n}] {name}", file=sys.stderr), **fields,
+        adapter,
+        args.pack,
+        settings.prompts,
+        settings.seeds,
+        settings.figures,
+        overwrite=args.overwrite,
+        progress=lambda name, i, n: print(f"[{i + 1}/{n}] {name}", file=sys.stderr),
+        **fields,
     )
     print(f"wrote pack {pack.path} ({', '.join(pack.figures)})")
     return 0

@@ -46,8 +46,16 @@ from .schedule import strided_timesteps
 PACK_VERSION = 1
 MANIFEST = "manifest.json"
 FIGURES = (
-    "samples", "forward", "one_step", "iterative", "cfg", "sdedit", "inpaint", "text_edit",
-    "anagram", "hybrid",
+    "samples",
+    "forward",
+    "one_step",
+    "iterative",
+    "cfg",
+    "sdedit",
+    "inpaint",
+    "text_edit",
+    "anagram",
+    "hybrid",
 )
 REQUIRED_ARRAYS = {
     "samples": ("images", "trajectory", "timesteps"),
@@ -83,8 +91,10 @@ class PackSettings:
     i_starts: tuple[int, ...] = SDEDIT_I_STARTS
     edit_prompt: str = "a rocket ship"
     inpaint_box: tuple[float, float, float, float] = (0.0, 0.25, 0.5, 0.75)  # top, left, bottom, right
-    anagram_prompts: tuple[str, str] = ("an oil painting of people around a campfire",
-                                        "an oil painting of an old man")
+    anagram_prompts: tuple[str, str] = (
+        "an oil painting of people around a campfire",
+        "an oil painting of an old man",
+    )
     anagram_view: str = "flip"
     hybrid_prompts: tuple[str, str] = ("a lithograph of a skull", "a lithograph of waterfalls")  # far, close
 
@@ -169,9 +179,14 @@ def _figure(name: str, adapter, s: PackSettings, photo: torch.Tensor, seed: int)
         noisy = torch.cat([forward(photo, t, sched, generator=gen) for t in s.forward_ts])
         out = {"photo": _unit(photo[0]), "noisy": _unit(noisy), "timesteps": torch.tensor(s.forward_ts)}
         if name == "one_step":
-            out["denoised"] = _unit(torch.cat([
-                one_step_denoise(adapter, x[None], t, sched, photo_cond) for x, t in zip(noisy, s.forward_ts)
-            ]))
+            out["denoised"] = _unit(
+                torch.cat(
+                    [
+                        one_step_denoise(adapter, x[None], t, sched, photo_cond)
+                        for x, t in zip(noisy, s.forward_ts, strict=True)
+                    ]
+                )
+            )
             out["blurred"] = _unit(gaussian_blur(noisy))
         return out
     if name == "iterative":
@@ -179,22 +194,37 @@ def _figure(name: str, adapter, s: PackSettings, photo: torch.Tensor, seed: int)
         x_t = forward(photo, ts[i], sched, generator=gen)
         traj = iterative_denoise(adapter, x_t, i, ts, sched, photo_cond, gen)
         return {
-            "photo": _unit(photo[0]), "noisy": _unit(x_t[0]), "trajectory": _traj(traj.x),
-            "x0_hat": _traj(traj.x0_hat), "final": _unit(traj.final),
+            "photo": _unit(photo[0]),
+            "noisy": _unit(x_t[0]),
+            "trajectory": _traj(traj.x),
+            "x0_hat": _traj(traj.x0_hat),
+            "final": _unit(traj.final),
             "one_step": _unit(one_step_denoise(adapter, x_t, ts[i], sched, photo_cond)),
-            "blurred": _unit(gaussian_blur(x_t)), "timesteps": torch.tensor(traj.timesteps),
+            "blurred": _unit(gaussian_blur(x_t)),
+            "timesteps": torch.tensor(traj.timesteps),
         }
     if name in ("sdedit", "text_edit"):
         cond = photo_cond if name == "sdedit" else adapter.encode([s.edit_prompt])
-        edits = sdedit_sweep(guided, photo, s.i_starts, timesteps=ts, schedule=sched, cond=cond, generator=gen)
-        return {"photo": _unit(photo[0]), "edits": _unit(torch.cat(edits)), "i_starts": torch.tensor(s.i_starts)}
+        edits = sdedit_sweep(
+            guided, photo, s.i_starts, timesteps=ts, schedule=sched, cond=cond, generator=gen
+        )
+        return {
+            "photo": _unit(photo[0]),
+            "edits": _unit(torch.cat(edits)),
+            "i_starts": torch.tensor(s.i_starts),
+        }
     if name == "inpaint":
         h = photo.shape[-1]
         top, left, bottom, right = (round(f * h) for f in s.inpaint_box)
         mask = rectangle_mask(h, h, top, left, bottom, right)
         traj = inpaint(guided, photo, mask, ts, sched, photo_cond, gen)
-        return {"photo": _unit(photo[0]), "mask": mask[0], "images": _unit(traj.final),
-                "trajectory": _traj(traj.x), "timesteps": ts_arr}
+        return {
+            "photo": _unit(photo[0]),
+            "mask": mask[0],
+            "images": _unit(traj.final),
+            "trajectory": _traj(traj.x),
+            "timesteps": ts_arr,
+        }
     if name in ("anagram", "hybrid"):
         if name == "anagram":
             c1, c2 = adapter.encode(list(s.anagram_prompts)).split(1)
@@ -222,8 +252,11 @@ def _figure_meta(name: str, s: PackSettings) -> dict:
         if name == "iterative":
             meta["i_start"] = s.iterative_i_start
     elif name in ("sdedit", "text_edit", "inpaint"):
-        meta |= {"photo": s.photo, "guidance": s.guidance,
-                 "prompt": s.edit_prompt if name == "text_edit" else DEFAULT_PROMPT}
+        meta |= {
+            "photo": s.photo,
+            "guidance": s.guidance,
+            "prompt": s.edit_prompt if name == "text_edit" else DEFAULT_PROMPT,
+        }
     elif name == "anagram":
         meta |= {"prompts": list(s.anagram_prompts), "view": s.anagram_view, "guidance": s.guidance}
     elif name == "hybrid":
@@ -266,7 +299,9 @@ def precompute_pack(
     s = replace(s, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     pack_dir = Path(pack_dir)
     if pack_dir.exists() and not overwrite:
-        raise PackError(f"{pack_dir} already exists; choose another path or pass overwrite=True (--overwrite)")
+        raise PackError(
+            f"{pack_dir} already exists; choose another path or pass overwrite=True (--overwrite)"
+        )
     adapter.encode(s.needed_prompts())  # every missing embedding fails now, before any work
     photo = _load_photo(s.photo, adapter.spec.image_size)
 
@@ -286,9 +321,12 @@ def precompute_pack(
             meta = _figure_meta(name, s)
             ckpt.save_tensors(tmp / rel, arrays, {"figure": name, **meta})
             figures_meta[name] = {
-                "file": rel, "meta": meta,
-                "arrays": {key: {"shape": list(a.shape), "dtype": str(a.dtype).removeprefix("torch.")}
-                           for key, a in arrays.items()},
+                "file": rel,
+                "meta": meta,
+                "arrays": {
+                    key: {"shape": list(a.shape), "dtype": str(a.dtype).removeprefix("torch.")}
+                    for key, a in arrays.items()
+                },
             }
         for path in sorted((tmp / "figures").iterdir()):
             data = path.read_bytes()
@@ -296,10 +334,13 @@ def precompute_pack(
         manifest = {
             "pack_version": PACK_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": {"id": str(getattr(adapter, "model_id", adapter.spec.name)),
-                      "spec": asdict(adapter.spec) | {"prompts": []},
-                      "dtype": str(getattr(adapter, "dtype", "")), "device": str(getattr(adapter, "device", "")),
-                      "num_timesteps": adapter.schedule.num_timesteps},
+            "model": {
+                "id": str(getattr(adapter, "model_id", adapter.spec.name)),
+                "spec": asdict(adapter.spec) | {"prompts": []},
+                "dtype": str(getattr(adapter, "dtype", "")),
+                "device": str(getattr(adapter, "device", "")),
+                "num_timesteps": adapter.schedule.num_timesteps,
+            },
             "versions": _versions(),
             "settings": asdict(s),
             "figures": figures_meta,
@@ -349,7 +390,8 @@ def open_pack(pack_dir: str | os.PathLike) -> Pack:
         raise PackError(f"{root / MANIFEST} lacks {', '.join(missing)}. {redo}")
     if manifest["pack_version"] != PACK_VERSION:
         raise PackError(
-            f"{root} is pack version {manifest['pack_version']!r}; this engine reads version {PACK_VERSION}. {redo}"
+            f"{root} is pack version {manifest['pack_version']!r}; this engine reads version "
+            f"{PACK_VERSION}. {redo}"
         )
     blobs = {}
     for rel, info in manifest["files"].items():
