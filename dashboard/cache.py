@@ -1,21 +1,42 @@
 """The one place the dashboard caches things.
 
 ``st.cache_resource`` holds models (read-only, shared by every session); ``st.cache_data``
-holds arrays keyed by small parameters (seed, t, model name) with bounded ``max_entries``.
-Everything else in the dashboard calls these instead of the engine directly.
+holds arrays keyed by small parameters (model key, seed, t, stride...) with bounded
+``max_entries``. Everything else in the dashboard calls these instead of the engine directly.
+
+Part A pages reach their model only through ``part_a_model(backend)``: today the one backend
+is the built-in class-conditioned MNIST DDPM ("ddpm-class"); DeepFloyd IF will be a second
+entry in ``BACKENDS`` behind the same pages. Randomness always comes from a
+``torch.Generator`` seeded with the page's seed, never ``torch.manual_seed``.
+
+Convention (DDPM, Part A): x_0 is the clean image, t counts down from 999 to 0. Images travel
+as float32 numpy arrays in [0, 1]; they are mapped to the model's ``value_range`` ([-1, 1] for
+ddpm-class) right before the model and back right after.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 import torch
 
-from engine.models import MODEL_NAMES, MODELS_DIR, FlowModel, MNISTDDPM, load_builtin
+from engine.data import list_photos, load_mnist, load_photo
+from engine.denoise import best_blur_sigma, gaussian_blur, iterative_denoise, one_step_denoise
+from engine.editing import SDEDIT_I_STARTS, inpaint, rectangle_mask, sdedit
+from engine.forward import forward
+from engine.guidance import CFGModel
+from engine.illusions import AnagramModel, HybridModel, fft_magnitude, get_view
+from engine.metrics import psnr, ssim
+from engine.models import MNISTDDPM, MODEL_NAMES, MODELS_DIR, FlowModel, ModelSpec, load_builtin
+from engine.schedule import Schedule, strided_timesteps
 from engine.train import TrainConfig, cpu_supports_bf16
+
+# ----------------------------------------------------------------------------- models
 
 
 def models_dir() -> Path:
@@ -31,13 +52,22 @@ class LoadedModel:
     manifest: dict
 
 
+_LOADED: dict[str, str] = {}  # model name -> folder it was loaded from (for the sidebar)
+
+
 @st.cache_resource(max_entries=16, show_spinner="Loading model…")
 def load_model(name: str, root: str | None = None) -> LoadedModel:
     """A built-in model by name; raises ``engine.models.ModelNotFound`` with the fix command."""
-    net, cfg, manifest = load_builtin(name, Path(root) if root else models_dir())
+    folder = Path(root) if root else models_dir()
+    net, cfg, manifest = load_builtin(name, folder)
     for p in net.parameters():
         p.requires_grad_(False)
+    _LOADED[name] = str(folder)
     return LoadedModel(name, net, cfg, manifest)
+
+
+def loaded_models() -> dict[str, str]:
+    return dict(_LOADED)
 
 
 def amp_dtype() -> torch.dtype | None:
@@ -56,3 +86,415 @@ def flow_adapter(name: str) -> FlowModel:
 def available_models() -> dict[str, bool]:
     root = models_dir()
     return {n: (root / n / "model.safetensors").exists() for n in MODEL_NAMES}
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+@dataclass(frozen=True)
+class Backend:
+    key: str
+    label: str
+    models: tuple[str, ...]
+    spec: ModelSpec
+
+
+BACKENDS: dict[str, Backend] = {
+    "mnist": Backend(
+        "mnist",
+        "Built-in MNIST DDPM (ddpm-class)",
+        ("ddpm-class",),
+        MNISTDDPM.spec,
+    ),
+}
+DEFAULT_BACKEND = "mnist"
+
+
+def active_backend() -> str:
+    """The sidebar's backend choice (``st.session_state["backend"]``), or the default."""
+    b = st.session_state.get("backend", DEFAULT_BACKEND)
+    return b if b in BACKENDS else DEFAULT_BACKEND
+
+
+def part_a_model(backend: str | None = None):
+    """The Part A model of a backend: a callable ``(x_t, t, cond) -> eps`` with ``.spec``,
+    ``.schedule``, ``.encode(labels)`` and ``.null_cond(n)``. Raises ``ModelNotFound``."""
+    backend = backend or active_backend()
+    if backend == "mnist":
+        return ddpm_adapter("ddpm-class")
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """What a cached result depends on besides its parameters: backend and weights folder."""
+
+    backend: str
+    root: str
+
+
+def model_key(backend: str | None = None) -> ModelKey:
+    return ModelKey(backend or active_backend(), str(models_dir()))
+
+
+def _model(key: ModelKey):
+    if key.root != str(models_dir()):
+        raise RuntimeError("model folder changed while the app was running; reload the page")
+    return part_a_model(key.backend)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def _to_model(x: np.ndarray, spec: ModelSpec) -> torch.Tensor:
+    lo, hi = spec.value_range
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)) * (hi - lo) + lo
+
+
+def _from_model(x: torch.Tensor, spec: ModelSpec) -> np.ndarray:
+    lo, hi = spec.value_range
+    return ((x.float() - lo) / (hi - lo)).clamp(0, 1).cpu().numpy()
+
+
+def _cond(model, label: int | None, n: int) -> torch.Tensor:
+    """One-hot class condition for ``n`` images, or the null condition for ``label=None``."""
+    if label is None or label < 0:
+        return model.null_cond(n)
+    return model.encode(torch.full((n,), int(label), dtype=torch.long))
+
+
+def _guided(model, gamma: float):
+    return CFGModel(model, model.null_cond(1), float(gamma), model.spec.channels)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def mnist_digit(index: int) -> tuple[np.ndarray, int]:
+    """MNIST test image ``index`` as (1, 28, 28) float32 in [0, 1], and its label."""
+    test = load_mnist("test")
+    index = int(index) % test.images.shape[0]
+    return test.images[index].numpy().copy(), int(test.labels[index])
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def photo(name: str) -> np.ndarray:
+    """A shipped 64x64 RGB sample photo (3, 64, 64) in [0, 1]."""
+    return load_photo(name).numpy().copy()
+
+
+def photo_names() -> list[str]:
+    return list_photos()
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def alphas_cumprod(backend: str = DEFAULT_BACKEND) -> np.ndarray:
+    """abar_t, t = 0..999, of the backend's schedule (no model weights needed)."""
+    return Schedule.cosine().alphas_cumprod.numpy().copy()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def noise_like(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """eps ~ N(0, I) of ``shape`` from a generator seeded with ``seed``."""
+    return torch.randn(tuple(shape), generator=_gen(seed)).numpy()
+
+
+def forward_image(x_0: np.ndarray, eps: np.ndarray, abar: float) -> np.ndarray:
+    """Eq. A.2 on [0, 1] images: x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps in [-1, 1] units,
+    shown back in [0, 1]. Cheap; not cached."""
+    x = np.sqrt(abar) * (np.asarray(x_0) * 2 - 1) + np.sqrt(1 - abar) * np.asarray(eps)
+    return np.clip((x + 1) / 2, 0, 1)
+
+
+# ----------------------------------------------------------------------------- A1.2-A1.4
+
+
+@dataclass(frozen=True)
+class DenoiseComparison:
+    """Images (1, H, W) in [0, 1] at matched noise; ``metrics[name] = (psnr, ssim)`` vs clean."""
+
+    t: int
+    noisy: np.ndarray
+    blurred: np.ndarray
+    one_step: np.ndarray
+    iterative: np.ndarray
+    iterative_steps: np.ndarray  # (K, C, H, W): x every 5th step of the loop, then the result
+    iterative_ts: list[int]
+    blur_sigma: float
+    blur_kernel: int
+    metrics: dict[str, tuple[float, float]]
+
+
+def _blur_kernel_for(sigma: float, size: int) -> int:
+    k = 2 * int(3 * sigma + 0.5) + 1
+    return min(k, 2 * ((size - 1) // 2) + 1)
+
+
+def _methods(
+    model,
+    x_0: torch.Tensor,
+    label,
+    t: int,
+    seed: int,
+    stride: int,
+    blur_kernel: int,
+    blur_sigma: float | None,
+):
+    """Shared by the comparison and the PSNR curve: same eps for every method at this t."""
+    spec = model.spec
+    gen = _gen(seed)
+    eps = torch.randn(x_0.shape, generator=gen)
+    x_t = forward(x_0, t, model.schedule, noise=eps)
+    lo, hi = spec.value_range
+    if blur_sigma is None:  # the best case for blurring: pick sigma with the answer
+        blur_sigma, _ = best_blur_sigma(x_t, x_0, data_range=(hi - lo) / 2)
+        blur_kernel = _blur_kernel_for(blur_sigma, x_0.shape[-1])
+    blurred = gaussian_blur(x_t, blur_kernel, blur_sigma)
+    cond = _cond(model, label, x_0.shape[0])
+    one = one_step_denoise(model, x_t, t, model.schedule, cond)
+    ts = strided_timesteps(stride, start=t) if t > 0 else [0]
+    if len(ts) >= 2:
+        traj = iterative_denoise(model, x_t, 0, ts, model.schedule, cond, gen)
+    else:
+        traj = None
+    return x_t, blurred, one, traj, blur_kernel, float(blur_sigma)
+
+
+def _scores(img: torch.Tensor, clean: torch.Tensor, spec) -> tuple[float, float]:
+    a, b = torch.as_tensor(_from_model(img, spec)), torch.as_tensor(_from_model(clean, spec))
+    return psnr(a, b, 1.0), ssim(a, b, 1.0)
+
+
+@st.cache_data(max_entries=32, show_spinner="Denoising three ways…")
+def denoise_comparison(
+    key: ModelKey,
+    x_0: np.ndarray,
+    label: int | None,
+    t: int,
+    seed: int,
+    stride: int,
+    blur_kernel: int,
+    blur_sigma: float | None,
+) -> DenoiseComparison:
+    """A1.2-A1.4 at one t: Gaussian blur (``blur_sigma=None``: best sigma), one-step x0_hat,
+    and the iterative loop from t down to 0 with the given stride. ``x_0`` (C, H, W) in [0, 1]."""
+    model = _model(key)
+    spec = model.spec
+    clean = _to_model(x_0, spec)[None]
+    x_t, blurred, one, traj, k, s = _methods(
+        model, clean, label, int(t), seed, stride, blur_kernel, blur_sigma
+    )
+    final = traj.final if traj is not None else x_t
+    frames = traj.x[::5] + ([traj.x[-1]] if (len(traj.x) - 1) % 5 else []) if traj else [x_t]
+    frame_ts = traj.timesteps[::5] + ([0] if (len(traj.x) - 1) % 5 else []) if traj else [int(t)]
+    metrics = {
+        name: _scores(img.clamp(*spec.value_range), clean, spec)
+        for name, img in (("noisy", x_t), ("blur", blurred), ("one-step", one), ("iterative", final))
+    }
+    return DenoiseComparison(
+        int(t),
+        _from_model(x_t, spec)[0],
+        _from_model(blurred, spec)[0],
+        _from_model(one, spec)[0],
+        _from_model(final, spec)[0],
+        np.stack([_from_model(f, spec)[0] for f in frames]),
+        [int(v) for v in frame_ts],
+        s,
+        k,
+        metrics,
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing PSNR for each t…")
+def psnr_curve(
+    key: ModelKey, x_0: np.ndarray, label: int | None, seed: int, stride: int, ts: tuple[int, ...]
+) -> dict[str, list[float]]:
+    """PSNR vs t of noisy, best-sigma blur, one-step and iterative (same eps at every t)."""
+    model = _model(key)
+    spec = model.spec
+    clean = _to_model(x_0, spec)[None]
+    out: dict[str, list[float]] = {"noisy": [], "blur (best σ)": [], "one-step": [], "iterative": []}
+    for t in ts:
+        x_t, blurred, one, traj, _, _ = _methods(model, clean, label, int(t), seed, stride, 3, None)
+        final = traj.final if traj is not None else x_t
+        for name, img in zip(out, (x_t, blurred, one, final), strict=True):
+            out[name].append(_scores(img.clamp(*spec.value_range), clean, spec)[0])
+    return out
+
+
+# ----------------------------------------------------------------------------- A1.5-A1.6
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A sampling loop in [0, 1]: ``x[k]`` at ``timesteps[k]``; ``x0_hat[k]`` made at step k."""
+
+    timesteps: list[int]
+    x: np.ndarray  # (K + 1, B, C, H, W)
+    x0_hat: np.ndarray  # (K, B, C, H, W)
+    labels: list[int]
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.x[-1]
+
+
+@st.cache_data(max_entries=24, show_spinner="Sampling from noise…")
+def sample_trajectory(
+    key: ModelKey, labels: tuple[int, ...], seed: int, stride: int, gamma: float
+) -> Trajectory:
+    """A1.5/A1.6: strided DDPM from pure noise with CFG scale ``gamma`` (0 = unconditional,
+    1 = conditional). A label of -1 means "no class" (null condition)."""
+    model = _model(key)
+    spec = model.spec
+    gen = _gen(seed)
+    n = len(labels)
+    noise = torch.randn(n, spec.channels, spec.image_size, spec.image_size, generator=gen)
+    cond = torch.cat([_cond(model, lab, 1) for lab in labels])
+    ts = strided_timesteps(stride)
+    traj = iterative_denoise(_guided(model, gamma), noise, 0, ts, model.schedule, cond, gen)
+    return Trajectory(
+        list(traj.timesteps),
+        np.stack([_from_model(x, spec) for x in traj.x]),
+        np.stack([_from_model(x, spec) for x in traj.x0_hat]),
+        [int(v) for v in labels],
+    )
+
+
+@st.cache_data(max_entries=16, show_spinner="Sampling one row per γ…")
+def gamma_sweep(
+    key: ModelKey, label: int, count: int, seed: int, stride: int, gammas: tuple[float, ...]
+) -> np.ndarray:
+    """(G, count, C, H, W): the same seed (same starting noise) at each CFG scale."""
+    return np.stack([sample_trajectory(key, (int(label),) * count, seed, stride, g).final for g in gammas])
+
+
+# ----------------------------------------------------------------------------- A1.7
+
+
+@st.cache_data(max_entries=16, show_spinner="SDEdit: noising and denoising at each i_start…")
+def sdedit_grid(
+    key: ModelKey,
+    x_0: np.ndarray,
+    label: int | None,
+    seed: int,
+    stride: int,
+    gamma: float,
+    i_starts: tuple[int, ...] = SDEDIT_I_STARTS,
+) -> tuple[np.ndarray, list[int]]:
+    """One edit per i_start: (len(i_starts), C, H, W) in [0, 1] and the t each started at.
+    ``label`` conditions the edit (a 3 edited with class 8 becomes an 8); None: no class."""
+    model = _model(key)
+    spec = model.spec
+    x = _to_model(x_0, spec)[None]
+    ts = strided_timesteps(stride)
+    starts = [i for i in i_starts if i < len(ts) - 1]
+    cond = _cond(model, label, 1)
+    guided = _guided(model, gamma)
+    outs = [sdedit(guided, x, i, ts, model.schedule, cond, _gen(seed)).final for i in starts]
+    return np.stack([_from_model(o, spec)[0] for o in outs]), [ts[i] for i in starts]
+
+
+@st.cache_data(max_entries=16, show_spinner="Inpainting…")
+def inpaint_result(
+    key: ModelKey,
+    x_0: np.ndarray,
+    rect: tuple[int, int, int, int],
+    label: int | None,
+    seed: int,
+    stride: int,
+    gamma: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """RePaint inside ``rect`` = (top, left, bottom, right): (result, mask), each (C, H, W)."""
+    model = _model(key)
+    spec = model.spec
+    x = _to_model(x_0, spec)[None]
+    h, w = x.shape[-2:]
+    mask = rectangle_mask(h, w, *rect)
+    traj = inpaint(
+        _guided(model, gamma),
+        x,
+        mask,
+        strided_timesteps(stride),
+        model.schedule,
+        _cond(model, label, 1),
+        _gen(seed),
+    )
+    return _from_model(traj.final, spec)[0], mask[0].numpy()
+
+
+# ----------------------------------------------------------------------------- A1.8-A1.9
+
+
+@st.cache_data(max_entries=16, show_spinner="Sampling a visual anagram…")
+def anagram(
+    key: ModelKey, label_1: int, label_2: int, view: str, count: int, seed: int, stride: int, gamma: float
+) -> np.ndarray:
+    """A1.8: (count, C, H, W) images that read as ``label_1`` as is and ``label_2`` under ``view``."""
+    model = _model(key)
+    spec = model.spec
+    gen = _gen(seed)
+    noise = torch.randn(count, spec.channels, spec.image_size, spec.image_size, generator=gen)
+    m = AnagramModel(
+        _guided(model, gamma),
+        _cond(model, label_1, 1),
+        _cond(model, label_2, 1),
+        get_view(view),
+        spec.channels,
+    )
+    traj = iterative_denoise(m, noise, 0, strided_timesteps(stride), model.schedule, None, gen)
+    return _from_model(traj.final, spec)
+
+
+@dataclass(frozen=True)
+class HybridResult:
+    images: np.ndarray  # (count, C, H, W) in [0, 1]
+    fft_low: np.ndarray  # (H, W) log|FFT| of the low-passed far-class noise estimate
+    fft_high: np.ndarray  # (H, W) log|FFT| of the high-passed near-class noise estimate
+    fft_image: np.ndarray  # (H, W) log|FFT| of the first image
+    band_t: int
+
+
+@st.cache_data(max_entries=16, show_spinner="Sampling a hybrid image…")
+def hybrid(
+    key: ModelKey,
+    label_far: int,
+    label_near: int,
+    kernel_size: int,
+    sigma: float,
+    count: int,
+    seed: int,
+    stride: int,
+    gamma: float,
+) -> HybridResult:
+    """A1.9: eps = lowpass(eps_far) + highpass(eps_near); the FFT views show the two bands of
+    the noise estimate at the loop's middle step."""
+    model = _model(key)
+    spec = model.spec
+    gen = _gen(seed)
+    noise = torch.randn(count, spec.channels, spec.image_size, spec.image_size, generator=gen)
+    guided = _guided(model, gamma)
+    m = HybridModel(
+        guided, _cond(model, label_far, 1), _cond(model, label_near, 1), kernel_size, sigma, spec.channels
+    )
+    ts = strided_timesteps(stride)
+    traj = iterative_denoise(m, noise, 0, ts, model.schedule, None, gen)
+    mid = len(ts) // 2
+    x_mid, t_mid = traj.x[mid][:1], ts[mid]
+    tt = torch.full((1,), t_mid, dtype=torch.long)
+    eps_far = guided(x_mid, tt, _cond(model, label_far, 1))[:, : spec.channels]
+    eps_near = guided(x_mid, tt, _cond(model, label_near, 1))[:, : spec.channels]
+    low, high = m.bands(eps_far, eps_near)
+    return HybridResult(
+        _from_model(traj.final, spec),
+        fft_magnitude(low[0]).numpy(),
+        fft_magnitude(high[0]).numpy(),
+        fft_magnitude(traj.final[0]).numpy(),
+        int(t_mid),
+    )
+
+
+def as_labels(values: Sequence[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)

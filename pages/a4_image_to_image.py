@@ -1,0 +1,166 @@
+"""A1.7 Image-to-image: SDEdit (noise a real image to timesteps[i_start], denoise it back),
+inpainting (RePaint) and class-conditional editing. DDPM convention: x_0 clean, t counts down;
+a small i_start means a large t, so more noise and a bigger edit."""
+
+import streamlit as st
+
+from dashboard import cache, figures, ui
+from dashboard.uploads import UploadError, load_image
+from engine.editing import SDEDIT_I_STARTS
+
+st.title("Image-to-image")
+st.markdown(
+    "**SDEdit** (A1.7): add noise to a real image up to $t = $ `timesteps[i_start]` with the "
+    "forward process, then run the iterative loop from there. Noise hides the details; the "
+    "model fills them back in with what *it* finds likely, so the result moves toward the "
+    "digits it knows. Small $i_{start}$ = lots of noise = big edit; large $i_{start}$ stays "
+    "close to the original."
+)
+st.latex(
+    r"x_t = \sqrt{\bar\alpha_t}\,x_{\text{orig}} + \sqrt{1-\bar\alpha_t}\,\epsilon,\quad "
+    r"t = \texttt{timesteps}[i_{start}] \;\longrightarrow\; \text{denoise to } t = 0"
+)
+
+model = ui.model_or_stop()
+key = cache.model_key()
+seed = ui.seed()
+spec = model.spec
+size = spec.image_size
+
+SOURCES = ["MNIST test digit", "Drawing", "Upload"]
+ui.default("a4_source", SOURCES[0])
+source = st.segmented_control("Source image", SOURCES, key="a4_source") or SOURCES[0]
+x_0, known_label, name = None, None, "image"
+if source == "MNIST test digit":
+    index = ui.digit_picker("a4_index", 18)  # a 3
+    x_0, known_label = cache.mnist_digit(index)
+    name = f"mnist_{index}"
+elif source == "Drawing":
+    st.caption(
+        "No drawing widget ships with the lab (it must work offline), so draw with up to three "
+        "straight strokes: each from (x₀, y₀) to (x₁, y₁) on the 28×28 canvas."
+    )
+    defaults = [(9, 6, 19, 6), (19, 6, 12, 23), (0, 0, 0, 0)]
+    strokes = []
+    for s, d in enumerate(defaults):
+        cols = st.columns([1, 4, 4, 4, 4])
+        with cols[0]:
+            ui.default(f"a4_on{s}", s < 2)
+            on = st.checkbox(f"stroke {s + 1}", key=f"a4_on{s}")
+        vals = []
+        for j, (axis, v) in enumerate(zip(("x₀", "y₀", "x₁", "y₁"), d, strict=True)):
+            with cols[j + 1]:
+                ui.default(f"a4_s{s}{j}", v)
+                vals.append(st.slider(axis, 0, size - 1, key=f"a4_s{s}{j}", disabled=not on))
+        if on:
+            strokes.append(tuple(vals))
+    ui.default("a4_width", 2.5)
+    width = st.slider("Stroke width", 1.0, 5.0, step=0.5, key="a4_width")
+    x_0 = figures.strokes_image(strokes, width, size)[None]
+    name = "drawing"
+else:
+    up = st.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 10 MB)", key="a4_upload")
+    if up is None:
+        st.info(
+            "Choose a file: a photo of a digit written on paper works well. It becomes "
+            f"{size}×{size} gray, light strokes on dark like MNIST."
+        )
+    else:
+        try:
+            result = load_image(up.getvalue(), size=size, mode="L" if spec.channels == 1 else "RGB")
+            x_0 = result.image
+            name = "upload"
+            if result.notes:
+                st.caption("Converted: " + "; ".join(result.notes) + ".")
+        except UploadError as e:
+            ui.error_box(f"Could not use this file: {e}", "upload a PNG or JPEG image")
+if x_0 is None:
+    st.stop()
+
+sc = ui.scale(5)
+with ui.secondary("Sampler settings"):
+    a, b = st.columns(2)
+    with a:
+        ui.default("a4_stride", 30)
+        stride = int(
+            st.select_slider(
+                "Stride",
+                [10, 20, 30, 40],
+                key="a4_stride",
+                help="SDEdit's i_start counts steps on this strided grid.",
+            )
+        )
+    with b:
+        ui.default("a4_gamma", 3.0)
+        gamma = float(st.slider("CFG scale γ (when a class is set)", 0.0, 10.0, step=0.5, key="a4_gamma"))
+
+MODES = ["SDEdit sweep", "Inpainting", "Change the class"]
+ui.default("a4_mode", MODES[0])
+mode = st.segmented_control("Edit", MODES, key="a4_mode") or MODES[0]
+no_class = "no class"
+
+
+def class_select(label: str, key: str, default) -> int | None:
+    ui.default(key, default)
+    v = st.selectbox(label, [no_class] + list(range(10)), key=key)
+    return None if v == no_class else int(v)
+
+
+if mode == "SDEdit sweep":
+    cond = class_select("Condition", "a4_cond", known_label if known_label is not None else no_class)
+    g = gamma if cond is not None else 0.0
+    edits, ts = cache.sdedit_grid(key, x_0, cond, seed, stride, g, SDEDIT_I_STARTS)
+    labels = [f"i={i} t={t}" for i, t in zip(SDEDIT_I_STARTS, ts, strict=False)] + ["original"]
+    ui.image(
+        figures.labeled_row(list(edits) + [x_0], labels, scale=sc),
+        download=f"sdedit_{name}_seed{seed}",
+        key="a4_dl_sdedit",
+    )
+    st.caption(
+        f"{len(edits)} edits, i_start = "
+        + ", ".join(str(i) for i in SDEDIT_I_STARTS[: len(edits)])
+        + " (t = "
+        + ", ".join(str(t) for t in ts)
+        + "), then the original."
+    )
+elif mode == "Inpainting":
+    st.markdown(
+        "Start from noise and, after **every** step, put the known pixels back at the current "
+        "noise level (RePaint): $x_t \\leftarrow m\\,x_t + (1 - m)\\,"
+        "\\mathrm{forward}(x_{orig}, t)$. The model only invents the $m = 1$ rectangle."
+    )
+    cols = st.columns(4)
+    rect = []
+    for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), (14, 0, size, size), strict=True)):
+        with cols[j]:
+            ui.default(f"a4_r{j}", v)
+            rect.append(st.slider(lab, 0, size, key=f"a4_r{j}"))
+    top, left, bottom, right = rect
+    if not (top < bottom and left < right):
+        ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
+        st.stop()
+    cond = class_select("Condition", "a4_inpaint_cond", known_label if known_label is not None else no_class)
+    g = gamma if cond is not None else 0.0
+    result, mask = cache.inpaint_result(key, x_0, (top, left, bottom, right), cond, seed, stride, g)
+    ui.image(
+        figures.labeled_row(
+            [x_0, mask, x_0 * (1 - mask), result], ["original", "mask", "kept", "inpainted"], scale=sc
+        ),
+        download=f"inpaint_{name}_seed{seed}",
+        key="a4_dl_inpaint",
+    )
+else:
+    st.markdown(
+        "SDEdit with **another** class as the condition (the course's text-conditional "
+        "image-to-image, with a class instead of a prompt): noise hides the old digit, and the "
+        "guided loop steers what comes back toward the new class."
+    )
+    target = class_select("Turn it into", "a4_target", 8)
+    edits, ts = cache.sdedit_grid(key, x_0, target, seed, stride, gamma, SDEDIT_I_STARTS)
+    labels = [f"i={i} t={t}" for i, t in zip(SDEDIT_I_STARTS, ts, strict=False)] + ["original"]
+    ui.image(
+        figures.labeled_row(list(edits) + [x_0], labels, scale=sc),
+        download=f"class_edit_{name}_to_{target}_seed{seed}",
+        key="a4_dl_classedit",
+    )
+    st.caption(f"{len(edits)} edits toward class {target}, γ = {gamma:g}.")

@@ -1,0 +1,144 @@
+"""Home: what the lab covers, the active backend, the models and their manifests, and the
+CS180 Project 5 deliverables, each linked to the page that produces its figure."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import cache
+from engine.models import MODEL_NAMES, read_manifest
+
+st.title("Diffusion Lab")
+st.markdown(
+    "Diffusion models and flow matching, after UC Berkeley CS180 Project 5 *Fun With Diffusion "
+    "Models*. Everything runs on this computer's CPU, with no internet.\n\n"
+    "- **Part A · Diffusion**: a pretrained diffusion model. Noise an image, denoise it three "
+    "ways, sample digits from pure noise with classifier-free guidance, edit images (SDEdit, "
+    "inpainting) and make optical illusions.\n"
+    "- **Part B · Training & flow matching**: train a UNet denoiser, then a flow-matching "
+    "model, and compare it with DDPM."
+)
+st.caption(
+    "Conventions. DDPM (Part A): x₀ is the clean image and t counts down from 999 (pure noise) "
+    "to 0. Flow matching (Part B): x₀ is noise, x₁ is data and t runs 0 → 1. The two are "
+    "opposite; each page says which it uses."
+)
+
+backend = cache.BACKENDS[cache.active_backend()]
+st.subheader("Backend")
+st.markdown(
+    f"Part A uses **{backend.label}**: {backend.spec.image_size}×{backend.spec.image_size} "
+    f"pixels, {backend.spec.channels} channel, values in {list(backend.spec.value_range)}, "
+    f"conditioned on a class (0–9) instead of a text prompt. Choose the backend in the sidebar."
+)
+
+TOPICS = [
+    ("pages/a1_forward.py", "Forward process", ":material/blur_on:", "A1.1: noising x₀ to x_t"),
+    (
+        "pages/a2_denoising.py",
+        "Denoising compared",
+        ":material/compare:",
+        "A1.2–A1.4: blur, one step, iterative",
+    ),
+    (
+        "pages/a3_sampling.py",
+        "Sampling and CFG",
+        ":material/auto_awesome:",
+        "A1.5–A1.6: digits from noise, guidance",
+    ),
+    (
+        "pages/a4_image_to_image.py",
+        "Image-to-image",
+        ":material/brush:",
+        "A1.7: SDEdit, drawings, inpainting, class edits",
+    ),
+    ("pages/a5_illusions.py", "Illusions", ":material/flip:", "A1.8–A1.9: anagrams, hybrids"),
+    ("pages/b1_denoiser.py", "Single-step denoiser", ":material/cleaning_services:", "B1"),
+    ("pages/b2_flow.py", "Flow matching", ":material/air:", "B2"),
+    ("pages/b3_training_lab.py", "Training lab", ":material/model_training:", "train and watch"),
+    ("pages/ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:", "side by side"),
+]
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def link(path: str, label: str, icon: str | None = None) -> None:
+    """A page link; a plain label when the page is not in the navigation (a page run alone)."""
+    try:
+        st.page_link(str(HERE / Path(path).name), label=label, icon=icon)
+    except Exception:  # noqa: BLE001 -- StreamlitPageNotFoundError outside the app's navigation
+        st.markdown(f"- {label}")
+
+
+st.subheader("Topics")
+cols = st.columns(3)
+for k, (path, title, icon, what) in enumerate(TOPICS):
+    with cols[k % 3]:
+        link(path, title, icon)
+        st.caption(what)
+
+st.subheader("Deliverables (Part A)")
+st.caption(
+    "Each item links to the page that makes its figure; every figure has a PNG button. A ticked "
+    "box means the model it needs is on this machine."
+)
+ready = cache.available_models().get("ddpm-class", False)
+DELIVERABLES = [
+    ("pages/a1_forward.py", "A1.1 The forward process: the test image at t = 250, 500, 750"),
+    ("pages/a2_denoising.py", "A1.2 Classical denoising: Gaussian blur of the three noisy images"),
+    ("pages/a2_denoising.py", "A1.3 One-step denoising: x̂₀ at t = 250, 500, 750"),
+    (
+        "pages/a2_denoising.py",
+        "A1.4 Iterative denoising: every 5th step of the loop, then one-step and blur side by side",
+    ),
+    ("pages/a3_sampling.py", "A1.5 Diffusion model sampling: samples from pure noise"),
+    ("pages/a3_sampling.py", "A1.6 Classifier-free guidance: samples with CFG"),
+    ("pages/a4_image_to_image.py", "A1.7 Image-to-image translation: SDEdit at i_start 1, 3, 5, 7, 10, 20"),
+    ("pages/a4_image_to_image.py", "A1.7.1 Editing uploaded images and drawings"),
+    ("pages/a4_image_to_image.py", "A1.7.2 Inpainting"),
+    ("pages/a4_image_to_image.py", "A1.7.3 Text-conditional (here: class-conditional) image-to-image"),
+    ("pages/a5_illusions.py", "A1.8 Visual anagrams"),
+    ("pages/a5_illusions.py", "A1.9 Hybrid images"),
+]
+for path, text in DELIVERABLES:
+    needs_model = not text.startswith("A1.1 ")
+    tick = ready or not needs_model
+    link(path, text, ":material/check_box:" if tick else ":material/check_box_outline_blank:")
+
+st.subheader("Models")
+root = cache.models_dir()
+st.caption(f"Folder: `{root}` (set DIFFLAB_MODELS_DIR to use another one).")
+loaded = cache.loaded_models()
+rows = []
+for name in MODEL_NAMES:
+    m = read_manifest(name, root)
+    if m is None:
+        rows.append(
+            {
+                "model": name,
+                "status": "missing",
+                "final loss": None,
+                "epochs": None,
+                "trained on": None,
+                "command": f"python -m engine train {name} --out {root / name}",
+            }
+        )
+        continue
+    cfg = m.get("config", {})
+    rows.append(
+        {
+            "model": name,
+            "status": "loaded" if name in loaded else "on disk",
+            "final loss": m.get("final_loss"),
+            "epochs": cfg.get("epochs"),
+            "trained on": f"{m.get('machine', '?')}, {m.get('wall_time_s', '?')} s",
+            "command": m.get("command"),
+        }
+    )
+st.dataframe(rows, hide_index=True, width="stretch")
+if any(r["status"] == "missing" for r in rows):
+    st.info(
+        "Missing models: the pages that need them say so and show the command that trains "
+        "them. `python -m engine info` lists them too."
+    )
