@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -155,6 +156,10 @@ def _check_out(path: str) -> Path:
         raise CLIError(f"output folder is not writable: {parent}")
     if out.is_dir():
         raise CLIError(f"output path is a folder: {out}")
+    try:  # root passes os.access everywhere (even /proc): try a real file before doing any work
+        tempfile.NamedTemporaryFile(dir=parent, prefix=f".{out.name}.", suffix=".probe").close()
+    except OSError as e:
+        raise CLIError(f"output folder is not writable: {parent} ({e.strerror})") from None
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -60,7 +61,7 @@ def _prepare_raw(root: Path) -> Path:
             )
         try:
             data = gzip.decompress(packed.read_bytes())
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; bad deflate data is not
             raise DataError(f"MNIST file corrupt (not valid gzip): {packed}: {e}") from e
         if _md5(data) != md5:
             raise DataError(f"MNIST file corrupt (checksum mismatch): {packed}")

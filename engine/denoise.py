@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from .forward import noise_coefficients
 from .metrics import psnr
 from .schedule import Schedule, strided_timesteps
 
@@ -87,8 +88,10 @@ def split_output(out: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.
 
 def predict_x0(x_t: torch.Tensor, eps_hat: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
     """x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)."""
-    abar = schedule.abar(t, x_t)
-    return (x_t - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    if eps_hat.shape != x_t.shape:
+        raise ValueError(f"eps_hat shape {tuple(eps_hat.shape)} != x_t shape {tuple(x_t.shape)}")
+    signal, sigma = noise_coefficients(t, schedule, x_t)
+    return (x_t - sigma * eps_hat) / signal
 
 
 def _timesteps_tensor(t: int, batch: int, device) -> torch.Tensor:
@@ -109,6 +112,7 @@ def one_step_denoise(model: Callable, x_t: torch.Tensor, t: int, schedule: Sched
 
 def posterior_variance(t: int, t_prev: int, schedule: Schedule, predicted=None, like=None):
     """Variance of x_t' given x_t, x0 (fixed, or diffusers' learned_range interpolation)."""
+    check_step(t, t_prev, schedule)
     abar_t = schedule.alphas_cumprod[t]
     abar_prev = schedule.alphas_cumprod[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
     beta = 1 - abar_t / abar_prev
@@ -130,7 +134,14 @@ def ddpm_step(
     predicted_variance: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One strided DDPM update (Eq. A.3): returns (x_t', x0_hat). No noise is added when
-    ``variance_noise`` is None or t_prev < 0."""
+    ``variance_noise`` is None or t = 0."""
+    check_step(t, t_prev, schedule)
+    if eps_hat.shape != x_t.shape:
+        raise ValueError(f"eps_hat shape {tuple(eps_hat.shape)} != x_t shape {tuple(x_t.shape)}")
+    if variance_noise is not None and variance_noise.shape != x_t.shape:
+        raise ValueError(
+            f"variance_noise shape {tuple(variance_noise.shape)} != x_t shape {tuple(x_t.shape)}"
+        )
     ac = schedule.alphas_cumprod
     abar_t = ac[t].item()
     abar_prev = ac[t_prev].item() if t_prev >= 0 else 1.0
@@ -147,6 +158,13 @@ def ddpm_step(
         var = posterior_variance(t, t_prev, schedule, predicted_variance, like=x_t)
         mean = mean + torch.as_tensor(var, dtype=x_t.dtype, device=x_t.device).sqrt() * variance_noise
     return mean, x0_hat
+
+
+def check_step(t: int, t_prev: int, schedule: Schedule) -> None:
+    """One update goes from t to an earlier t_prev; t_prev = -1 means "past the last step"."""
+    schedule.check_t(t)
+    if not -1 <= t_prev < t:
+        raise ValueError(f"t_prev must be in [-1, t - 1] = [-1, {t - 1}], got {t_prev}")
 
 
 def check_i_start(i_start: int, timesteps: Sequence[int]) -> None:
@@ -177,6 +195,8 @@ def iterative_denoise(
     """
     schedule = schedule or Schedule.cosine()
     timesteps = list(timesteps if timesteps is not None else strided_timesteps())
+    if x_t.ndim != 4:
+        raise ValueError(f"x_t must be a batch of images (B, C, H, W), got shape {tuple(x_t.shape)}")
     if any(a <= b for a, b in zip(timesteps, timesteps[1:])):
         raise ValueError("timesteps must be strictly decreasing")
     schedule.check_t(timesteps)

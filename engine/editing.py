@@ -60,7 +60,15 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"mask size {tuple(mask.shape[-2:])} does not match image size {tuple(image.shape[-2:])}"
         )
-    if mask.numel() and (mask.min() < 0 or mask.max() > 1):
+    try:
+        fits = torch.broadcast_shapes(mask.shape, image.shape) == image.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not broadcast to image shape {tuple(image.shape)}"
+        )
+    if mask.numel() and not bool(((mask >= 0) & (mask <= 1)).all()):  # also rejects NaN
         raise ValueError("mask values must be in [0, 1] (1 = generate, 0 = keep)")
     return mask
 

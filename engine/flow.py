@@ -9,6 +9,7 @@ u = u_uncond + gamma (u_cond - u_uncond), conditional and unconditional in one b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,8 +70,8 @@ def euler_sample(
     """
     if num_ts < 1:
         raise ValueError(f"num_ts must be >= 1, got {num_ts}")
-    if guidance is not None and (guidance < 0 or cond is None or null_cond is None):
-        raise ValueError("CFG needs guidance >= 0, cond and null_cond")
+    if guidance is not None and (not 0 <= guidance < math.inf or cond is None or null_cond is None):
+        raise ValueError(f"CFG needs a finite guidance >= 0 (got {guidance}), cond and null_cond")
     x = noise.float().clone()
     b = x.shape[0]
     dt = 1.0 / num_ts

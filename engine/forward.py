@@ -34,8 +34,26 @@ def forward(
         noise = randn_like(x_0, generator)
     elif noise.shape != x_0.shape:
         raise ValueError(f"noise shape {tuple(noise.shape)} != image shape {tuple(x_0.shape)}")
-    abar = schedule.abar(t, x_0)
-    return abar.sqrt() * x_0 + (1 - abar).sqrt() * noise
+    signal, sigma = noise_coefficients(t, schedule, x_0)
+    return signal * x_0 + sigma * noise
+
+
+def check_batch_t(t: torch.Tensor, batch: int) -> None:
+    """A scalar t, or one t per image: (B,) timesteps must not silently broadcast to a new batch."""
+    if t.ndim > 1 or (t.ndim == 1 and t.shape[0] not in (1, batch)):
+        raise ValueError(f"expected one timestep or {batch} timesteps (B,), got shape {tuple(t.shape)}")
+
+
+def noise_coefficients(t, schedule: Schedule, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sqrt(abar_t), sqrt(1 - abar_t)) broadcast against ``like``, computed in float64 so that
+    1 - abar_t near t = 0 (abar ~ 0.99996) keeps its precision, then cast to ``like``'s dtype."""
+    t = schedule.check_t(t)
+    check_batch_t(t, like.shape[0])
+    abar = schedule.alphas_cumprod[t.cpu()]
+    return tuple(
+        append_dims(v, like.ndim).to(device=like.device, dtype=like.dtype)
+        for v in (abar.sqrt(), (1 - abar).sqrt())
+    )
 
 
 def add_noise_sigma(
@@ -49,13 +67,18 @@ def add_noise_sigma(
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
     if noise is None:
         noise = randn_like(x, generator)
+    elif noise.shape != x.shape:
+        raise ValueError(f"noise shape {tuple(noise.shape)} != image shape {tuple(x.shape)}")
     return x + sigma * noise
 
 
 def flow_path(x_0: torch.Tensor, x_1: torch.Tensor, t) -> torch.Tensor:
     """x_t = (1 - t) x_0 + t x_1 (x_0 noise, x_1 data); t a float or (B,) in [0, 1]."""
+    if x_0.shape != x_1.shape:
+        raise ValueError(f"noise shape {tuple(x_0.shape)} != data shape {tuple(x_1.shape)}")
     t = torch.as_tensor(t, dtype=x_1.dtype, device=x_1.device)
-    if t.numel() and (t.min() < 0 or t.max() > 1):
-        raise ValueError("flow-matching t must be in [0, 1]")
+    if t.numel() and not bool(((t >= 0) & (t <= 1)).all()):  # also rejects NaN
+        raise ValueError(f"flow-matching t must be in [0, 1], got {t.tolist()}")
+    check_batch_t(t, x_1.shape[0])
     t = append_dims(t, x_1.ndim)
     return (1 - t) * x_0 + t * x_1

@@ -8,6 +8,7 @@ better-filled matrix multiply.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -25,8 +26,8 @@ class CFGModel:
     """
 
     def __init__(self, model: Callable, null_cond: torch.Tensor, guidance: float, channels: int):
-        if not guidance >= 0:
-            raise ValueError(f"CFG scale gamma must be >= 0, got {guidance}")
+        if not 0 <= guidance < math.inf:  # also rejects NaN
+            raise ValueError(f"CFG scale gamma must be a finite number >= 0, got {guidance}")
         self.model, self.null_cond, self.guidance, self.channels = model, null_cond, guidance, channels
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

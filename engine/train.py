@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from . import checkpoints as ckpt
 from .data import ROOT, load_mnist
 from .flow import flow_matching_loss
+from .forward import forward
 from .schedule import Schedule
 from .unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet, one_hot
 
@@ -160,8 +161,7 @@ def compute_loss(model, cfg: TrainConfig, x, labels, gen: torch.Generator, sched
         x0 = x * 2 - 1
         t = torch.randint(0, schedule.num_timesteps, (b,), generator=gen)
         eps = randn(x.shape)
-        abar = schedule.abar(t, x0)
-        x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+        x_t = forward(x0, t, schedule, noise=eps)
         t_in = t.float().to(dev) / (schedule.num_timesteps - 1)
         pred = model(x_t, t_in, c) if cfg.arch == "class" else model(x_t, t_in)
         return F.mse_loss(pred.float(), eps)
@@ -479,7 +479,12 @@ def train(
                 # 2. forward under autocast, fp32 master weights
                 with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
                     loss = compute_loss(ddp_model, cfg, x, labels[idx].to(dev), gen, schedule)
-                if not torch.isfinite(loss):
+                finite = bool(torch.isfinite(loss))
+                if world > 1:  # every rank must stop together, or the others hang in backward
+                    ok = torch.tensor([float(finite)], device=dev)
+                    torch.distributed.all_reduce(ok, op=torch.distributed.ReduceOp.MIN)
+                    finite = bool(ok.item())
+                if not finite:
                     raise TrainingError(
                         f"loss became {loss.item()} at step {global_step} (epoch {epoch + 1}); "
                         f"stopped. The last good checkpoint is kept in {files.checkpoint}; "

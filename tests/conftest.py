@@ -1,0 +1,51 @@
+"""Shared fixtures for the engine tests: small, generic, no downloads."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import engine  # noqa: F401  -- before torch loads: sets OMP_WAIT_POLICY=PASSIVE (see engine/__init__)
+
+
+def _cosine_abar_float64(num_timesteps: int = 1000, max_beta: float = 0.999) -> np.ndarray:
+    """Nichol & Dhariwal's cosine schedule, written out independently of engine.schedule."""
+    s = np.arange(num_timesteps + 1, dtype=np.float64) / num_timesteps
+    f = np.cos((s + 0.008) / 1.008 * math.pi / 2) ** 2
+    betas = np.minimum(1.0 - f[1:] / f[:-1], max_beta)
+    return np.cumprod(1.0 - betas)
+
+
+@pytest.fixture(scope="session")
+def abar_ref() -> np.ndarray:
+    """Reference abar_t, t = 0..999, float64 numpy (never from the code under test)."""
+    return _cosine_abar_float64()
+
+
+@pytest.fixture(scope="session")
+def schedule():
+    from engine.schedule import Schedule
+
+    return Schedule.cosine()
+
+
+@pytest.fixture
+def make_gen():
+    """make_gen(seed) -> a fresh CPU torch.Generator; tests replay random draws with it."""
+    import torch
+
+    return lambda seed=0: torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for CPU-heavy tests: on a shared 2-core machine, two OpenMP threads
+    competing with other processes run ~10x slower. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

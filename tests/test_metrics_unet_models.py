@@ -1,0 +1,139 @@
+"""Metrics, the Part B UNets, and the model adapters (shapes, conditioning, errors)."""
+
+import math
+
+import pytest
+import torch
+
+from engine.metrics import mse, psnr, psnr_per_image, ssim
+from engine.models import MNISTDDPM, MODEL_NAMES, FlowModel, ModelNotFound, load_builtin, model_path
+from engine.sampling import digit_labels, to_unit
+from engine.train import PRESETS, build_model
+from engine.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet, one_hot
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_mse_and_psnr_known_values():
+    a = torch.zeros(2, 1, 4, 4)
+    b = torch.full((2, 1, 4, 4), 0.1)
+    assert mse(a, b) == pytest.approx(0.01)
+    assert psnr(a, b) == pytest.approx(20.0)
+    assert psnr(a, b, data_range=2.0) == pytest.approx(20.0 + 20 * math.log10(2))
+    assert psnr(a, a) == math.inf
+    b[1] = 0.01
+    torch.testing.assert_close(psnr_per_image(a, b), torch.tensor([20.0, 40.0]))
+
+
+def test_ssim_identical_is_one_and_noise_lowers_it(make_gen):
+    x = torch.rand(2, 1, 16, 16, generator=make_gen(0))
+    assert ssim(x, x) == pytest.approx(1.0)
+    assert ssim(x, (x + 0.3 * torch.randn(x.shape, generator=make_gen(1))).clamp(0, 1)) < 0.9
+
+
+@pytest.mark.parametrize("fn", [mse, psnr, psnr_per_image, ssim])
+def test_metrics_reject_shape_mismatch(fn):
+    with pytest.raises(ValueError, match="differ in shape"):
+        fn(torch.zeros(2, 1, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+# ----------------------------------------------------------------------------- UNets
+
+
+def test_unets_keep_the_image_shape():
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        assert UnconditionalUNet(1, 8)(x).shape == x.shape
+        assert TimeConditionalUNet(1, 8)(x, torch.rand(3)).shape == x.shape
+        assert TimeConditionalUNet(1, 8)(x, torch.tensor(0.5)).shape == x.shape
+        assert (
+            ClassConditionalUNet(1, 10, 8)(x, torch.rand(3, 1), one_hot(torch.tensor([1, -1, 9]))).shape
+            == x.shape
+        )
+
+
+def test_class_unet_output_depends_on_time_and_class():
+    torch.manual_seed(0)
+    net = ClassConditionalUNet(1, 10, 8).eval()
+    x = torch.randn(2, 1, 28, 28)
+    c = one_hot(torch.tensor([3, 3]))
+    with torch.no_grad():
+        base = net(x, torch.tensor([0.2, 0.2]), c)
+        assert not torch.allclose(base, net(x, torch.tensor([0.9, 0.9]), c))
+        assert not torch.allclose(base, net(x, torch.tensor([0.2, 0.2]), one_hot(torch.tensor([4, 4]))))
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 32, 32), (2, 3, 28, 28), (1, 28, 28)])
+def test_unet_rejects_wrong_image_shapes(shape):
+    with pytest.raises(ValueError, match=r"expected x of shape \(B, 1, 28, 28\)"):
+        UnconditionalUNet(1, 8)(torch.zeros(shape))
+
+
+def test_unet_rejects_wrong_time_and_class_shapes():
+    x = torch.zeros(2, 1, 28, 28)
+    with pytest.raises(ValueError, match="expected 2 time values, got 3"):
+        TimeConditionalUNet(1, 8)(x, torch.zeros(3))
+    with pytest.raises(ValueError, match=r"expected c of shape \(2, 10\)"):
+        ClassConditionalUNet(1, 10, 8)(x, torch.zeros(2), torch.zeros(2, 9))
+
+
+def test_one_hot():
+    out = one_hot(torch.tensor([0, 9, -1]))
+    assert out.shape == (3, 10) and out.dtype == torch.float32
+    assert out[0, 0] == 1 and out[1, 9] == 1 and out[2].sum() == 0 and out.sum() == 2
+    for bad in ([10], [-2]):
+        with pytest.raises(ValueError, match=r"labels must be in \[-1, 9\]"):
+            one_hot(torch.tensor(bad))
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds(name):
+    from dataclasses import replace
+
+    assert isinstance(build_model(replace(PRESETS[name], num_hiddens=4)), torch.nn.Module)
+
+
+# ----------------------------------------------------------------------------- adapters
+
+
+def test_model_path_and_missing_models(tmp_path):
+    assert model_path("flow-class", tmp_path) == tmp_path / "flow-class" / "model.safetensors"
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        model_path("nope")
+    with pytest.raises(ModelNotFound, match="python -m engine train denoiser"):
+        load_builtin("denoiser", tmp_path)
+    assert set(MODEL_NAMES) >= set(PRESETS)
+
+
+class Recorder(torch.nn.Module):
+    def forward(self, x, t, c=None):
+        self.t, self.c = t, c
+        return torch.zeros_like(x)
+
+
+def test_mnist_ddpm_adapter_scales_t_and_defaults_to_the_null_class():
+    net = Recorder()
+    ddpm = MNISTDDPM(net)
+    ddpm(torch.zeros(2, 1, 28, 28), torch.tensor([999, 0]), None)
+    torch.testing.assert_close(net.t, torch.tensor([1.0, 0.0]))
+    assert torch.equal(net.c, torch.zeros(2, 10))
+    assert torch.equal(ddpm.encode([2]), one_hot(torch.tensor([2])))
+
+
+def test_flow_adapter_null_condition():
+    from dataclasses import replace
+
+    net = Recorder()
+    flow = FlowModel(net, replace(PRESETS["flow-class"], num_hiddens=4))
+    assert flow.class_conditioned
+    flow(torch.zeros(3, 1, 28, 28), torch.zeros(3))
+    assert torch.equal(net.c, torch.zeros(3, 10))
+
+
+def test_sampling_helpers():
+    assert digit_labels([0, 7], 2).tolist() == [0, 0, 7, 7]
+    torch.testing.assert_close(
+        to_unit(torch.tensor([-2.0, -1.0, 0.0, 1.0, 3.0])), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0])
+    )

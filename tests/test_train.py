@@ -1,0 +1,232 @@
+"""Training: the loss goes down, resumption is exact, and failures are loud and safe.
+
+Tiny configs (num_hiddens 8, 256 images, batch 32: 8 steps per epoch) keep each run ~1 s on CPU.
+"""
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import engine.train as tr
+from engine.checkpoints import CheckpointError, load_tensors
+from engine.train import PRESETS, TrainingError, read_log, train
+
+STEPS_PER_EPOCH = 8
+
+
+def tiny(name="flow-class", **kw):
+    base = {"num_hiddens": 8, "train_count": 256, "batch_size": 32, "epochs": 2, "snapshot_epochs": ()}
+    return replace(PRESETS[name], **(base | kw))
+
+
+def run(cfg, out, precision="fp32", **kw):
+    return train(cfg, out, device="cpu", precision=precision, **kw)
+
+
+def log_steps(out: Path) -> list[int]:
+    return [r["step"] for r in read_log(Path(out) / "log.jsonl")]
+
+
+def assert_identical_runs(a: Path, b: Path):
+    """Same weights, optimizer state and loss log, bit for bit."""
+    for name in ("checkpoint.safetensors", "model.safetensors"):
+        ta, ma = load_tensors(a / name)
+        tb, mb = load_tensors(b / name)
+        assert ta.keys() == tb.keys()
+        for k in ta:
+            assert torch.equal(ta[k], tb[k]), f"{name}: {k} differs"
+    assert read_log(a / "log.jsonl") and [r["loss"] for r in read_log(a / "log.jsonl")] == [
+        r["loss"] for r in read_log(b / "log.jsonl")
+    ]
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CASES = {"flow-class/fp32": ("flow-class", "fp32"), "ddpm-class/auto": ("ddpm-class", "auto")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted 2-epoch runs, one per case, trained once for the module."""
+    done = {}
+
+    def get(case):
+        if case not in done:
+            name, precision = CASES[case]
+            out = tmp_path_factory.mktemp(case.replace("/", "-"))
+            manifest = run(tiny(name), out, precision)
+            assert manifest["status"] == "finished"
+            done[case] = out
+        return done[case]
+
+    return get
+
+
+def test_loss_goes_down_and_the_run_is_complete(tmp_path):
+    cfg = tiny("flow-class", epochs=4)
+    torch.manual_seed(1234)
+    expected_next = torch.rand(1)
+    torch.manual_seed(1234)
+    manifest = run(cfg, tmp_path)
+    assert torch.equal(torch.rand(1), expected_next), "training must not disturb the caller's RNG"
+
+    losses = [r["loss"] for r in read_log(tmp_path / "log.jsonl")]
+    assert len(losses) == 4 * STEPS_PER_EPOCH and all(math.isfinite(v) for v in losses)
+    first = sum(losses[:STEPS_PER_EPOCH]) / STEPS_PER_EPOCH
+    last = sum(losses[-STEPS_PER_EPOCH:]) / STEPS_PER_EPOCH
+    assert last < 0.8 * first, f"loss did not go down: {first:.3f} -> {last:.3f}"
+
+    assert manifest["status"] == "finished" and manifest["steps"] == 32 and manifest["world_size"] == 1
+    assert manifest["config"]["num_hiddens"] == 8 and math.isfinite(manifest["final_loss"])
+    for name in ("model.safetensors", "manifest.json", "checkpoint.safetensors"):
+        assert (tmp_path / name).is_file()
+    model, loaded_cfg, meta = tr.load_weights(tmp_path / "model.safetensors")
+    assert loaded_cfg == cfg and meta["manifest"]["steps"] == 32
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, 28, 28), torch.rand(2), torch.eye(10)[:2])
+    assert out.shape == (2, 1, 28, 28) and torch.isfinite(out).all()
+
+
+def test_snapshots_are_written_after_the_listed_epochs(tmp_path):
+    from engine.sampling import snapshot
+
+    cfg = tiny("denoiser", epochs=2, snapshot_epochs=(1,), lr=1e-3)
+    run(cfg, tmp_path, snapshot_fn=snapshot)
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["epoch_01.safetensors"]
+    arrays, meta = load_tensors(tmp_path / "snapshots" / "epoch_01.safetensors")
+    assert meta["epoch"] == 1 and arrays["noisy"].shape == (7, 8, 1, 28, 28)
+    assert torch.isfinite(arrays["denoised"]).all()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_resume_mid_epoch_is_bit_identical(tmp_path, reference, case):
+    name, precision = CASES[case]
+    first = run(tiny(name), tmp_path, precision, max_steps=5)
+    assert first["status"] == "cancelled" and not (tmp_path / "model.safetensors").exists()
+    assert load_tensors(tmp_path / "checkpoint.safetensors")[1]["global_step"] == 5
+    assert log_steps(tmp_path) == list(range(5))
+    second = run(tiny(name), tmp_path, precision, resume=True)
+    assert second["status"] == "finished" and second["steps"] == 16
+    assert log_steps(tmp_path) == list(range(16))
+    assert_identical_runs(reference(case), tmp_path)
+
+
+def test_resume_at_an_epoch_boundary_and_twice(tmp_path, reference):
+    cfg = tiny("flow-class")
+    assert run(cfg, tmp_path, max_steps=STEPS_PER_EPOCH)["status"] == "cancelled"
+    meta = load_tensors(tmp_path / "checkpoint.safetensors")[1]
+    assert (meta["epoch"], meta["step_in_epoch"], meta["global_step"]) == (1, 0, 8)
+    assert run(cfg, tmp_path, resume=True, max_steps=11)["status"] == "cancelled"
+    assert run(cfg, tmp_path, resume=True)["status"] == "finished"
+    assert log_steps(tmp_path) == list(range(16))
+    assert_identical_runs(reference("flow-class/fp32"), tmp_path)
+
+
+def test_resume_after_a_crash_trims_the_log(tmp_path, reference):
+    """A crash after the last checkpoint leaves log lines past it; resume drops and redoes them."""
+    cfg = tiny("flow-class")
+
+    def crash(p):
+        if p.step == 12:
+            raise RuntimeError("simulated crash")
+
+    # checkpoint_every_s=0: a mid-epoch checkpoint after every step, like a long run's timer
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(cfg, tmp_path, on_progress=crash, checkpoint_every_s=0.0)
+    assert log_steps(tmp_path) == list(range(12))  # step 11 was logged, not checkpointed
+    assert load_tensors(tmp_path / "checkpoint.safetensors")[1]["global_step"] == 11
+    run(cfg, tmp_path, resume=True)
+    steps = log_steps(tmp_path)
+    assert steps == list(range(16)), f"gap or duplicate in the log: {steps}"
+    assert_identical_runs(reference("flow-class/fp32"), tmp_path)
+
+
+def test_resume_without_a_checkpoint_starts_fresh(tmp_path, reference):
+    run(tiny("flow-class"), tmp_path, resume=True)
+    assert_identical_runs(reference("flow-class/fp32"), tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_checkpoint_is_rejected_on_resume(tmp_path, damage):
+    cfg = tiny("denoiser", train_count=64, epochs=1)
+    run(cfg, tmp_path)
+    path = tmp_path / "checkpoint.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(b"\x00garbage" * 10 if damage == "garbage" else data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or not a safetensors file") as err:
+        run(cfg, tmp_path, resume=True)
+    assert str(path) in str(err.value)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    run(tiny("denoiser", train_count=64, epochs=1), tmp_path)
+    with pytest.raises(TrainingError, match="different settings"):
+        run(tiny("denoiser", train_count=64, epochs=1, lr=0.5), tmp_path, resume=True)
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        run(tiny("denoiser", train_count=64, epochs=1, num_hiddens=4), tmp_path, resume=True)
+
+
+def test_refuses_to_overwrite_a_checkpoint_without_resume(tmp_path):
+    cfg = tiny("denoiser", train_count=64, epochs=1)
+    run(cfg, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(TrainingError, match="already has a checkpoint; pass --resume"):
+        run(cfg, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny("flow-class")
+    real = tr.compute_loss
+    calls = {"n": 0}
+    saved = {}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 11 else loss  # step 10, in epoch 2
+
+    def watch(p):
+        if p.step == STEPS_PER_EPOCH + 1:  # the epoch-1 checkpoint exists now
+            saved["bytes"] = (tmp_path / "checkpoint.safetensors").read_bytes()
+
+    monkeypatch.setattr(tr, "compute_loss", poisoned)
+    with pytest.raises(TrainingError) as err:
+        run(cfg, tmp_path, on_progress=watch)
+    msg = str(err.value)
+    assert "loss became nan at step 10 (epoch 2)" in msg and "lower --lr" in msg
+    assert str(tmp_path / "checkpoint.safetensors") in msg
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == saved["bytes"]
+    assert load_tensors(tmp_path / "checkpoint.safetensors")[1]["global_step"] == 8
+    assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / "manifest.json").exists()
+
+    monkeypatch.setattr(tr, "compute_loss", real)  # the kept checkpoint is usable
+    assert run(cfg, tmp_path, resume=True)["status"] == "finished"
+    assert log_steps(tmp_path) == list(range(16))
+
+
+def test_huge_learning_rate_is_caught(tmp_path):
+    with pytest.raises(TrainingError, match="loss became (nan|inf)"):
+        run(tiny("denoiser", lr=1e12, lr_schedule="constant", epochs=3), tmp_path)
+
+
+def test_stop_event_cancels_with_a_checkpoint(tmp_path):
+    import threading
+
+    stop = threading.Event()
+    manifest = run(
+        tiny("denoiser", train_count=128),
+        tmp_path,
+        stop_event=stop,
+        on_progress=lambda p: p.step == 2 and stop.set(),
+    )
+    assert manifest["status"] == "cancelled"
+    assert load_tensors(tmp_path / "checkpoint.safetensors")[1]["global_step"] == 2
+
+
+def test_batch_larger_than_the_data_is_refused(tmp_path):
+    with pytest.raises(TrainingError, match="fewer than one batch"):
+        run(tiny("denoiser", train_count=16, batch_size=32), tmp_path)
