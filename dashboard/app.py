@@ -1,8 +1,9 @@
 """Diffusion Lab: the one entrypoint. ``python -m streamlit run dashboard/app.py``
 
-Navigation (explicit ``st.Page``s, Part A and Part B sections) and the shared sidebar: backend,
-seed (``st.session_state["seed"]``), presenter mode (``st.session_state["presenter"]``) and what
-the machine and the loaded models are. Pages never import this file and run without it.
+Navigation (explicit ``st.Page``s, Part A and Part B sections) and the shared sidebar: backend
+(built-in MNIST DDPM, DeepFloyd IF or a precomputed pack; ``dashboard.backends``), seed
+(``st.session_state["seed"]``), presenter mode (``st.session_state["presenter"]``) and what the
+machine and the loaded models are. Pages never import this file and run without it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard import cache, ui
+from dashboard import backends, cache, ui
+from engine.deepfloyd import DEFAULT_MODEL_ID
 from engine.train import cpu_supports_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,7 @@ def present(pages: list) -> list[st.Page]:
 sections = {
     "": [page("home.py", "Home", ":material/home:", default=True)],
     "Part A · Diffusion": [
+        page("a0_text_to_image.py", "Text to image", ":material/text_fields:"),
         page("a1_forward.py", "Forward process", ":material/blur_on:"),
         page("a2_denoising.py", "Denoising compared", ":material/compare:"),
         page("a3_sampling.py", "Sampling and CFG", ":material/auto_awesome:"),
@@ -53,6 +56,63 @@ sections = {
         page("ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:"),
     ],
 }
+
+
+def backend_settings(side) -> None:
+    """The chosen backend's settings, then one line on what the pages will use."""
+    choice = backends.requested()
+    if choice == backends.DEEPFLOYD:
+        ui.default("df_model", DEFAULT_MODEL_ID)
+        side.text_input(
+            "Hub id or local folder",
+            key="df_model",
+            help="A Hub id (DeepFloyd/IF-I-XL-v1.0, -L-, -M-) read from the Hugging Face cache, or a "
+            "folder in diffusers' layout (model_index.json, unet/, scheduler/). See docs/deepfloyd.md.",
+        )
+        ui.default("df_embeds_path", "")
+        side.text_input(
+            "Prompt embeddings file (optional)",
+            key="df_embeds_path",
+            placeholder="prompt_embeds_dict.pth",
+            help="The course's prompt_embeds_dict.pth (prompt -> [1, 77, 4096]) or a safetensors file; "
+            "imported once into cache/embeddings/.",
+        )
+        side.file_uploader("…or upload it", type=["pth", "pt", "safetensors"], key="df_embeds_upload")
+        ui.default("df_allow_cpu", False)
+        side.toggle(
+            "Allow the CPU (very slow)",
+            key="df_allow_cpu",
+            help="Without a GPU, IF runs in float32 on the CPU: minutes per 64×64 image.",
+        )
+        ui.default("df_download", False)
+        side.toggle(
+            "Download from the Hub if missing",
+            key="df_download",
+            help="Off: only the local Hugging Face cache or folder is used (no network). On: the "
+            "stage I UNet is downloaded (≈ 8.6 GB; needs an accepted licence and a token).",
+        )
+    elif choice == backends.PACK:
+        found = backends.list_packs()
+        ui.default("pack_path", found[0] if found else "")
+        side.text_input(
+            "Pack folder",
+            key="pack_path",
+            help=f"A folder under {backends.packs_dir()} (its name) or an absolute path.",
+        )
+        side.caption(
+            ("Packs here: " + ", ".join(f"`{n}`" for n in found))
+            if found
+            else "No packs in cache/packs/ yet."
+        )
+    active = cache.active()
+    if active.error:
+        side.warning("Using the built-in MNIST DDPM: the chosen backend is unavailable (the page says why).")
+    elif active.backend == backends.DEEPFLOYD:
+        side.success(f"DeepFloyd IF: `{active.model.model_id}` on {active.model.device.type}.")
+    elif active.backend == backends.PACK:
+        side.success(f"Pack by `{active.pack.model_id}`: {len(active.pack.figures)} figures.")
+
+
 nav = st.navigation({name: present(ps) for name, ps in sections.items() if present(ps)})
 
 with st.sidebar:
@@ -60,12 +120,14 @@ with st.sidebar:
     ui.default("backend", cache.DEFAULT_BACKEND)
     st.selectbox(
         "Backend (Part A)",
-        list(cache.BACKENDS),
+        list(backends.CHOICES),
         key="backend",
-        format_func=lambda k: cache.BACKENDS[k].label,
-        help="Which diffusion model the Part A pages use. DeepFloyd IF will appear here as a "
-        "second backend; the pages stay the same.",
+        format_func=lambda k: backends.CHOICES[k],
+        help="Which diffusion model the Part A pages use; the pages and algorithms stay the same. "
+        "DeepFloyd IF needs its weights (gated on the Hugging Face Hub) and in practice a GPU; "
+        "a precomputed pack shows DeepFloyd figures computed elsewhere.",
     )
+    backend_settings(st.sidebar)
     ui.default("seed", 0)
     st.number_input(
         "Seed",

@@ -4,10 +4,12 @@
 holds arrays keyed by small parameters (model key, seed, t, stride...) with bounded
 ``max_entries``. Everything else in the dashboard calls these instead of the engine directly.
 
-Part A pages reach their model only through ``part_a_model(backend)``: today the one backend
-is the built-in class-conditioned MNIST DDPM ("ddpm-class"); DeepFloyd IF will be a second
-entry in ``BACKENDS`` behind the same pages. Randomness always comes from a
-``torch.Generator`` seeded with the page's seed, never ``torch.manual_seed``.
+Part A pages reach their model only through ``part_a_model(backend)``: the built-in
+class-conditioned MNIST DDPM ("ddpm-class", conditions are class ints) or DeepFloyd IF stage I
+(``dashboard.backends``, conditions are prompt strings; "" is the null prompt). The same cached
+functions serve both: a condition is an int, a str or None. A third choice, a precomputed pack,
+has no model: pages show its arrays. Randomness always comes from a ``torch.Generator`` seeded
+with the page's seed, never ``torch.manual_seed``.
 
 Convention (DDPM, Part A): x_0 is the clean image, t counts down from 999 to 0. Images travel
 as float32 numpy arrays in [0, 1]; they are mapped to the model's ``value_range`` ([-1, 1] for
@@ -25,6 +27,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from dashboard import backends
 from engine.data import list_photos, load_mnist, load_photo
 from engine.denoise import best_blur_sigma, gaussian_blur, iterative_denoise, one_step_denoise
 from engine.editing import SDEDIT_I_STARTS, inpaint, rectangle_mask, sdedit
@@ -106,41 +109,69 @@ BACKENDS: dict[str, Backend] = {
         ("ddpm-class",),
         MNISTDDPM.spec,
     ),
+    "deepfloyd": Backend(
+        "deepfloyd",
+        "DeepFloyd IF (stage I)",
+        ("DeepFloyd/IF-I-XL-v1.0",),
+        ModelSpec("DeepFloyd/IF-I-XL-v1.0", "ddpm", 64, 3, (-1.0, 1.0), "text"),
+    ),
+    "pack": Backend(
+        "pack",
+        "Precomputed pack (DeepFloyd IF figures)",
+        (),
+        ModelSpec("pack", "ddpm", 64, 3, (0.0, 1.0), "text"),
+    ),
 }
 DEFAULT_BACKEND = "mnist"
 
 
+def active() -> backends.Active:
+    """The backend this run uses (loading DeepFloyd IF or opening a pack, cached)."""
+    return backends.resolve()
+
+
 def active_backend() -> str:
-    """The sidebar's backend choice (``st.session_state["backend"]``), or the default."""
-    b = st.session_state.get("backend", DEFAULT_BACKEND)
-    return b if b in BACKENDS else DEFAULT_BACKEND
+    """The backend in use: the sidebar's choice, or "mnist" when that choice failed."""
+    return active().backend
 
 
-def part_a_model(backend: str | None = None):
-    """The Part A model of a backend: a callable ``(x_t, t, cond) -> eps`` with ``.spec``,
-    ``.schedule``, ``.encode(labels)`` and ``.null_cond(n)``. Raises ``ModelNotFound``."""
-    backend = backend or active_backend()
+def part_a_model(backend: str | None = None, df: backends.DeepFloydConfig | None = None):
+    """The Part A model of a backend: a callable ``(x_t, t, cond) -> eps`` (or [eps, v]) with
+    ``.spec``, ``.schedule``, ``.encode(conds)`` and ``.null_cond(n)``. Raises ``ModelNotFound``
+    (built-in) or ``DeepFloydError``; a pack has no model (ValueError)."""
+    if backend is None:
+        a = active()
+        backend, df = a.backend, a.df
     if backend == "mnist":
         return ddpm_adapter("ddpm-class")
-    raise ValueError(f"unknown backend {backend!r}")
+    if backend == "deepfloyd":
+        return backends.deepfloyd(df or backends.deepfloyd_config())
+    raise ValueError(f"backend {backend!r} has no model")
 
 
 @dataclass(frozen=True)
 class ModelKey:
-    """What a cached result depends on besides its parameters: backend and weights folder."""
+    """What a cached result depends on besides its parameters: backend, weights folder and,
+    for DeepFloyd IF, the model id and embedding store."""
 
     backend: str
     root: str
+    df: backends.DeepFloydConfig | None = None
 
 
-def model_key(backend: str | None = None) -> ModelKey:
-    return ModelKey(backend or active_backend(), str(models_dir()))
+def model_key(backend: str | backends.Active | None = None) -> ModelKey:
+    a = backend if isinstance(backend, backends.Active) else None
+    if backend is None:
+        a = active()
+    if a is not None:
+        return ModelKey(a.backend, str(models_dir()), a.df)
+    return ModelKey(backend, str(models_dir()))
 
 
 def _model(key: ModelKey):
     if key.root != str(models_dir()):
         raise RuntimeError("model folder changed while the app was running; reload the page")
-    return part_a_model(key.backend)
+    return part_a_model(key.backend, key.df)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -157,10 +188,15 @@ def _from_model(x: torch.Tensor, spec: ModelSpec) -> np.ndarray:
     return ((x.float() - lo) / (hi - lo)).clamp(0, 1).cpu().numpy()
 
 
-def _cond(model, label: int | None, n: int) -> torch.Tensor:
-    """One-hot class condition for ``n`` images, or the null condition for ``label=None``."""
-    if label is None or label < 0:
+Cond = int | str | None  # a class (built-in), a prompt (DeepFloyd IF); None, -1 or "": null
+
+
+def _cond(model, label: Cond, n: int) -> torch.Tensor:
+    """The condition for ``n`` images: one-hot class, stored prompt embedding, or null."""
+    if label is None or label == "" or (not isinstance(label, str) and int(label) < 0):
         return model.null_cond(n)
+    if isinstance(label, str):
+        return model.encode([label] * n)
     return model.encode(torch.full((n,), int(label), dtype=torch.long))
 
 
@@ -180,9 +216,12 @@ def mnist_digit(index: int) -> tuple[np.ndarray, int]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def photo(name: str) -> np.ndarray:
-    """A shipped 64x64 RGB sample photo (3, 64, 64) in [0, 1]."""
-    return load_photo(name).numpy().copy()
+def photo(name: str, size: int = 64) -> np.ndarray:
+    """A shipped 64x64 RGB sample photo (3, size, size) in [0, 1] (resized when size != 64)."""
+    x = load_photo(name)[None]
+    if x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+    return x[0].clamp(0, 1).numpy().copy()
 
 
 def photo_names() -> list[str]:
@@ -334,7 +373,7 @@ class Trajectory:
     timesteps: list[int]
     x: np.ndarray  # (K + 1, B, C, H, W)
     x0_hat: np.ndarray  # (K, B, C, H, W)
-    labels: list[int]
+    labels: list
 
     @property
     def final(self) -> np.ndarray:
@@ -343,10 +382,10 @@ class Trajectory:
 
 @st.cache_data(max_entries=24, show_spinner="Sampling from noise…")
 def sample_trajectory(
-    key: ModelKey, labels: tuple[int, ...], seed: int, stride: int, gamma: float
+    key: ModelKey, labels: tuple[Cond, ...], seed: int, stride: int, gamma: float
 ) -> Trajectory:
     """A1.5/A1.6: strided DDPM from pure noise with CFG scale ``gamma`` (0 = unconditional,
-    1 = conditional). A label of -1 means "no class" (null condition)."""
+    1 = conditional). A label of -1 (or the prompt "") means the null condition."""
     model = _model(key)
     spec = model.spec
     gen = _gen(seed)
@@ -359,16 +398,17 @@ def sample_trajectory(
         list(traj.timesteps),
         np.stack([_from_model(x, spec) for x in traj.x]),
         np.stack([_from_model(x, spec) for x in traj.x0_hat]),
-        [int(v) for v in labels],
+        [v if isinstance(v, str) else int(v) for v in labels],
     )
 
 
 @st.cache_data(max_entries=16, show_spinner="Sampling one row per γ…")
 def gamma_sweep(
-    key: ModelKey, label: int, count: int, seed: int, stride: int, gammas: tuple[float, ...]
+    key: ModelKey, label: Cond, count: int, seed: int, stride: int, gammas: tuple[float, ...]
 ) -> np.ndarray:
     """(G, count, C, H, W): the same seed (same starting noise) at each CFG scale."""
-    return np.stack([sample_trajectory(key, (int(label),) * count, seed, stride, g).final for g in gammas])
+    label = label if isinstance(label, str) or label is None else int(label)
+    return np.stack([sample_trajectory(key, (label,) * count, seed, stride, g).final for g in gammas])
 
 
 # ----------------------------------------------------------------------------- A1.7
@@ -496,5 +536,37 @@ def hybrid(
     )
 
 
-def as_labels(values: Sequence[int]) -> tuple[int, ...]:
-    return tuple(int(v) for v in values)
+def as_labels(values: Sequence[Cond]) -> tuple[Cond, ...]:
+    return tuple(v if isinstance(v, str) or v is None else int(v) for v in values)
+
+
+# ----------------------------------------------------------------------------- Part 0
+
+
+@st.cache_data(max_entries=16, show_spinner="Text to image: sampling stage I…")
+def text_to_image(key: ModelKey, prompt: str, count: int, seed: int, stride: int, gamma: float) -> Trajectory:
+    """Part 0 / A1.6 on DeepFloyd IF: ``engine.deepfloyd.sample_images`` (strided DDPM with CFG
+    and IF's learned variance) from pure noise; ``count`` images of one prompt."""
+    from engine.deepfloyd import sample_images
+
+    model = _model(key)
+    spec = model.spec
+    traj = sample_images(model, [prompt], int(count), int(stride), float(gamma), _gen(seed))
+    return Trajectory(
+        list(traj.timesteps),
+        np.stack([_from_model(x, spec) for x in traj.x]),
+        np.stack([_from_model(x, spec) for x in traj.x0_hat]),
+        [prompt] * int(count),
+    )
+
+
+@st.cache_data(max_entries=4, show_spinner="Stage II: upscaling to 256×256…")
+def stage2_upscale(key: ModelKey, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
+    """Display only: IF stage II on stage I's (N, 3, 64, 64) [0, 1] images -> (N, 3, 256, 256).
+    Needs the IF-II-L weights (and in practice a GPU); raises ``DeepFloydError``."""
+    from engine.deepfloyd import upscale_stage2
+
+    model = _model(key)
+    n = images.shape[0]
+    x = torch.as_tensor(images) * 2 - 1
+    return upscale_stage2(x, model.encode([prompt] * n), model.null_cond(n), generator=_gen(seed)).numpy()

@@ -141,13 +141,17 @@ def plot(fig, key: str | None = None) -> None:
     )
 
 
-def model_or_stop(backend: str | None = None):
-    """The active Part A model, or a clear message with the command that trains it (and the
-    rest of the page is skipped). Never a stack trace."""
-    from dashboard import cache
+def model_or_stop(backend=None):
+    """The active Part A model (``backend``: a key, a ``backends.Active`` or None for the
+    sidebar's), or a clear message with the command that fixes it (and the rest of the page
+    is skipped). Never a stack trace."""
+    from dashboard import backends, cache
+    from engine.deepfloyd import DeepFloydError
     from engine.models import ModelNotFound
 
     try:
+        if isinstance(backend, backends.Active):
+            return cache.part_a_model(backend.backend, backend.df)
         return cache.part_a_model(backend)
     except ModelNotFound as e:
         text = str(e)
@@ -160,6 +164,77 @@ def model_or_stop(backend: str | None = None):
             fix.strip() or None,
         )
         st.stop()
+    except DeepFloydError as e:
+        error_box(f"DeepFloyd IF is not available: {e}")
+        st.stop()
+
+
+def part_a():
+    """What a Part A page runs on: ``(active, model)``. Shows why the sidebar's backend could
+    not be used (and that the page falls back to the built-in one), or the pack's label; the
+    model is None for a pack (the page shows its arrays)."""
+    from dashboard import cache
+
+    active = cache.active()
+    from dashboard.backends import show_status
+
+    show_status(active)
+    if active.backend == "pack":
+        return active, None
+    return active, model_or_stop(active)
+
+
+def scale_for(size: int, base: int = 6) -> int:
+    """``scale(base)`` for a 28x28 digit, adjusted so a ``size`` px image shows as big."""
+    return max(1, round(scale(base) * 28 / size))
+
+
+def photo_source(prefix: str, size: int, label: str = "Source image") -> tuple:
+    """A 64x64-style RGB image for the text-conditioned backend: a shipped sample photo or an
+    upload, at ``size`` px. Returns (x_0 (3, size, size) in [0, 1] or None, name)."""
+    from dashboard import cache
+    from dashboard.uploads import UploadError, load_image
+
+    sources = ["Sample photo", "Upload"]
+    default(f"{prefix}_rgb_source", sources[0])
+    source = st.segmented_control(label, sources, key=f"{prefix}_rgb_source") or sources[0]
+    if source == "Sample photo":
+        names = cache.photo_names()
+        if not names:
+            error_box(
+                "No sample photos found in cache/datasets/photos.", "git checkout -- cache/datasets/photos"
+            )
+            return None, "photo"
+        default(f"{prefix}_photo", "camera" if "camera" in names else names[0])
+        pick = st.selectbox(f"Photo ({size}×{size})", names, key=f"{prefix}_photo")
+        return cache.photo(pick, size), pick
+    up = st.file_uploader(
+        "An image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 10 MB)", key=f"{prefix}_rgb_upload"
+    )
+    if up is None:
+        st.info(f"Choose a file. It is shrunk and center-cropped to {size}×{size}.")
+        return None, "upload"
+    try:
+        result = load_image(up.getvalue(), size=size, mode="RGB", mnist_style=False)
+    except UploadError as e:
+        error_box(f"Could not use this file: {e}", "upload a PNG or JPEG photo")
+        return None, "upload"
+    if result.notes:
+        st.caption("Converted: " + "; ".join(result.notes) + ".")
+    return result.image, "upload"
+
+
+def prompt_select(label: str, key: str, prompts: list[str], preferred=(), allow_null: bool = False) -> str:
+    """A prompt from the stored embeddings; the first of ``preferred`` that is stored is the
+    default. With ``allow_null``, "" (the null prompt, CFG's unconditional branch) is offered."""
+    from dashboard.backends import prompt_label
+
+    options = ([""] if allow_null else []) + list(prompts)
+    first = next((p for p in preferred if p in options), options[0] if options else "")
+    default(key, first)
+    if st.session_state[key] not in options:
+        st.session_state[key] = first
+    return st.selectbox(label, options, key=key, format_func=prompt_label)
 
 
 def presenter_css() -> None:

@@ -8,7 +8,7 @@ server-side t slider."""
 import numpy as np
 import streamlit as st
 
-from dashboard import cache, figures, ui
+from dashboard import backends, cache, figures, ui
 from dashboard.uploads import UploadError, load_image
 
 st.title("Forward process")
@@ -24,7 +24,28 @@ st.markdown(
     "computed in your browser."
 )
 
+active = cache.active()
+backends.show_status(active)
+if active.pack is not None:
+    fig = backends.pack_figure(active.pack, "forward")
+    if fig is not None:
+        st.subheader("From the pack: " + str(fig.meta.get("photo", "photo")) + " at t = 250, 500, 750")
+        s_idx, s_seed = backends.pack_seed(active.pack, "a1_pack_seed")
+        ts = [int(v) for v in fig.arrays["timesteps"]]
+        frames = [fig.arrays["photo"][s_idx], *fig.arrays["noisy"][s_idx]]
+        size = frames[0].shape[-1]
+        ui.image(
+            figures.labeled_row(frames, ["x_0"] + [f"t = {v}" for v in ts], scale=max(2, 160 // size)),
+            caption=f"precomputed by {active.pack.model_id}, seed {s_seed}",
+            download=f"pack_forward_seed{s_seed}",
+            key="a1_dl_pack",
+        )
+    st.caption("The forward process needs no model, so everything below is live.")
+
+text_backend = active.backend in (backends.DEEPFLOYD, backends.PACK)
 SOURCES = ["MNIST test digit", "Sample photo", "Upload"]
+if text_backend:
+    SOURCES = ["Sample photo", "Upload", "MNIST test digit"]
 ui.default("a1_source", SOURCES[0])
 source = st.segmented_control("Image", SOURCES, key="a1_source") or SOURCES[0]
 

@@ -4,7 +4,7 @@ pixels in [-1, 1], images are shown in [0, 1]."""
 
 import streamlit as st
 
-from dashboard import cache, figures, ui
+from dashboard import backends, cache, figures, ui
 
 st.title("Denoising compared")
 st.markdown(
@@ -24,13 +24,60 @@ st.latex(
     r"\alpha_t = \bar\alpha_t / \bar\alpha_{t'},\ \beta_t = 1 - \alpha_t"
 )
 
-model = ui.model_or_stop()
-key = cache.model_key()
+active, model = ui.part_a()
+if active.pack is not None:
+    pack = active.pack
+    s_idx, s_seed = backends.pack_seed(pack, "a2_pack_seed")
+    fig = backends.pack_figure(pack, "one_step")
+    if fig is not None:
+        st.subheader("One-step denoising at t = 250, 500, 750 (with the blur baseline)")
+        a = fig.arrays
+        size = a["photo"].shape[-1]
+        rows = [*a["noisy"][s_idx], *a["blurred"][s_idx], *a["denoised"][s_idx]]
+        ui.image(
+            figures.grid(rows, ncols=len(a["timesteps"]), scale=max(2, 128 // size)),
+            caption="rows: noisy, blur, one-step x̂₀; columns: t = "
+            + ", ".join(str(int(v)) for v in a["timesteps"])
+            + f" · prompt “{fig.meta.get('prompt')}”, seed {s_seed}",
+            download=f"pack_one_step_seed{s_seed}",
+            key="a2_dl_pack_one",
+        )
+    fig = backends.pack_figure(pack, "iterative")
+    if fig is not None:
+        a = fig.arrays
+        size = a["photo"].shape[-1]
+        ts = [int(v) for v in a["timesteps"]]
+        st.subheader(f"Iterative denoising from i_start = {fig.meta.get('i_start')} (t = {ts[0]})")
+        images = [a["photo"][s_idx], a["noisy"][s_idx], a["blurred"][s_idx][0], a["one_step"][s_idx][0]]
+        images.append(a["final"][s_idx][0])
+        ui.image(
+            figures.labeled_row(
+                images, ["clean", f"t={ts[0]}", "blur", "one-step", "iterative"], scale=max(2, 128 // size)
+            ),
+            caption=f"seed {s_seed}",
+            download=f"pack_iterative_seed{s_seed}",
+            key="a2_dl_pack_iter",
+        )
+        traj = a["trajectory"][s_idx][0].astype("float32")
+        steps = list(range(0, len(ts), 5)) + ([len(ts) - 1] if (len(ts) - 1) % 5 else [])
+        ui.image(
+            figures.labeled_row(
+                [traj[k] for k in steps], [f"t={ts[k]}" for k in steps], scale=max(2, 96 // size)
+            ),
+            caption="every 5th step of the loop",
+        )
+    st.stop()
+
+key = cache.model_key(active)
 seed = ui.seed()
+text = model.spec.conditioning == "text"
 
 c1, c2, c3 = st.columns(3)
 with c1:
-    index = ui.digit_picker("a2_index", 0)
+    if text:
+        x_0, photo_name = ui.photo_source("a2", model.spec.image_size, "Image")
+    else:
+        index = ui.digit_picker("a2_index", 0)
 with c2:
     ui.default("a2_t", 690)
     t = int(
@@ -43,10 +90,19 @@ with c2:
         )
     )
 with c3:
-    ui.default("a2_cond", "the digit's class")
-    cond_mode = st.radio(
-        "Condition the model on", ["the digit's class", "no class"], key="a2_cond", horizontal=True
-    )
+    if text:
+        prompt = ui.prompt_select(
+            "Condition the model on the prompt",
+            "a2_prompt",
+            backends.prompt_options(model),
+            ("a high quality photo",),
+            allow_null=True,
+        )
+    else:
+        ui.default("a2_cond", "the digit's class")
+        cond_mode = st.radio(
+            "Condition the model on", ["the digit's class", "no class"], key="a2_cond", horizontal=True
+        )
 
 with ui.secondary("Blur and loop settings"):
     b1, b2, b3, b4 = st.columns(4)
@@ -75,11 +131,16 @@ with ui.secondary("Blur and loop settings"):
             )
         )
 
-x_0, label = cache.mnist_digit(index)
-cond_label = label if cond_mode == "the digit's class" else None
+if text:
+    if x_0 is None:
+        st.stop()
+    cond_label, label, index = prompt, f"photo “{photo_name}”", photo_name
+else:
+    x_0, label = cache.mnist_digit(index)
+    cond_label = label if cond_mode == "the digit's class" else None
 res = cache.denoise_comparison(key, x_0, cond_label, t, seed, stride, kernel, None if auto else sigma)
 
-sc = ui.scale(6)
+sc = ui.scale_for(x_0.shape[-1], 6)
 names = [
     "clean x₀",
     f"noisy x_t (t = {t})",
@@ -102,7 +163,10 @@ ui.download_png(
     f"denoise_compare_{index}_t{t}_seed{seed}",
     key="a2_dl_row",
 )
-st.caption(f"Digit #{index} (a {label}); seed {seed}; PSNR and SSIM against the clean digit in [0, 1].")
+if text:
+    st.caption(f"{label}, prompt “{prompt}”; seed {seed}; PSNR and SSIM against the clean image in [0, 1].")
+else:
+    st.caption(f"Digit #{index} (a {label}); seed {seed}; PSNR and SSIM against the clean digit in [0, 1].")
 
 st.subheader("The spec's three noise levels: t = 250, 500, 750")
 st.markdown("Rows: noisy $x_t$, blur, one-step $\\hat x_0$, iterative. Same settings as above.")

@@ -5,7 +5,7 @@ once (cached); the scrubber only picks frames from it."""
 
 import streamlit as st
 
-from dashboard import cache, figures, ui
+from dashboard import backends, cache, figures, ui
 
 st.title("Sampling and classifier-free guidance")
 st.markdown(
@@ -23,14 +23,44 @@ st.markdown(
     "more typical digits, less variety."
 )
 
-model = ui.model_or_stop()
-key = cache.model_key()
+active, model = ui.part_a()
+if active.pack is not None:
+    pack = active.pack
+    s_idx, s_seed = backends.pack_seed(pack, "a3_pack_seed")
+    for name, title in (("samples", "Samples without guidance (γ = 1)"), ("cfg", "Samples with CFG")):
+        fig = backends.pack_figure(pack, name)
+        if fig is None:
+            continue
+        a = fig.arrays
+        prompts = list(fig.meta.get("prompts", ()))
+        size = a["images"].shape[-1]
+        st.subheader(f"{title}, γ = {fig.meta.get('guidance')}")
+        ts = [int(v) for v in a["timesteps"]]
+        ui.default(f"a3_pack_step_{name}", len(ts) - 1)
+        k = int(st.slider("Step of the loop", 0, len(ts) - 1, key=f"a3_pack_step_{name}"))
+        frames = a["trajectory"][s_idx][:, k].astype("float32")
+        ui.image(
+            figures.grid(list(frames), ncols=len(prompts) or 1, scale=max(2, 128 // size)),
+            caption=f"x_t at t = {ts[k]} · " + " · ".join(f"“{p}”" for p in prompts) + f" · seed {s_seed}",
+            download=f"pack_{name}_seed{s_seed}_t{ts[k]}",
+            key=f"a3_dl_pack_{name}",
+        )
+    st.stop()
+
+key = cache.model_key(active)
 seed = ui.seed()
+text = model.spec.conditioning == "text"
+options = backends.prompt_options(model) if text else list(range(10))
 
 c1, c2 = st.columns([2, 1])
 with c1:
-    ui.default("a3_classes", list(range(10)))
-    classes = st.multiselect("Classes (one sample each)", list(range(10)), key="a3_classes")
+    if text:
+        ui.default("a3_prompts", [options[0]])
+        st.session_state["a3_prompts"] = [p for p in st.session_state["a3_prompts"] if p in options]
+        classes = st.multiselect("Prompts (one sample each)", options, key="a3_prompts")
+    else:
+        ui.default("a3_classes", list(range(10)))
+        classes = st.multiselect("Classes (one sample each)", list(range(10)), key="a3_classes")
 with c2:
     ui.default("a3_gamma", 7.0)
     gamma = float(st.slider("CFG scale γ", 0.0, 10.0, step=0.5, key="a3_gamma"))
@@ -43,12 +73,12 @@ with ui.secondary("Sampler settings"):
     per_class = int(st.number_input("Samples per class", 1, 4, key="a3_per_class"))
 
 if not classes:
-    st.info("Pick at least one class.")
+    st.info("Pick at least one prompt." if text else "Pick at least one class.")
     st.stop()
 
 labels = cache.as_labels(c for _ in range(per_class) for c in sorted(classes))  # one column per class
 traj = cache.sample_trajectory(key, labels, seed, stride, gamma)
-sc = ui.scale(4)
+sc = ui.scale_for(model.spec.image_size, 4)
 
 st.subheader(f"Samples, γ = {gamma:g}")
 ui.image(
@@ -95,8 +125,11 @@ st.subheader("γ sweep")
 st.markdown("Same starting noise for every row; only γ changes.")
 s1, s2 = st.columns([1, 3])
 with s1:
-    ui.default("a3_sweep_class", sorted(classes)[0])
-    sweep_class = int(st.selectbox("Class", list(range(10)), key="a3_sweep_class"))
+    if text:
+        sweep_class = ui.prompt_select("Prompt", "a3_sweep_prompt", options, sorted(classes))
+    else:
+        ui.default("a3_sweep_class", sorted(classes)[0])
+        sweep_class = int(st.selectbox("Class", list(range(10)), key="a3_sweep_class"))
     ui.default("a3_sweep_count", 3)
     count = int(st.number_input("Samples per γ", 1, 8, key="a3_sweep_count"))
 gammas = (0.0, 1.0, 3.0, 5.0, 7.0)

@@ -4,7 +4,7 @@ a small i_start means a large t, so more noise and a bigger edit."""
 
 import streamlit as st
 
-from dashboard import cache, figures, ui
+from dashboard import backends, cache, figures, ui
 from dashboard.uploads import UploadError, load_image
 from engine.editing import SDEDIT_I_STARTS
 
@@ -21,16 +21,64 @@ st.latex(
     r"t = \texttt{timesteps}[i_{start}] \;\longrightarrow\; \text{denoise to } t = 0"
 )
 
-model = ui.model_or_stop()
-key = cache.model_key()
+active, model = ui.part_a()
+if active.pack is not None:
+    pack = active.pack
+    s_idx, s_seed = backends.pack_seed(pack, "a4_pack_seed")
+    for fname, title in (("sdedit", "SDEdit sweep"), ("text_edit", "Text-conditional edit")):
+        fig = backends.pack_figure(pack, fname)
+        if fig is None:
+            continue
+        a = fig.arrays
+        size = a["photo"].shape[-1]
+        i_starts = [int(v) for v in a["i_starts"]]
+        st.subheader(f"{title}: prompt “{fig.meta.get('prompt')}”, γ = {fig.meta.get('guidance')}")
+        ui.image(
+            figures.labeled_row(
+                [*a["edits"][s_idx], a["photo"][s_idx]],
+                [f"i={i}" for i in i_starts] + ["original"],
+                scale=max(2, 96 // size),
+            ),
+            caption=f"photo “{fig.meta.get('photo')}”, i_start = "
+            + ", ".join(map(str, i_starts))
+            + f", seed {s_seed}",
+            download=f"pack_{fname}_seed{s_seed}",
+            key=f"a4_dl_pack_{fname}",
+        )
+    fig = backends.pack_figure(pack, "inpaint")
+    if fig is not None:
+        a = fig.arrays
+        size = a["photo"].shape[-1]
+        mask = a["mask"]
+        photo = a["photo"][s_idx]
+        st.subheader(f"Inpainting: prompt “{fig.meta.get('prompt')}”")
+        ui.image(
+            figures.labeled_row(
+                [photo, mask, photo * (1 - mask), a["images"][s_idx][0]],
+                ["original", "mask", "kept", "inpainted"],
+                scale=max(2, 96 // size),
+            ),
+            caption=f"seed {s_seed}",
+            download=f"pack_inpaint_seed{s_seed}",
+            key="a4_dl_pack_inpaint",
+        )
+    st.stop()
+
+key = cache.model_key(active)
 seed = ui.seed()
 spec = model.spec
 size = spec.image_size
+text = spec.conditioning == "text"
 
 SOURCES = ["MNIST test digit", "Drawing", "Upload"]
 ui.default("a4_source", SOURCES[0])
-source = st.segmented_control("Source image", SOURCES, key="a4_source") or SOURCES[0]
 x_0, known_label, name = None, None, "image"
+source = None
+if text:
+    x_0, name = ui.photo_source("a4", size)
+    known_label = "a high quality photo"
+else:
+    source = st.segmented_control("Source image", SOURCES, key="a4_source") or SOURCES[0]
 if source == "MNIST test digit":
     index = ui.digit_picker("a4_index", 18)  # a 3
     x_0, known_label = cache.mnist_digit(index)
@@ -58,7 +106,7 @@ elif source == "Drawing":
     width = st.slider("Stroke width", 1.0, 5.0, step=0.5, key="a4_width")
     x_0 = figures.strokes_image(strokes, width, size)[None]
     name = "drawing"
-else:
+elif source == "Upload":
     up = st.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 10 MB)", key="a4_upload")
     if up is None:
         st.info(
@@ -77,7 +125,7 @@ else:
 if x_0 is None:
     st.stop()
 
-sc = ui.scale(5)
+sc = ui.scale_for(size, 5)
 with ui.secondary("Sampler settings"):
     a, b = st.columns(2)
     with a:
@@ -95,12 +143,22 @@ with ui.secondary("Sampler settings"):
         gamma = float(st.slider("CFG scale γ (when a class is set)", 0.0, 10.0, step=0.5, key="a4_gamma"))
 
 MODES = ["SDEdit sweep", "Inpainting", "Change the class"]
+if text:
+    MODES[2] = "Change the prompt"
 ui.default("a4_mode", MODES[0])
+if st.session_state["a4_mode"] not in MODES:
+    st.session_state["a4_mode"] = MODES[2] if st.session_state["a4_mode"].startswith("Change") else MODES[0]
 mode = st.segmented_control("Edit", MODES, key="a4_mode") or MODES[0]
 no_class = "no class"
 
 
-def class_select(label: str, key: str, default) -> int | None:
+def class_select(label: str, key: str, default):
+    """A class (built-in) or a stored prompt (DeepFloyd IF; "" = none), or None."""
+    if text:
+        p = ui.prompt_select(
+            label, f"{key}_prompt", backends.prompt_options(model), (default,), allow_null=True
+        )
+        return p or None
     ui.default(key, default)
     v = st.selectbox(label, [no_class] + list(range(10)), key=key)
     return None if v == no_class else int(v)
@@ -121,7 +179,7 @@ if mode == "SDEdit sweep":
         + ", ".join(str(i) for i in SDEDIT_I_STARTS[: len(edits)])
         + " (t = "
         + ", ".join(str(t) for t in ts)
-        + "), then the original."
+        + f"), then the original. Seed {seed}."
     )
 elif mode == "Inpainting":
     st.markdown(
@@ -131,10 +189,12 @@ elif mode == "Inpainting":
     )
     cols = st.columns(4)
     rect = []
-    for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), (14, 0, size, size), strict=True)):
+    box = (0, size // 4, size // 2, 3 * size // 4) if text else (14, 0, size, size)
+    for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), box, strict=True)):
         with cols[j]:
-            ui.default(f"a4_r{j}", v)
-            rect.append(st.slider(lab, 0, size, key=f"a4_r{j}"))
+            rkey = f"a4_r{j}" if not text else f"a4_r{j}_{size}"
+            ui.default(rkey, v)
+            rect.append(st.slider(lab, 0, size, key=rkey))
     top, left, bottom, right = rect
     if not (top < bottom and left < right):
         ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
@@ -146,16 +206,21 @@ elif mode == "Inpainting":
         figures.labeled_row(
             [x_0, mask, x_0 * (1 - mask), result], ["original", "mask", "kept", "inpainted"], scale=sc
         ),
+        caption=f"seed {seed}, stride {stride}",
         download=f"inpaint_{name}_seed{seed}",
         key="a4_dl_inpaint",
     )
 else:
     st.markdown(
-        "SDEdit with **another** class as the condition (the course's text-conditional "
+        "SDEdit with **another** prompt as the condition (the course's text-conditional "
+        "image-to-image): noise hides the old picture, and the guided loop steers what comes "
+        "back toward the prompt."
+        if text
+        else "SDEdit with **another** class as the condition (the course's text-conditional "
         "image-to-image, with a class instead of a prompt): noise hides the old digit, and the "
         "guided loop steers what comes back toward the new class."
     )
-    target = class_select("Turn it into", "a4_target", 8)
+    target = class_select("Turn it into", "a4_target", "a rocket ship" if text else 8)
     edits, ts = cache.sdedit_grid(key, x_0, target, seed, stride, gamma, SDEDIT_I_STARTS)
     labels = [f"i={i} t={t}" for i, t in zip(SDEDIT_I_STARTS, ts, strict=False)] + ["original"]
     ui.image(
@@ -163,4 +228,5 @@ else:
         download=f"class_edit_{name}_to_{target}_seed{seed}",
         key="a4_dl_classedit",
     )
-    st.caption(f"{len(edits)} edits toward class {target}, γ = {gamma:g}.")
+    what = f"the prompt “{target}”" if text else f"class {target}"
+    st.caption(f"{len(edits)} edits toward {what}, γ = {gamma:g}, seed {seed}.")

@@ -6,7 +6,7 @@ wrapped around the CFG-guided model, sampled by the usual iterative loop."""
 import streamlit as st
 import torch
 
-from dashboard import cache, figures, ui
+from dashboard import backends, cache, figures, ui
 from engine.illusions import get_view, viewing_distance
 
 st.title("Illusions")
@@ -15,10 +15,60 @@ st.markdown(
     "its answers for two classes in a clever way at every step and the loop paints one image "
     "with two readings."
 )
-model = ui.model_or_stop()
-key = cache.model_key()
+active, model = ui.part_a()
+if active.pack is not None:
+    pack = active.pack
+    s_idx, s_seed = backends.pack_seed(pack, "a5_pack_seed")
+    fig = backends.pack_figure(pack, "anagram")
+    if fig is not None:
+        a = fig.arrays
+        size = a["images"].shape[-1]
+        p1, p2 = fig.meta.get("prompts", ("?", "?"))
+        st.subheader("Visual anagram")
+        ui.image(
+            figures.labeled_row(
+                [a["images"][s_idx][0], a["flipped"][s_idx][0]],
+                ["as is", fig.meta.get("view", "view")],
+                scale=max(2, 160 // size),
+            ),
+            caption=f"as is: “{p1}”; after the {fig.meta.get('view')}: “{p2}” · seed {s_seed}",
+            download=f"pack_anagram_seed{s_seed}",
+            key="a5_dl_pack_anagram",
+        )
+    fig = backends.pack_figure(pack, "hybrid")
+    if fig is not None:
+        a = fig.arrays
+        size = a["images"].shape[-1]
+        far, near = fig.meta.get("prompts_far_near", ("?", "?"))
+        st.subheader("Hybrid image")
+        ui.default("a5_pack_distance", 1.0)
+        distance = float(
+            st.slider("Viewing distance (1 = close)", 1.0, 6.0, step=0.5, key="a5_pack_distance")
+        )
+        seen = viewing_distance(torch.as_tensor(a["images"][s_idx].copy()), distance).numpy()
+        ui.image(
+            figures.grid(list(seen), ncols=1, scale=max(2, 160 // size)),
+            caption=f"from far: “{far}”; up close: “{near}” · distance {distance:g} · seed {s_seed}",
+            download=f"pack_hybrid_seed{s_seed}",
+            key="a5_dl_pack_hybrid",
+        )
+    st.stop()
+
+key = cache.model_key(active)
 seed = ui.seed()
-sc = ui.scale(6)
+spec = model.spec
+text = spec.conditioning == "text"
+sc = ui.scale_for(spec.image_size, 6)
+options = backends.prompt_options(model) if text else list(range(10))
+
+
+def cond_select(label: str, key: str, default, preferred=()):
+    """A class (built-in) or a stored prompt (DeepFloyd IF)."""
+    if text:
+        return ui.prompt_select(label, f"{key}_prompt", options, preferred)
+    ui.default(key, default)
+    return int(st.selectbox(label, list(range(10)), key=key))
+
 
 KINDS = ["Visual anagram", "Hybrid image"]
 ui.default("a5_kind", KINDS[0])
@@ -50,11 +100,13 @@ if kind == "Visual anagram":
     st.markdown("The finished image reads as $c_1$ as is and as $c_2$ after the view $f$.")
     c1, c2, c3 = st.columns(3)
     with c1:
-        ui.default("a5_up", 6)
-        up = int(st.selectbox("Upright class c₁", list(range(10)), key="a5_up"))
+        up = cond_select(
+            "Upright: c₁", "a5_up", 6, ("an oil painting of people around a campfire", "a high quality photo")
+        )
     with c2:
-        ui.default("a5_down", 9)
-        down = int(st.selectbox("Under the view, class c₂", list(range(10)), key="a5_down"))
+        down = cond_select(
+            "Under the view: c₂", "a5_down", 9, ("an oil painting of an old man", "a high quality photo")
+        )
     with c3:
         ui.default("a5_view", "flip")
         view = st.radio(
@@ -69,7 +121,10 @@ if kind == "Visual anagram":
     flipped = st.toggle("Apply the view (flip / turn the pictures)", key="a5_flipped")
     v = get_view(view)
     shown = [v.apply(torch.as_tensor(im)).numpy() for im in images] if flipped else list(images)
-    st.caption(f"Now showing: class {down if flipped else up} ({'after' if flipped else 'before'} the view).")
+    st.caption(
+        f"Now showing: {'prompt' if text else 'class'} {down if flipped else up} "
+        f"({'after' if flipped else 'before'} the view). Seed {seed}, stride {stride}, γ = {gamma:g}."
+    )
     ui.image(figures.grid(shown, ncols=count, scale=sc + 2))
     both = [img for im in images for img in (im, v.apply(torch.as_tensor(im)).numpy())]
     st.markdown("Both ways, side by side (each pair: as is, then after the view):")
@@ -91,17 +146,15 @@ else:
     st.markdown("lowpass is a Gaussian blur; highpass = the estimate minus its blur.")
     c1, c2, c3, c4 = st.columns(4)
     with c1:
-        ui.default("a5_far", 1)
-        far = int(st.selectbox("From far: class", list(range(10)), key="a5_far"))
+        far = cond_select("From far", "a5_far", 1, ("a lithograph of a skull", "a high quality photo"))
     with c2:
-        ui.default("a5_near", 7)
-        near = int(st.selectbox("Up close: class", list(range(10)), key="a5_near"))
+        near = cond_select("Up close", "a5_near", 7, ("a lithograph of waterfalls", "a high quality photo"))
     with c3:
-        ui.default("a5_kernel", 13)
+        ui.default("a5_kernel", 33 if text else 13)
         kernel = int(
             st.select_slider(
                 "Blur kernel",
-                [3, 5, 7, 9, 11, 13, 15, 21, 27],
+                [3, 5, 7, 9, 11, 13, 15, 21, 27, 33],
                 key="a5_kernel",
                 help="The spec uses 33 at 64 px; 13 covers a 28 px digit.",
             )
@@ -124,7 +177,7 @@ else:
     seen = viewing_distance(torch.as_tensor(res.images), distance).numpy()
     ui.image(
         figures.grid(list(seen), ncols=count, scale=sc + 2),
-        caption=f"Seen from distance {distance:g}: up close a {near}, from far a {far}",
+        caption=f"Seen from distance {distance:g}: up close “{near}”, from far “{far}” · seed {seed}",
         download=f"hybrid_{far}_{near}_d{distance:g}_seed{seed}",
         key="a5_dl_hybrid",
     )
@@ -135,8 +188,8 @@ else:
     ui.plot(
         figures.fft_pair_figure(
             {
-                f"low band of ε(class {far})": res.fft_low,
-                f"high band of ε(class {near})": res.fft_high,
+                f"low band of ε({far})": res.fft_low,
+                f"high band of ε({near})": res.fft_high,
                 "finished image": res.fft_image,
             }
         ),

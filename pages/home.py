@@ -24,15 +24,35 @@ st.caption(
     "opposite; each page says which it uses."
 )
 
-backend = cache.BACKENDS[cache.active_backend()]
+active = cache.active()
 st.subheader("Backend")
-st.markdown(
-    f"Part A uses **{backend.label}**: {backend.spec.image_size}×{backend.spec.image_size} "
-    f"pixels, {backend.spec.channels} channel, values in {list(backend.spec.value_range)}, "
-    f"conditioned on a class (0–9) instead of a text prompt. Choose the backend in the sidebar."
-)
+if active.error:
+    from dashboard.backends import show_status
+
+    show_status(active)
+if active.backend == "deepfloyd":
+    spec = active.model.spec
+    st.markdown(
+        f"Part A uses **DeepFloyd IF stage I** (`{active.model.model_id}`, on "
+        f"{active.model.device.type}): {spec.image_size}×{spec.image_size} RGB pixels in [-1, 1], "
+        f"conditioned on a text prompt ({len(spec.prompts)} stored prompt embeddings; the empty "
+        "prompt is the CFG null branch). Choose the backend in the sidebar."
+    )
+elif active.backend == "pack":
+    from dashboard.backends import pack_label
+
+    st.markdown("Part A shows a **precomputed pack** of DeepFloyd IF figures: " + pack_label(active.pack))
+else:
+    spec = cache.BACKENDS["mnist"].spec
+    st.markdown(
+        f"Part A uses **{cache.BACKENDS['mnist'].label}**: {spec.image_size}×{spec.image_size} "
+        f"pixels, {spec.channels} channel, values in {list(spec.value_range)}, conditioned on a "
+        "class (0–9) instead of a text prompt. Choose the backend in the sidebar: DeepFloyd IF "
+        "(needs its weights and a GPU, see docs/deepfloyd.md) or a precomputed pack."
+    )
 
 TOPICS = [
+    ("pages/a0_text_to_image.py", "Text to image", ":material/text_fields:", "Part 0: prompt → 64×64 image"),
     ("pages/a1_forward.py", "Forward process", ":material/blur_on:", "A1.1: noising x₀ to x_t"),
     (
         "pages/a2_denoising.py",
@@ -83,7 +103,7 @@ st.caption(
     "Each item links to the page that makes its figure; every figure has a PNG button. A ticked "
     "box means the model it needs is on this machine."
 )
-ready = cache.available_models().get("ddpm-class", False)
+ready = active.backend in ("deepfloyd", "pack") or cache.available_models().get("ddpm-class", False)
 DELIVERABLES = [
     ("pages/a1_forward.py", "A1.1 The forward process: the test image at t = 250, 500, 750"),
     ("pages/a2_denoising.py", "A1.2 Classical denoising: Gaussian blur of the three noisy images"),
