@@ -1,0 +1,137 @@
+"""DDPM and flow matching side by side: same digit, same seed (so the same starting noise).
+
+DDPM (Part A, Ho et al.): x_0 is the clean image, t counts down 999 -> 0, the model predicts
+the noise eps. Flow matching (Part B2, Lipman et al.): x_0 is noise, x_1 is data, t runs
+0 -> 1, the model predicts the velocity u. The two conventions are opposite.
+"""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import partb as pb
+from dashboard.cache import models_dir
+from dashboard.ui import presenter
+
+big = presenter()
+root = str(models_dir())
+
+st.title("DDPM ↔ flow matching")
+st.markdown("Two ways to turn noise into a digit, run from the **same** noise image (same seed).")
+left, right = st.columns(2)
+with left:
+    st.markdown(
+        r"""
+**DDPM** (`ddpm-class`, Part A)
+
+- $x_0$ is the **clean** image; $t$ counts **down** from 999 (noise) to 0.
+- Forward: $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$.
+- The UNet predicts the noise $\epsilon_\theta(x_t, t, c)$; the clean estimate is
+  $\hat{x}_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\epsilon_\theta) / \sqrt{\bar\alpha_t}$.
+- Each strided step (stride 30: $t = 990, 960, \dots, 0$) blends $\hat{x}_0$ and $x_t$ and
+  adds fresh noise: the path is **stochastic**.
+"""
+    )
+with right:
+    st.markdown(
+        r"""
+**Flow matching** (`flow-class`, Part B2)
+
+- $x_0$ is the **noise**, $x_1$ the data; $t$ runs **up** from 0 to 1.
+- Path: $x_t = (1 - t)\,x_0 + t\,x_1$.
+- The UNet predicts the velocity $u_\theta(x_t, t, c) \approx x_1 - x_0$; the clean estimate
+  is $\hat{x}_1 = x_t + (1 - t)\,u_\theta$.
+- Each Euler step is $x_{t + \Delta t} = x_t + \Delta t\,u_\theta$: no noise is added, the path
+  is **deterministic** once $x_0$ is drawn.
+"""
+    )
+st.markdown(
+    r"""
+**Classifier-free guidance**, both models: CS180 writes
+$\epsilon = \epsilon_u + \gamma\,(\epsilon_c - \epsilon_u)$ (and the same for $u$), so $\gamma = 0$
+is unconditional and $\gamma = 1$ plainly conditional. Papers often write
+$(1 + w)\,\epsilon_c - w\,\epsilon_u$: the same thing with $\gamma = 1 + w$. The course's
+defaults are $\gamma = 7$ for the DDPM and $\gamma = 5$ for flow matching.
+"""
+)
+
+ok = pb.show_missing(["ddpm-class", "flow-class"])
+if ok:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    digit = c1.segmented_control("Digit", list(range(10)), default=3, key="ab_digit")
+    digit = 3 if digit is None else int(digit)
+    seed = int(c2.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="ab_seed"))
+    count = 2 if big else int(c3.number_input("Samples", 1, 8, 4, key="ab_count"))
+    if big:
+        stride, g_ddpm, steps, g_flow = 30, 7.0, 100, 5.0
+    else:
+        with st.expander("Sampler settings", expanded=False):
+            d1, d2, d3, d4 = st.columns(4)
+            stride = int(d1.select_slider("DDPM stride", [10, 20, 30, 50, 100], 30, key="ab_stride",
+                                          help="990 → 0 in steps of this size (30: 33 steps)"))
+            g_ddpm = float(d2.slider("DDPM γ", 0.0, 10.0, 7.0, 0.5, key="ab_g_ddpm"))
+            steps = int(d3.select_slider("Flow Euler steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps"))
+            g_flow = float(d4.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow"))
+    res = pb.ddpm_vs_flow(digit, count, seed, stride, g_ddpm, steps, g_flow, root,
+                          (pb.stamp("ddpm-class"), pb.stamp("flow-class")))
+    n_ddpm, n_flow = len(res.ddpm_t), len(res.flow_t)
+    ia, ib = pb.align_frames(n_ddpm, n_flow, min(max(n_ddpm, n_flow), 48))
+
+    def row(frames: np.ndarray) -> np.ndarray:
+        return np.stack([pb.tile(f, ncols=count) for f in frames])
+
+    ddpm_x, ddpm_x0 = row(res.ddpm_x)[ia], row(res.ddpm_x0)[ia]
+    flow_x, flow_x1 = row(res.flow_x)[ib], row(res.flow_x1)[ib]
+    ddpm_titles = [f"DDPM x<sub>t</sub>, t = {res.ddpm_t[i]}" for i in ia]
+    flow_titles = [f"flow x<sub>t</sub>, t = {res.flow_t[i]:.2f}" for i in ib]
+    st.header("The two trajectories")
+    st.markdown(
+        f"""
+The frames are matched by *fraction of the way*, not by $t$ (the two $t$ axes mean different
+things). DDPM: {n_ddpm - 1} steps with $\\gamma = {g_ddpm:g}$; flow: {steps}
+Euler steps with $\\gamma = {g_flow:g}$ (trajectory shown at {n_flow} of its states). Top row: the
+current state; bottom row: each model's clean estimate ($\\hat{{x}}_0$ for DDPM,
+$\\hat{{x}}_1$ for flow).
+"""
+    )
+    if res.start_equal:
+        st.caption("Both start from the same tensor of N(0, I) draws. DDPM shows its [-1, 1] pixels as "
+                   "(x + 1) / 2 and flow matching shows its [0, 1] pixels as they are (clipped), so the "
+                   "first frames look different although the noise is the same.")
+    else:
+        st.caption("Note: the two samplers did not start from the same noise tensor.")
+    scale = 4 if count <= 2 else 3
+    fig = pb.animation_figure(
+        [pb.Panel("DDPM x_t", ddpm_x, ddpm_titles), pb.Panel("flow x_t", flow_x, flow_titles),
+         pb.Panel("DDPM x̂<sub>0</sub>", ddpm_x0), pb.Panel("flow x̂<sub>1</sub>", flow_x1)],
+        [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))], scale=scale, rows=2,
+        height=720 if big else 560,
+    )
+    st.plotly_chart(fig, config=pb.plotly_config(f"ddpm_vs_flow_digit{digit}"), key="ab_anim")
+    sep = np.full((ddpm_x.shape[1], 6), 255, np.uint8)
+    gif_frames = [
+        np.concatenate([np.concatenate([a, sep, b], 1), np.full((6, 2 * a.shape[1] + 6), 255, np.uint8),
+                        np.concatenate([c, sep, d], 1)], 0)
+        for a, b, c, d in zip(ddpm_x, flow_x, ddpm_x0, flow_x1, strict=True)
+    ]
+    captions = [f"DDPM t={res.ddpm_t[i]}  flow t={res.flow_t[j]:.2f}" for i, j in zip(ia, ib, strict=True)]
+    st.download_button("⬇ side-by-side GIF", pb.gif_bytes(gif_frames, scale=4, captions=captions),
+                       f"ddpm_vs_flow_digit{digit}_seed{seed}.gif", "image/gif", key="ab_gif",
+                       type="tertiary")
+
+    st.header("Where they end")
+    a, b = st.columns(2)
+    for col, label, img, file in (
+        (a, f"DDPM, {n_ddpm - 1} steps", pb.tile(res.ddpm_x[-1], ncols=count), "ddpm"),
+        (b, f"flow matching, {steps} Euler steps", pb.tile(res.flow_x[-1], ncols=count), "flow"),
+    ):
+        with col:
+            pb.image(img, 6 if big else 5, caption=label, width="stretch")
+            st.download_button("⬇ PNG", pb.png(img, 6), f"{file}_digit{digit}_seed{seed}.png", "image/png",
+                               key=f"ab_dl_{file}", type="tertiary")
+    st.markdown(
+        r"""
+Same starting noise, different endings: DDPM injects new noise at every step, so its path
+wanders; the flow's ODE path is fixed by $x_0$. Per step, both cost one batched UNet call for
+the two CFG branches.
+"""
+    )

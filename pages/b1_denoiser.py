@@ -1,0 +1,160 @@
+"""Single-step denoiser (CS180 Part B1): a UNet D_theta(z) ~ x for z = x + sigma eps.
+
+Sections: the sigma grid live, results after epochs 1 and 5 (training snapshots), the
+out-of-distribution sigma sweep with PSNR, the pure-noise model against the mean digit, and the
+training curve.
+"""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import partb as pb
+from dashboard.cache import models_dir
+from dashboard.ui import presenter
+from engine.sampling import SIGMA_GRID
+
+big = presenter()
+scale = pb.image_scale(big)
+root = str(models_dir())
+
+st.title("Single-step denoiser")
+st.markdown(
+    r"""
+A UNet $D_\theta$ learns to remove Gaussian noise in **one** step (CS180 Part B1). Each training
+pair is a clean digit $x$ and its noisy version $z = x + \sigma\epsilon$ with
+$\epsilon \sim \mathcal{N}(0, I)$ and $\sigma = 0.5$; the loss is the L2 distance
+$$L = \mathbb{E}_{z, x}\,\lVert D_\theta(z) - x \rVert^2 .$$
+"""
+)
+
+
+def download(label: str, img: np.ndarray, name: str, key: str) -> None:
+    st.download_button(f"⬇ {label}", pb.png(img, scale), f"{name}.png", "image/png", key=key,
+                       type="tertiary")
+
+
+# ----------------------------------------------------------------------------- 1. sigma grid
+st.header("Noise levels σ = 0 … 1")
+st.markdown(
+    r"""
+The same $\epsilon$ is added at every $\sigma$ in the grid. Each column shows the noisy input
+$z$ (left) and the output $D_\theta(z)$ (right); the PSNR compares $D_\theta(z)$ with the clean $x$.
+The model only ever saw $\sigma = 0.5$.
+"""
+)
+c1, c2 = st.columns([1, 3] if not big else [1, 5])
+seed = int(c1.number_input("Seed (picks the digits and the noise)", 0, 10_000,
+                           int(st.session_state.get("seed", 0)), key="b1_seed"))
+count = 3 if big else int(c2.slider("Test digits", 1, 8, 4, key="b1_count"))
+denoiser = pb.require_model("denoiser")
+if denoiser is not None:
+    grid = pb.denoise_grid(SIGMA_GRID, count, seed, root, pb.stamp("denoiser"))
+    cols = st.columns(len(SIGMA_GRID))
+    for i, (col, s) in enumerate(zip(cols, SIGMA_GRID, strict=True)):
+        pair = np.stack([np.clip(grid.noisy[i], 0, 1), np.clip(grid.denoised[i], 0, 1)], 1)  # (N, 2, H, W)
+        with col:
+            st.markdown(f"**σ = {s:g}**" + (" ✱" if s == 0.5 else ""))
+            pb.image(pb.tile(pair), scale, width="stretch",
+                     caption=f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB")
+    st.caption("Each column: noisy input z (left) and output D(z) (right) per digit; the PSNR of D(z) "
+               "against the clean digits. ✱ the training noise level.")
+    pairs = np.stack([np.clip(grid.noisy, 0, 1), np.clip(grid.denoised, 0, 1)], 2)  # (S, N, 2, H, W)
+    whole = pb.tile(pairs.transpose(1, 2, 0, 3, 4).reshape(-1, len(SIGMA_GRID), 28, 28))
+    download("sigma grid (rows: z, D(z) per digit; columns: σ)", whole, f"denoiser_sigma_grid_seed{seed}",
+             "b1_dl_grid")
+
+# ----------------------------------------------------------------------------- 2. snapshots
+st.header("After epoch 1 and after epoch 5")
+st.markdown(
+    r"""
+Snapshots saved during training, on the same 8 test digits at $\sigma = 0.5$: rows are the
+clean $x$, the noisy $z$ and $D_\theta(z)$. One epoch already removes most of the noise; more
+training sharpens the strokes.
+"""
+)
+epochs = pb.snapshot_epochs("denoiser")
+if not epochs:
+    folder = pb.model_folder("denoiser")
+    st.info(f"No training snapshots in `{folder}/snapshots` yet; they are written after epochs 1 "
+            f"and 5 by `python -m engine train denoiser --out {folder}`.")
+else:
+    cols = st.columns(len(epochs))
+    for col, ep in zip(cols, epochs, strict=True):
+        snap = pb.load_snapshot("denoiser", ep)
+        if snap is None:
+            col.warning(f"The epoch {ep} snapshot is unreadable.")
+            continue
+        arrays, meta = snap
+        sig = list(meta.get("sigmas", SIGMA_GRID))
+        k = sig.index(0.5) if 0.5 in sig else 0
+        rows = np.stack([arrays["clean"][:, 0], np.clip(arrays["noisy"][k][:, 0], 0, 1),
+                         np.clip(arrays["denoised"][k][:, 0], 0, 1)])
+        with col:
+            pb.image(pb.tile(rows), scale, caption=f"epoch {ep}: x / z / D(z)", width="stretch")
+            download(f"epoch {ep}", pb.tile(rows), f"denoiser_epoch{ep}", f"b1_dl_ep{ep}")
+
+# ----------------------------------------------------------------------------- 3. OOD sweep
+st.header("Out of distribution: other noise levels")
+st.markdown(
+    r"""
+$D_\theta$ was trained only at $\sigma = 0.5$. Below $0.5$ it still removes "0.5 worth" of noise
+and blurs strokes a little; above $0.5$ noise it never saw leaks through and it invents blobs.
+The chart compares $\mathrm{PSNR} = 10 \log_{10}(1 / \mathrm{MSE})$ of $D_\theta(z)$ and of the
+noisy $z$ itself, over 32 test digits.
+"""
+)
+if denoiser is not None:
+    sig, p_den, p_noisy = pb.sigma_sweep(pb.SWEEP_SIGMAS, 32, seed, root, pb.stamp("denoiser"))
+    fig = pb.psnr_figure(sig, p_den, np.minimum(p_noisy, 40.0), 0.5, height=460 if big else 360)
+    fig.update_yaxes(range=[0, 42])
+    st.plotly_chart(fig, config=pb.plotly_config("denoiser_psnr_vs_sigma"), key="b1_psnr")
+else:
+    st.caption("Needs the denoiser model (see above).")
+
+# ----------------------------------------------------------------------------- 4. pure noise
+st.header("Denoising pure noise: the mean digit")
+st.markdown(
+    r"""
+The **denoiser-pure-noise** model was trained with $z = \epsilon$: its input carries no
+information about $x$. The L2-optimal output is then the same for every input,
+$$D^*(z) = \arg\min_{d}\ \mathbb{E}_x \lVert d - x \rVert^2 = \mathbb{E}[x],$$
+the average training digit. Its outputs should look like that blurry mean image, and the RMS
+difference (pixels in $[0, 1]$) should be small.
+"""
+)
+pure = pb.require_model("denoiser-pure-noise")
+if pure is not None:
+    n = 4 if big else 6
+    res = pb.pure_noise(n, seed, root, pb.stamp("denoiser-pure-noise"))
+    a, b, c = st.columns([n, n, 2])
+    with a:
+        pb.image(pb.tile(np.clip(res.noise, 0, 1), ncols=n), scale, caption="inputs ε",
+                 width="stretch")
+    with b:
+        pb.image(pb.tile(res.outputs, ncols=n), scale, caption="outputs D(ε)", width="stretch")
+    with c:
+        pb.image(res.mean, scale, caption="training mean E[x]", width="stretch")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("RMS(D(ε) − E[x]), mean over outputs", f"{res.rms.mean():.4f}")
+    m2.metric("RMS(average of D(ε) − E[x])", f"{res.rms_of_average:.4f}")
+    m3.metric("RMS(E[x]) for scale", f"{float(np.sqrt((res.mean ** 2).mean())):.4f}")
+    both = pb.tile(np.concatenate([res.outputs, res.mean[None]]), ncols=n + 1)
+    download("outputs and the mean image", both,
+             f"pure_noise_vs_mean_seed{seed}", "b1_dl_pure")
+
+# ----------------------------------------------------------------------------- 5. training curve
+st.header("Training curve")
+st.markdown(
+    r"""
+The loss $\lVert D_\theta(z) - x\rVert^2$ per batch (faint) and its moving average (bold),
+log scale. The pure-noise model plateaus at the variance of the digits around their mean:
+no network can do better than $\mathbb{E}[x]$ there.
+"""
+)
+weight = 0.9 if big else st.slider("Smoothing", 0.0, 0.99, 0.9, 0.01, key="b1_smooth")
+curves = [c for c in (pb.model_curve("denoiser"), pb.model_curve("denoiser-pure-noise")) if c is not None]
+if curves:
+    st.plotly_chart(pb.loss_figure(curves, weight, height=460 if big else 380),
+                    config=pb.plotly_config("denoiser_training_curve"), key="b1_loss")
+else:
+    st.info(f"No training log yet in `{models_dir()}` (log.jsonl of denoiser, denoiser-pure-noise).")
