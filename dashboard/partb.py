@@ -263,7 +263,8 @@ def loss_figure(curves: Sequence[Curve], weight: float = 0.9, x: str = "epoch",
                 name=f"{c.label} (raw)", legendgroup=c.label, showlegend=False, hoverinfo="skip",
             ))
         fig.add_trace(go.Scattergl(
-            x=xs[ok], y=smooth(c.loss[ok], weight), mode="lines", line={"color": color, "width": 2},
+            x=xs[ok], y=smooth(c.loss[ok], weight), mode="lines" if ok.sum() > 1 else "lines+markers",
+            line={"color": color, "width": 2},
             name=c.label, legendgroup=c.label,
         ))
     fig.update_layout(

@@ -56,7 +56,7 @@ defaults are $\gamma = 7$ for the DDPM and $\gamma = 5$ for flow matching.
 
 ok = pb.show_missing(["ddpm-class", "flow-class"])
 if ok:
-    c1, c2, c3 = st.columns([2, 1, 1])
+    c1, c2, c3 = st.columns([3, 1, 1])
     digit = c1.segmented_control("Digit", list(range(10)), default=3, key="ab_digit")
     digit = 3 if digit is None else int(digit)
     seed = int(c2.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="ab_seed"))

@@ -1,0 +1,581 @@
+"""The dashboard in a real browser: a local ``streamlit run dashboard/app.py`` driven by headless
+Debian Chromium through Playwright, at the projector's 1280x720.
+
+- every page of the navigation runs to completion without an exception box or a traceback, and
+  leaves a full-page screenshot in ``artifacts/screenshots/<page>.png``;
+- presenter mode (sidebar toggle) keeps pages working and enlarges the scrubber;
+- the Forward page's in-browser scrubber: key press -> x_t redrawn, p50/p95 printed and written to
+  ``artifacts/scrub_latency.json`` next to the server-side t slider as the reference (timings are
+  reported, never asserted);
+- uploads through the browser: bad files give a clear message, a good PNG gives a picture.
+
+Models: ``cache/models/<name>`` where trained, else a tiny one (D=8, 256 images, 1 epoch) trained
+here into a temporary folder; ``DIFFLAB_MODELS_DIR`` points the server at the mix. Training runs
+go to an empty temporary ``DIFFLAB_RUNS_DIR``. Chromium comes from Debian (``scripts/setup.sh
+--test``); without it the module is skipped. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.models import MODEL_NAMES, MODELS_DIR
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need python playwright")
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+SHOTS = ARTIFACTS / "screenshots"
+VIEWPORT = {"width": 1280, "height": 720}
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-proxy-server",  # the server is on loopback; ignore any http_proxy in CI's environment
+]
+
+
+def _declared_pages() -> dict[str, str]:
+    """url path -> the page's ``st.title``, for every ``page("<file>.py", ...)`` that
+    dashboard/app.py declares and that exists, in source order; the default page's path is "".
+    (st.Page derives the url path from the file name; test_navigation_lists_every_page checks
+    the running app agrees.)"""
+    tree = ast.parse((ROOT / "dashboard" / "app.py").read_text())
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Name)
+        and n.func.id == "page"
+        and n.args
+        and isinstance(n.args[0], ast.Constant)
+        and str(n.args[0].value).endswith(".py")
+    ]
+    pages = {}
+    for call in sorted(calls, key=lambda n: n.lineno):
+        file = ROOT / "pages" / call.args[0].value
+        if not file.exists():
+            continue
+        default = any(k.arg == "default" and getattr(k.value, "value", False) for k in call.keywords)
+        titles = [
+            n.args[0].value
+            for n in ast.walk(ast.parse(file.read_text()))
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "title"
+            and n.args
+            and isinstance(n.args[0], ast.Constant)
+        ]
+        pages["" if default else file.stem] = titles[0] if titles else ""
+    return pages
+
+
+PAGES = _declared_pages()
+PAGE_TIMEOUT = 300.0  # s: a first visit trains nothing but may sample a whole trajectory on a busy CPU
+SCRUB_PRESSES = 60
+SERVER_PRESSES = 8
+TIMINGS: dict[str, float] = {}
+
+
+def _chromium() -> str | None:
+    for cand in (os.environ.get("DIFFLAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def _train_tiny(name: str, out: Path) -> None:
+    cmd = [sys.executable, "-m", "engine", "train", name, "--num-hiddens", "8", "--train-count", "256"]
+    cmd += ["--epochs", "1", "--out", str(out), "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"training tiny {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+
+
+if _chromium() is None:
+    pytest.skip(
+        "chromium not found (bash scripts/setup.sh --test installs Debian's chromium)",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory) -> Path:
+    """A models folder: links to the trained ``cache/models/<name>``, tiny models for the rest."""
+    root = tmp_path_factory.mktemp("browser-models")
+    missing = []
+    for name in MODEL_NAMES:
+        shipped = MODELS_DIR / name
+        if (shipped / "model.safetensors").exists():
+            (root / name).symlink_to(shipped, target_is_directory=True)
+        else:
+            missing.append(name)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda n: _train_tiny(n, root / n), missing))
+    if missing:
+        print(f"\n[browser] trained tiny {', '.join(missing)} in {time.perf_counter() - t0:.0f} s")
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    try:
+        with direct.open(url + "/_stcore/health", timeout=5) as r:
+            return r.status == 200 and r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def server(models_root, tmp_path_factory):
+    """``streamlit run dashboard/app.py`` on a free loopback port; always stopped afterwards."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "browser_server.log"
+    env = dict(
+        os.environ,
+        DIFFLAB_MODELS_DIR=str(models_root),
+        DIFFLAB_RUNS_DIR=str(tmp_path_factory.mktemp("browser-runs")),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1"]
+    cmd += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not _healthy(url):
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit not healthy after 120 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    """One browser tab (one Streamlit session) shared by the tests below, in file order."""
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            page.set_default_timeout(60_000)
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            page.goto(server + "/")
+            wait_idle(page)
+            yield page
+        finally:
+            browser.close()
+    if errors:
+        print("\n[browser] JavaScript errors:\n  " + "\n  ".join(errors[:20]))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+_STATE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return {
+    script: app && app.getAttribute('data-test-script-state'),
+    conn: app && app.getAttribute('data-test-connection-state'),
+    busy: document.querySelectorAll(
+      '[data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stStatusWidgetRunningIcon"]'
+    ).length,
+  };
+}"""
+
+
+def wait_idle(page, timeout: float = PAGE_TIMEOUT, settle: float = 1.25) -> float:
+    """Wait until the script has finished (``notRunning``, connected, no spinner, skeleton or
+    running man) and stays so for ``settle`` seconds: a rerun can start just after a quiet moment.
+    Returns the seconds waited."""
+    t0 = time.monotonic()
+    quiet_since = None
+    state = None
+    while True:
+        state = page.evaluate(_STATE_JS)
+        now = time.monotonic()
+        if state["script"] == "notRunning" and state["conn"] == "CONNECTED" and not state["busy"]:
+            quiet_since = quiet_since or now
+            if now - quiet_since >= settle:
+                return quiet_since - t0
+        else:
+            quiet_since = None
+        if now - t0 > timeout:
+            raise AssertionError(f"page still busy after {timeout:.0f} s: {state} at {page.url}")
+        time.sleep(0.2)
+
+
+def assert_page_ok(page, where: str) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"{where}: exception box(es): {exceptions.all_inner_texts()}"
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert not [e for e in errors if "Traceback" in e], f"{where}: traceback in st.error: {errors}"
+    if errors:
+        print(f"\n[browser] {where}: error box(es) shown: {errors}")
+
+
+def go(page, base: str, path: str) -> float:
+    """Open a page through its sidebar link (same session, like a user) and wait until its title
+    is shown (its script has started) and it has finished. Returns the seconds that took."""
+    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    t0 = time.monotonic()
+    if link.count():
+        link.first.click()
+        page.wait_for_url(f"{base}/{path}")
+    else:
+        page.goto(f"{base}/{path}")
+    title = page.locator('[data-testid="stMain"] h1').filter(has_text=PAGES[path])
+    title.first.wait_for(timeout=PAGE_TIMEOUT * 1000)
+    wait_idle(page)
+    return time.monotonic() - t0
+
+
+def screenshot(page, name: str) -> Path:
+    """Full-page screenshot. Streamlit scrolls inside its main container, so the window is made
+    as tall as the content (width stays 1280, so the layout is the projector's), then restored."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate(
+        """() => Math.max(
+             document.querySelector('[data-testid="stMainBlockContainer"]')?.scrollHeight || 0,
+             document.querySelector('[data-testid="stSidebarContent"]')?.scrollHeight || 0)"""
+    )
+    path = SHOTS / f"{name}.png"
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height) + 120)})
+    try:
+        page.wait_for_timeout(600)  # charts re-layout to the new window size
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def scrubber_frame(page):
+    """The Forward page's scrubber: the iframe holding ``input#t`` and ``canvas#xt``."""
+    for handle in page.locator('iframe[data-testid="stIFrame"]').element_handles():
+        frame = handle.content_frame()
+        if (
+            frame is not None
+            and frame.locator("input#t[type=range]").count()
+            and frame.locator("canvas#xt").count()
+        ):
+            return handle, frame
+    raise AssertionError("no scrubber iframe (input#t + canvas#xt) on the Forward page")
+
+
+def percentile(xs: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 2)
+
+
+def xt_image_src(page) -> str | None:
+    """src of the server-rendered x_t image (the column captioned "x_t at t = ...")."""
+    return page.evaluate(
+        """() => {
+          for (const col of document.querySelectorAll('[data-testid="stColumn"]')) {
+            if (!col.innerText.includes('x_t at t =')) continue;
+            const img = col.querySelector('img');
+            if (img) return img.getAttribute('src');
+          }
+          return null;
+        }"""
+    )
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_navigation_lists_every_page(browser_page, server):
+    hrefs = browser_page.eval_on_selector_all(
+        '[data-testid="stSidebarNav"] a', "els => els.map(e => e.getAttribute('href'))"
+    )
+    assert sorted(hrefs) == sorted(f"{server}/{p}" for p in PAGES), hrefs
+    assert browser_page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode").count() == 1
+
+
+@pytest.mark.parametrize("path", list(PAGES), ids=[p or "home" for p in PAGES])
+def test_page_runs_clean(browser_page, server, path):
+    name = path or "home"
+    seconds = go(browser_page, server, path)
+    TIMINGS[name] = round(seconds, 1)
+    titles = browser_page.locator('[data-testid="stMain"] h1').all_inner_texts()
+    assert any(PAGES[path] in t for t in titles), f"{name}: title {PAGES[path]!r} not in {titles}"
+    assert_page_ok(browser_page, name)
+    screenshot(browser_page, name)
+    print(f"\n[browser] {name}: ready in {seconds:.1f} s")
+
+
+def _presenter_toggle(page):
+    boxes = page.locator('[data-testid="stSidebar"] [data-testid="stCheckbox"]')
+    return boxes.filter(has_text="Presenter mode")
+
+
+def _presenter(page, on: bool) -> None:
+    toggle = _presenter_toggle(page)
+    box = toggle.locator("input[type=checkbox]")
+    if box.is_checked() != on:
+        toggle.locator("label").first.click()
+        page.wait_for_timeout(300)
+        wait_idle(page)
+    assert box.is_checked() == on
+
+
+_BODY_FONT_JS = """() => {
+  const p = document.querySelector('[data-testid="stMain"] [data-testid="stMarkdown"] p');
+  return p ? parseFloat(getComputedStyle(p).fontSize) : 0;
+}"""
+
+
+def _scrubber_css_width(page) -> float:
+    _, frame = scrubber_frame(page)
+    return frame.evaluate("() => document.getElementById('xt').getBoundingClientRect().width")
+
+
+def test_presenter_mode(browser_page, server):
+    page = browser_page
+    go(page, server, "a1_forward")
+    normal, font = _scrubber_css_width(page), page.evaluate(_BODY_FONT_JS)
+    try:
+        _presenter(page, True)
+        assert_page_ok(page, "a1_forward (presenter)")
+        deadline = time.monotonic() + 30  # the scrubber's iframe is rebuilt by the rerun
+        while _scrubber_css_width(page) <= normal and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
+        assert _scrubber_css_width(page) > normal, "presenter mode should enlarge the scrubber"
+        big_font = page.evaluate(_BODY_FONT_JS)
+        print(f"\n[browser] body text {font:g}px, presenter mode {big_font:g}px")
+        if not big_font > font:  # reported, not failed: a styling matter, not a broken page
+            warnings.warn(f"presenter mode kept body text at {font:g}px -> {big_font:g}px", stacklevel=1)
+        screenshot(page, "a1_forward_presenter")
+        go(page, server, "a3_sampling")  # the setting follows the class across pages
+        assert _presenter_toggle(page).locator("input[type=checkbox]").is_checked()
+        assert_page_ok(page, "a3_sampling (presenter)")
+        screenshot(page, "a3_sampling_presenter")
+    finally:
+        _presenter(page, False)
+    assert_page_ok(page, "a3_sampling (presenter off)")
+
+
+_INSTRUMENT_JS = """() => {
+  // key press -> x_t drawn (the component's input handler has run: putImageData done) and
+  // -> the next animation frame (the update can be on screen). Listeners registered after the
+  // component's, so 'input' here runs after its draw().
+  const s = document.getElementById('t');
+  window.__lat = []; let key = null;
+  s.addEventListener('keydown', () => { key = performance.now(); }, {capture: true});
+  s.addEventListener('input', () => {
+    if (key === null) return;
+    const k = key; key = null; const drawn = performance.now();
+    requestAnimationFrame(() => {
+      const frame = performance.now();
+      window.__lat.push({drawn: drawn - k, frame: frame - k, t: +s.value,
+                         shown: document.getElementById('tv').textContent});
+    });
+  });
+  return +s.value;
+}"""
+
+_CANVAS_SUM_JS = """() => {
+  const c = document.getElementById('xt');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let h = 0; for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) >>> 0; return h;
+}"""
+
+
+def test_forward_scrub_latency(browser_page, server):
+    """Timings are reported, never asserted: the build must not depend on this machine's load."""
+    page = browser_page
+    go(page, server, "a1_forward")
+    handle, frame = scrubber_frame(page)
+    handle.scroll_into_view_if_needed()  # off-screen frames get throttled animation frames
+    start = frame.evaluate(_INSTRUMENT_JS)
+    before = frame.evaluate(_CANVAS_SUM_JS)
+    frame.locator("input#t").focus()
+    for i in range(SCRUB_PRESSES):
+        page.keyboard.press("ArrowRight")
+        frame.wait_for_function(f"() => window.__lat.length >= {i + 1}", timeout=10_000)
+    records = frame.evaluate("() => window.__lat")
+    assert [r["t"] for r in records] == list(range(start + 1, start + SCRUB_PRESSES + 1))
+    assert records[-1]["shown"] == str(start + SCRUB_PRESSES)
+    assert frame.evaluate(_CANVAS_SUM_JS) != before, "x_t canvas did not change while scrubbing"
+    assert_page_ok(page, "a1_forward (scrubbed)")  # no rerun, nothing broken
+    drawn = [r["drawn"] for r in records]
+    shown = [r["frame"] for r in records]
+
+    # Reference: the server-side t slider (key press -> rerun -> the x_t <img> gets a new src).
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="t").locator("input[type=range]").first
+    slider.scroll_into_view_if_needed()
+    page.evaluate(
+        "() => { window.__srvKey = null; document.addEventListener('keydown', "
+        "() => { window.__srvKey = performance.now(); }, {capture: true}); }"
+    )
+    server_ms = []
+    for _ in range(SERVER_PRESSES):
+        old = xt_image_src(page)
+        assert old, "no server-side x_t image on the Forward page"
+        value = int(slider.get_attribute("value"))
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        changed = page.wait_for_function(
+            """old => {
+              for (const col of document.querySelectorAll('[data-testid="stColumn"]')) {
+                if (!col.innerText.includes('x_t at t =')) continue;
+                const img = col.querySelector('img');
+                if (img && img.getAttribute('src') !== old) return performance.now();
+              }
+              return false;
+            }""",
+            arg=old,
+            timeout=60_000,
+        )
+        server_ms.append(changed.json_value() - page.evaluate("() => window.__srvKey"))
+        wait_idle(page, settle=0.5)
+        assert int(slider.get_attribute("value")) == value + 1
+        assert_page_ok(page, "a1_forward (server slider)")
+
+    result = {
+        "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        "scrubber": {
+            "presses": len(records),
+            "key_to_drawn_ms": {"p50": percentile(drawn, 50), "p95": percentile(drawn, 95)},
+            "key_to_next_frame_ms": {"p50": percentile(shown, 50), "p95": percentile(shown, 95)},
+        },
+        "server_slider": {
+            "presses": len(server_ms),
+            "key_to_new_image_ms": {
+                "p50": percentile(server_ms, 50),
+                "p95": percentile(server_ms, 95),
+                "max": round(max(server_ms), 2),
+            },
+        },
+    }
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "scrub_latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    sc, sv = result["scrubber"], result["server_slider"]["key_to_new_image_ms"]
+    print(
+        f"\n[browser] scrubber, {len(records)} key presses: key->drawn p50 "
+        f"{sc['key_to_drawn_ms']['p50']:.1f} ms p95 {sc['key_to_drawn_ms']['p95']:.1f} ms; "
+        f"key->next frame p50 {sc['key_to_next_frame_ms']['p50']:.1f} ms "
+        f"p95 {sc['key_to_next_frame_ms']['p95']:.1f} ms"
+        f"\n[browser] server slider (reference), {len(server_ms)} presses: key->new image "
+        f"p50 {sv['p50']:.0f} ms p95 {sv['p95']:.0f} ms max {sv['max']:.0f} ms"
+    )
+
+
+def _upload(page, name: str, data: bytes, mime: str = "image/png") -> None:
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": name, "mimeType": mime, "buffer": data}]
+    )
+    page.locator('[data-testid="stFileUploader"]').get_by_text(name).first.wait_for()
+    page.wait_for_timeout(300)
+    wait_idle(page)
+
+
+def test_forward_upload(browser_page, server):
+    page = browser_page
+    go(page, server, "a1_forward")
+    page.locator('[data-testid="stButtonGroup"] button').filter(has_text="Upload").click()
+    page.locator('[data-testid="stFileUploader"]').wait_for(timeout=PAGE_TIMEOUT * 1000)
+    wait_idle(page)
+    assert page.locator('[data-testid="stFileUploader"]').count() == 1
+    assert_page_ok(page, "a1_forward (upload chosen)")
+
+    rng = np.random.default_rng(0)
+    good = png_bytes(
+        np.stack(
+            [*np.meshgrid(np.linspace(0, 255, 96), np.linspace(255, 0, 80)), np.full((80, 96), 99.0)], -1
+        ).astype(np.uint8)
+    )
+    noisy = png_bytes(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    bad = {
+        "empty.png": b"",
+        "notes.png": b"these are lecture notes, not a picture\n" * 20,
+        "truncated.png": noisy[: len(noisy) // 2],
+    }
+    for name, data in bad.items():
+        _upload(page, name, data)
+        assert_page_ok(page, f"upload {name}")
+        errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        assert any("Could not use this file" in e for e in errors), f"{name}: no clear message, got {errors}"
+        assert page.locator('iframe[data-testid="stIFrame"]').count() == 0, f"{name}: page went on"
+    screenshot(page, "a1_forward_upload_bad")
+
+    _upload(page, "gradient.png", good)
+    assert_page_ok(page, "upload gradient.png")
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+    handle, frame = scrubber_frame(page)
+    size = frame.evaluate("() => { const c = document.getElementById('xt'); return [c.width, c.height]; }")
+    assert size == [64, 64], f"the upload should be shown at 64x64, got {size}"
+    assert xt_image_src(page), "no x_t image for the uploaded picture"
+    screenshot(page, "a1_forward_upload_good")
+
+    # and the page keeps working: the server slider still recomputes x_t from the upload
+    old = xt_image_src(page)
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="t").locator("input[type=range]").first
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function(
+        """old => [...document.querySelectorAll('[data-testid="stColumn"]')].some(c =>
+             c.innerText.includes('x_t at t =') && c.querySelector('img')
+             && c.querySelector('img').getAttribute('src') !== old)""",
+        arg=old,
+        timeout=60_000,
+    )
+    wait_idle(page)
+    assert_page_ok(page, "upload, then slider")
+
+
+def test_report_timings():
+    """Prints the page load times collected above (always passes)."""
+    if TIMINGS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "page_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+        print("\n[browser] seconds until each page was ready: " + json.dumps(TIMINGS))
