@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="list the shipped models and their manifests")
     deepfloyd_cli.add_commands(sub)
 
+    b = sub.add_parser("bench", help="benchmarks as ratios against a plain reference, same run")
+    b.add_argument("--quick", action="store_true", help="small sizes (seconds, for tests)")
+    b.add_argument("--out", help="write the results as JSON")
+    b.add_argument("--threads", type=_positive(int))
+
     e = sub.add_parser("evaluate", help="measure a model's quality (classifier accuracy, PSNR, ...)")
     e.add_argument("model", choices=MODEL_NAMES)
     e.add_argument("--per-label", type=_positive(int), default=20)
@@ -338,11 +343,24 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import format_table, run, to_json
+    from .checkpoints import atomic_write_text
+
+    out = _check_out(args.out) if args.out else None
+    _setup_threads(args.threads)
+    report = run(quick=args.quick)
+    print(format_table(report))
+    if out:
+        atomic_write_text(out, to_json(report) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         commands = {"train": cmd_train, "sample": cmd_sample, "denoise": cmd_denoise,
-                    "info": cmd_info, "evaluate": cmd_evaluate}
+                    "info": cmd_info, "evaluate": cmd_evaluate, "bench": cmd_bench}
         if args.command not in commands:  # precompute / embed: handlers set by deepfloyd_cli
             return args.handler(args)
         return commands[args.command](args)

@@ -1,0 +1,194 @@
+"""Benchmarks as ratios measured in one run: ``python -m engine bench [--quick] [--out bench.json]``.
+
+Machines here are shared and noisy, so every item times our fast path and a plain reference
+back to back in the same process and reports ``ratio = ours / reference`` (> 1: ours is better).
+Each result is ``{name, unit, ours, reference, ratio, target}``; the JSON file holds a list of
+them plus the machine description. Benchmarks are not tests: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.nn import functional as F
+
+from .denoise import iterative_denoise
+from .flow import euler_sample
+from .guidance import CFGModel
+from .models import FlowModel, MNISTDDPM
+from .schedule import strided_timesteps
+from .train import PRESETS, build_model, cpu_supports_bf16, machine_description
+from .unet import one_hot
+
+
+@dataclass
+class BenchResult:
+    name: str
+    unit: str
+    ours: float
+    reference: float | None
+    ratio: float | None
+    target: str
+
+
+def _rate(fn: Callable[[], None], items: int, repeats: int, warmup: int = 1) -> float:
+    """Items per second of ``fn``, best of ``repeats`` (the least disturbed by other load)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return items / best
+
+
+def _amp() -> torch.dtype | None:
+    return torch.bfloat16 if cpu_supports_bf16() else None
+
+
+def train_step_fn(name: str, batch: int, fast: bool) -> tuple[Callable[[], None], torch.nn.Module, tuple]:
+    """One optimizer step of preset ``name``: fast = bf16 autocast + channels_last (as training
+    runs), reference = eager fp32 with default settings."""
+    cfg = PRESETS[name]
+    gen = torch.Generator().manual_seed(0)
+    model = build_model(cfg)
+    amp = _amp() if fast else None
+    x = torch.rand(batch, 1, 28, 28, generator=gen)
+    if fast and amp is not None:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    t = torch.rand(batch, generator=gen)
+    c = one_hot(torch.randint(0, 10, (batch,), generator=gen))
+    inputs = (x,) if cfg.arch == "unconditional" else (x, t) if cfg.arch == "time" else (x, t, c)
+
+    def step():
+        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
+            loss = F.mse_loss(model(*inputs).float(), x.float())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, model, inputs
+
+
+def step_flops(name: str, batch: int) -> float:
+    """Model FLOPs of one training step (forward + backward), counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step, _, _ = train_step_fn(name, batch, fast=False)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+def matmul_flops_per_s(dtype: torch.dtype, n: int = 1024, repeats: int = 3) -> float:
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    return _rate(lambda: a @ b, 2 * n**3, repeats)
+
+
+def bench_training(name: str, batch: int, repeats: int, with_flops: bool) -> list[BenchResult]:
+    fast, _, _ = train_step_fn(name, batch, fast=True)
+    ref, _, _ = train_step_fn(name, batch, fast=False)
+    ours = _rate(fast, batch, repeats)
+    reference = _rate(ref, batch, repeats)
+    out = [BenchResult(f"train step {name} (D={PRESETS[name].num_hiddens}, batch {batch})",
+                       "samples/s", ours, reference, ours / reference, ">= 3.0x")]
+    if with_flops:
+        flops = step_flops(name, batch) / batch * ours
+        for dtype in (torch.bfloat16, torch.float32):
+            peak = matmul_flops_per_s(dtype)
+            out.append(BenchResult(
+                f"train step {name}: model FLOP/s vs {str(dtype)[6:]} matmul", "FLOP/s",
+                flops, peak, flops / peak, "report"))
+    return out
+
+
+def bench_flow_cfg(count: int, steps: int, repeats: int) -> BenchResult:
+    """CFG Euler sampling: batched cond+uncond with bf16 vs fp32 with two separate passes."""
+    cfg = PRESETS["flow-class"]
+    net = build_model(cfg).eval()
+    labels = torch.arange(count) % 10
+    cond, null = one_hot(labels), torch.zeros(count, 10)
+    noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    fast_model = FlowModel(net, cfg, _amp())
+
+    def ours():
+        euler_sample(fast_model, noise, steps, cond, null, 5.0)
+
+    ref_model = FlowModel(net, cfg, None)
+
+    @torch.inference_mode()
+    def reference():
+        x = noise.clone()
+        for i in range(steps):
+            t = torch.full((count,), i / steps)
+            u_c, u_u = ref_model(x, t, cond), ref_model(x, t, null)
+            x = x + (u_u + 5.0 * (u_c - u_u)) / steps
+
+    a, b = _rate(ours, count * steps, repeats), _rate(reference, count * steps, repeats)
+    return BenchResult(f"CFG flow sampling, {count} digits x {steps} Euler steps", "digit-steps/s",
+                       a, b, a / b, ">= 4x")
+
+
+def bench_ddpm_cfg(count: int, stride: int, repeats: int) -> BenchResult:
+    cfg = PRESETS["ddpm-class"]
+    net = build_model(cfg).eval()
+    labels = torch.arange(count) % 10
+    ts = strided_timesteps(stride)
+    noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    fast = MNISTDDPM(net, amp=_amp())
+    slow = MNISTDDPM(net, amp=None)
+    cond = fast.encode(labels)
+
+    def ours():
+        model = CFGModel(fast, fast.null_cond(1), 7.0, 1)
+        iterative_denoise(model, noise, 0, ts, fast.schedule, cond, torch.Generator().manual_seed(0))
+
+    def two_pass(x, t, c):
+        e_c, e_u = slow(x, t, c), slow(x, t, slow.null_cond(x.shape[0]))
+        return e_u + 7.0 * (e_c - e_u)
+
+    def reference():
+        iterative_denoise(two_pass, noise, 0, ts, slow.schedule, cond, torch.Generator().manual_seed(0))
+
+    n = count * (len(ts) - 1)
+    a, b = _rate(ours, n, repeats), _rate(reference, n, repeats)
+    return BenchResult(f"strided DDPM sampling with CFG, {count} digits, stride {stride}",
+                       "digit-steps/s", a, b, a / b, ">= 4x")
+
+
+def run(quick: bool = False) -> dict:
+    repeats = 2 if quick else 5
+    results: list[BenchResult] = []
+    results += bench_training("flow-class", 64, repeats, with_flops=True)
+    results += bench_training("denoiser", 64 if quick else 256, repeats, with_flops=False)
+    results.append(bench_flow_cfg(40, 5 if quick else 300, 1 if quick else 2))
+    results.append(bench_ddpm_cfg(40, 330 if quick else 30, 1 if quick else 2))
+    return {
+        "machine": machine_description(torch.device("cpu")),
+        "torch": torch.__version__,
+        "bf16": cpu_supports_bf16(),
+        "quick": quick,
+        "results": [asdict(r) for r in results],
+    }
+
+
+def format_table(report: dict) -> str:
+    lines = [f"{report['machine']}, torch {report['torch']}, bf16 {report['bf16']}",
+             f"{'item':70s} {'ours':>12s} {'reference':>12s} {'ratio':>7s}  target"]
+    for r in report["results"]:
+        ref = f"{r['reference']:.4g}" if r["reference"] is not None else "-"
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
+        lines.append(f"{r['name'][:70]:70s} {r['ours']:12.4g} {ref:>12s} {ratio:>7s}  {r['target']}")
+    return "\n".join(lines)
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2)
