@@ -48,12 +48,20 @@ def list_packs() -> list[str]:
 
 
 def pack_path(text: str) -> Path:
-    """An absolute folder, ``cache/packs/NAME`` relative to the repository, or a name under it."""
+    """An absolute folder, ``cache/packs/NAME`` relative to the repository, or a name under it.
+
+    A relative name never leaves the packs folder: ``../../etc`` raises ``PackError`` (checked
+    on the text, so a pack the teacher symlinked into cache/packs still works). Absolute paths
+    are the operator's choice (see docs/hardening.md)."""
+    from engine.packs import PackError
+
     p = Path(text.strip()).expanduser()
     if p.is_absolute():
         return p
     if p.parts[:2] == ("cache", "packs"):
-        return packs_dir().joinpath(*p.parts[2:])
+        p = Path(*p.parts[2:]) if len(p.parts) > 2 else Path(".")
+    if ".." in p.parts or not os.path.normpath(p).strip("."):
+        raise PackError(f"pack name {text!r} must name a folder inside {packs_dir()}")
     return packs_dir() / p
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.logger import get_logger
 
 from dashboard import backends
 from engine.data import list_photos, load_mnist, load_photo
@@ -56,6 +57,8 @@ class LoadedModel:
 
 
 _LOADED: dict[str, str] = {}  # model name -> folder it was loaded from (for the sidebar)
+LOAD_COUNT: dict[str, int] = {}  # model name -> times actually loaded (cache misses) in this process
+_log = get_logger(__name__)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model…")
@@ -66,6 +69,9 @@ def load_model(name: str, root: str | None = None) -> LoadedModel:
     for p in net.parameters():
         p.requires_grad_(False)
     _LOADED[name] = str(folder)
+    LOAD_COUNT[name] = LOAD_COUNT.get(name, 0) + 1
+    # one line per real load in the server log: proves the model is shared, not per session
+    _log.info("difflab: loaded model %s from %s (load #%d in this process)", name, folder, LOAD_COUNT[name])
     return LoadedModel(name, net, cfg, manifest)
 
 

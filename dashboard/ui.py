@@ -146,6 +146,7 @@ def model_or_stop(backend=None):
     sidebar's), or a clear message with the command that fixes it (and the rest of the page
     is skipped). Never a stack trace."""
     from dashboard import backends, cache
+    from engine.checkpoints import CheckpointError
     from engine.deepfloyd import DeepFloydError
     from engine.models import ModelNotFound
 
@@ -166,6 +167,12 @@ def model_or_stop(backend=None):
         st.stop()
     except DeepFloydError as e:
         error_box(f"DeepFloyd IF is not available: {e}")
+        st.stop()
+    except CheckpointError as e:  # a truncated, foreign or mismatched model file: say which
+        error_box(
+            f"The model file cannot be used: {e}. Restore the shipped copy or retrain it.",
+            "python -m engine train ddpm-class --out cache/models/ddpm-class",
+        )
         st.stop()
 
 
@@ -242,7 +249,8 @@ def presenter_css() -> None:
     if presenter():
         st.markdown(
             "<style>.stMainBlockContainer{padding-top:2rem;max-width:100%}"
-            "p,li,label,.stMarkdown{font-size:1.15rem}</style>",
+            ".stMainBlockContainer [data-testid='stMarkdown'] :is(p,li){font-size:1.15rem}"
+            ".stMainBlockContainer [data-testid='stWidgetLabel'] p{font-size:1.05rem}</style>",
             unsafe_allow_html=True,
         )
 

@@ -46,6 +46,14 @@ def _to_8bit(im: Image.Image, notes: list[str]) -> Image.Image:
         return im.convert("L")
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         a = np.asarray(im, dtype=np.float64)
+        finite = np.isfinite(a)
+        if not finite.all():  # float TIFFs may hold NaN/inf: they would poison min/max and the cast
+            if not finite.any():
+                raise UploadError("The image holds no finite pixel values (all NaN or infinite).")
+            notes.append(f"{int((~finite).sum())} NaN/infinite pixels set to the image's range")
+            a = np.nan_to_num(
+                a, nan=float(a[finite].min()), posinf=float(a[finite].max()), neginf=float(a[finite].min())
+            )
         lo, hi = float(a.min()), float(a.max())
         if mode.startswith("I;16") or (mode == "I" and hi > 255):
             a = a / 65535.0 if hi > 255 else a / 255.0
@@ -94,7 +102,10 @@ def load_image(
     if not data:
         raise UploadError("The file is empty.")
     if len(data) > MAX_BYTES:
-        raise UploadError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
+        raise UploadError(
+            f"The file is {len(data) / 2**20:.1f} MB ({len(data):,} bytes); "
+            f"the limit is {MAX_BYTES // 2**20} MB."
+        )
     notes: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)

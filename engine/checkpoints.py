@@ -8,9 +8,11 @@ either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
@@ -25,25 +27,65 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` or leave the old file as it was. A full disk or a read-only
+    folder raises ``OSError`` with the same errno and a message that names ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise OSError(
+                e.errno, f"cannot write {path}: {e.strerror or e}; the previous file is unchanged"
+            ) from e
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class FolderBusy(OSError):
+    """Another process holds the folder's lock (see ``exclusive_folder``). An ``OSError``, so the
+    CLI prints it as one line (exit 1) like any other file-system refusal."""
+
+
+@contextmanager
+def exclusive_folder(folder: str | os.PathLike, name: str = ".lock"):
+    """Hold an exclusive, non-blocking ``flock`` on ``folder/name`` for the ``with`` block.
+
+    Two writers into one run folder would interleave logs and overwrite each other's
+    checkpoints; the second one gets ``FolderBusy`` instead. The kernel drops the lock when the
+    holder dies (kill -9 included), so a crash never leaves the folder locked.
+    """
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    # the file stays empty: its bytes never change, so "a refused run leaves the folder alone"
+    f = open(folder / name, "a")  # noqa: SIM115  -- held for the block
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusy(
+                errno.EBUSY,
+                f"{folder} is in use by another process (a run is writing it); wait for it to end "
+                "or choose another folder",
+            ) from None
+        yield
+    finally:
+        f.close()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -396,7 +396,13 @@ def open_pack(pack_dir: str | os.PathLike) -> Pack:
     blobs = {}
     for rel, info in manifest["files"].items():
         path = root / rel
-        if ".." in Path(rel).parts or not path.is_file():
+        if (
+            Path(rel).is_absolute()
+            or ".." in Path(rel).parts
+            or not path.resolve().is_relative_to(root.resolve())
+        ):
+            raise PackError(f"pack file {rel!r} points outside the pack {root}. {redo}")
+        if not path.is_file():
             raise PackError(f"pack file missing: {path}. {redo}")
         data = path.read_bytes()
         if len(data) != info.get("bytes") or _sha256(data) != info.get("sha256"):

@@ -362,7 +362,20 @@ class Progress:
     samples_per_s: float
 
 
-def train(
+def train(cfg: TrainConfig, out_dir: str | os.PathLike, **kwargs) -> dict:
+    """Train ``cfg`` into ``out_dir`` (keyword arguments: see ``_train``); returns the manifest.
+
+    One writer per folder: a second ``train`` into a folder in use raises
+    ``checkpoints.FolderBusy`` instead of interleaving logs. Rank 0 alone writes, so it alone
+    holds the lock.
+    """
+    if _dist_rank_world()[0] != 0:
+        return _train(cfg, out_dir, **kwargs)
+    with ckpt.exclusive_folder(out_dir, ".train.lock"):
+        return _train(cfg, out_dir, **kwargs)
+
+
+def _train(
     cfg: TrainConfig,
     out_dir: str | os.PathLike,
     *,

@@ -91,7 +91,8 @@ size = x_0.shape[-1]
 view_scale = max(2, (252 if ui.presenter() else 196) // size)
 
 ui.default("a1_t", 500)
-t = int(st.session_state["a1_t"])
+t = min(max(int(st.session_state["a1_t"]), 0), 999)  # a stale or forged state must not crash
+st.session_state["a1_t"] = t
 st.iframe(
     figures.forward_scrubber_html(x_0 * 2 - 1, eps, abar, t, view_scale),
     height=size * view_scale + 110,

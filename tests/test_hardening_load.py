@@ -1,0 +1,283 @@
+"""Hardening: many users. A real ``streamlit run dashboard/app.py`` on a free loopback port and
+8 Playwright contexts (8 Streamlit sessions) in one headless Chromium, each with its own seed,
+loading the Forward and the Sampling pages at the same time. Then a fresh server computes every
+seed again, one session at a time.
+
+Fails on: an exception box or a traceback in any session, or a seed whose pictures (sha256 of
+every st.image PNG) differ between "8 at once" and "alone". Reports, never fails on: timings,
+server RSS (psutil) and how many times the model was loaded (``dashboard.cache`` logs one line
+per real load). Numbers land in ``artifacts/hardening_load.json`` and docs/hardening.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+
+from engine.models import MODELS_DIR
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs python playwright")
+psutil = pytest.importorskip("psutil")
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("DIFFLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--no-proxy-server",
+]
+SEEDS = [3, 14, 15, 92, 65, 35, 89, 79]
+PAGES = {"a1_forward": "Forward process", "a3_sampling": "Sampling and classifier-free guidance"}
+WAIT = 150.0  # s, per wait; the whole test stays well under 4 minutes on 2 busy cores
+REPORT: dict = {}
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("chromium not found", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("load-models")
+    shipped = MODELS_DIR / "ddpm-class"
+    if (shipped / "model.safetensors").exists():
+        (root / "ddpm-class").symlink_to(shipped, target_is_directory=True)
+        return root
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine",
+        "train",
+        "ddpm-class",
+        "--num-hiddens",
+        "8",
+        "--train-count",
+        "256",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        str(root / "ddpm-class"),
+        "--no-progress",
+    ]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url + "/_stcore/health", timeout=5) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+@contextmanager
+def streamlit_server(models_root: Path, log_path: Path):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, DIFFLAB_MODELS_DIR=str(models_root), PYTHONUNBUFFERED="1")
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "dashboard/app.py",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--logger.level",
+        "info",
+    ]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while not _healthy(url):
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "server not healthy after 90 s"
+            time.sleep(0.3)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def rss_mb(proc) -> float:
+    return round(psutil.Process(proc.pid).memory_info().rss / 2**20, 1)
+
+
+_STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
+  return [a && a.getAttribute('data-test-script-state'), a && a.getAttribute('data-test-connection-state'),
+          document.querySelectorAll('[data-testid="stSpinner"], [data-testid="stSkeleton"], '
+            + '[data-testid="stStatusWidgetRunningIcon"]').length]; }"""
+
+
+def wait_idle(page, title: str | None = None, settle: float = 1.0) -> None:
+    t0 = time.monotonic()
+    quiet = None
+    while True:
+        script, conn, busy = page.evaluate(_STATE)
+        ok = script == "notRunning" and conn == "CONNECTED" and not busy
+        if ok and title is not None:
+            ok = page.locator('[data-testid="stMain"] h1').filter(has_text=title).count() > 0
+        now = time.monotonic()
+        quiet = (quiet or now) if ok else None
+        if quiet and now - quiet >= settle:
+            return
+        assert now - t0 < WAIT, f"still busy after {WAIT} s at {page.url}: {script} {conn} {busy}"
+        time.sleep(0.2)
+
+
+def check_no_exception(page, where: str) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{where}: {boxes.all_inner_texts()}"
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert not errors, f"{where}: error boxes {errors}"
+
+
+def image_hashes(page) -> list[str]:
+    """sha256 of every picture on the page (the PNG bytes the server sends)."""
+    out = []
+    for src in page.locator('[data-testid="stMain"] [data-testid="stImage"] img').evaluate_all(
+        "els => els.map(e => e.getAttribute('src'))"
+    ):
+        body = page.request.get(urljoin(page.url, src)).body()
+        out.append(hashlib.sha256(body).hexdigest()[:16])
+    return out
+
+
+def set_seed(page, seed: int) -> None:
+    box = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"] input').first
+    box.fill(str(seed))
+    box.press("Enter")
+
+
+def open_page(page, base: str, path: str) -> None:
+    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    if link.count():
+        link.first.click()
+    else:
+        page.goto(f"{base}/{path}")
+
+
+def test_eight_sessions_at_once_match_one_at_a_time(models_root, tmp_path):
+    t_all = time.monotonic()
+    results_together: dict[int, dict[str, list[str]]] = {s: {} for s in SEEDS}
+    results_alone: dict[int, dict[str, list[str]]] = {s: {} for s in SEEDS}
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            # ---- phase 1: 8 sessions at once
+            log1 = tmp_path / "server_together.log"
+            with streamlit_server(models_root, log1) as (proc, base):
+                REPORT["rss_idle_mb"] = rss_mb(proc)
+                pages = []
+                for _ in SEEDS:
+                    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+                    page = ctx.new_page()
+                    page.set_default_timeout(int(WAIT * 1000))
+                    page.goto(base + "/")
+                    pages.append(page)
+                for page in pages:
+                    wait_idle(page)
+                REPORT["rss_8_sessions_home_mb"] = rss_mb(proc)
+                for page, seed in zip(pages, SEEDS, strict=True):
+                    set_seed(page, seed)
+                for page in pages:
+                    wait_idle(page)
+                for path, title in PAGES.items():
+                    t0 = time.monotonic()
+                    for page in pages:  # all 8 clicks first: the server runs 8 scripts at once
+                        open_page(page, base, path)
+                    for page, seed in zip(pages, SEEDS, strict=True):
+                        wait_idle(page, title)
+                        check_no_exception(page, f"seed {seed} {path} (8 at once)")
+                        results_together[seed][path] = image_hashes(page)
+                    REPORT[f"together_{path}_s"] = round(time.monotonic() - t0, 1)
+                    REPORT[f"rss_8_sessions_after_{path}_mb"] = rss_mb(proc)
+                for page in pages:
+                    page.context.close()
+            REPORT["model_loads_together"] = log1.read_text().count("difflab: loaded model ddpm-class")
+
+            # ---- phase 2: a fresh server (empty caches), each seed alone in one session
+            log2 = tmp_path / "server_alone.log"
+            with streamlit_server(models_root, log2) as (proc, base):
+                REPORT["rss_idle_fresh_mb"] = rss_mb(proc)
+                ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+                page = ctx.new_page()
+                page.set_default_timeout(int(WAIT * 1000))
+                page.goto(base + "/")
+                wait_idle(page)
+                order = list(PAGES)
+                t0 = time.monotonic()
+                for i, seed in enumerate(SEEDS):
+                    # alternate the page order so each seed costs one seed change and one navigation
+                    seq = order if i % 2 == 0 else order[::-1]
+                    for j, path in enumerate(seq):
+                        if i == 0 or j == 1:
+                            open_page(page, base, path)
+                        if j == 0:
+                            if i == 0:
+                                wait_idle(page, PAGES[path])
+                            set_seed(page, seed)
+                        wait_idle(page, PAGES[path])
+                        check_no_exception(page, f"seed {seed} {path} (alone)")
+                        results_alone[seed][path] = image_hashes(page)
+                    if i == 0:
+                        REPORT["rss_1_session_mb"] = rss_mb(proc)
+                REPORT["alone_all_seeds_s"] = round(time.monotonic() - t0, 1)
+                REPORT["rss_1_session_after_8_seeds_mb"] = rss_mb(proc)
+                ctx.close()
+            REPORT["model_loads_alone"] = log2.read_text().count("difflab: loaded model ddpm-class")
+        finally:
+            browser.close()
+    REPORT["per_extra_session_mb"] = round(
+        (REPORT["rss_8_sessions_after_a3_sampling_mb"] - REPORT["rss_1_session_after_8_seeds_mb"]) / 7, 1
+    )
+    REPORT["total_s"] = round(time.monotonic() - t_all, 1)
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    (ROOT / "artifacts" / "hardening_load.json").write_text(json.dumps(REPORT, indent=2) + "\n")
+    print("\n[load] " + json.dumps(REPORT))
+
+    for seed in SEEDS:
+        for path in PAGES:
+            got, ref = results_together[seed][path], results_alone[seed][path]
+            assert got and got == ref, f"seed {seed} {path}: 8-at-once {got} != alone {ref}"
+    # different seeds give different pictures (the seed really reached each session)
+    firsts = {results_together[s]["a1_forward"][0] for s in SEEDS}
+    assert len(firsts) == len(SEEDS)
