@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,6 +167,9 @@ def _alive(job: Job) -> bool:
     try:
         proc = psutil.Process(job.pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
+            if child is not None:  # it died between poll() and now: reap it, keep its exit code
+                job.returncode = child.wait(timeout=5)
+                _CHILDREN.pop(job.pid, None)
             return False
         if job.pid_started is not None and abs(proc.create_time() - job.pid_started) > 1.0:
             return False
@@ -183,22 +186,38 @@ def _output_tail(path: Path, lines: int = 3) -> str:
     return "\n".join(line for line in text.strip().splitlines()[-lines:])
 
 
+def _killed_message(path: Path, how: str) -> str:
+    if (path / "checkpoint.safetensors").exists():
+        return f"{how}; resume continues from the last checkpoint"
+    return f"{how} before its first checkpoint; start a new run"
+
+
 def _ended_status(job: Job, path: Path) -> tuple[str, str]:
     """How a run whose process is gone ended, from its exit code or (after a server restart,
     when the exit code is lost) from the engine's last output line and files."""
     tail = _output_tail(path)
-    last = tail.splitlines()[-1] if tail else ""
+    # the "$ engine train ..." lines _spawn writes are ours, not the engine's
+    said = [line for line in tail.splitlines() if not line.startswith("$ ")]
+    last = said[-1] if said else ""
     if last.startswith("error:") or "Traceback" in tail:
         return "failed", tail
     if job.status == "cancelling":  # also when SIGTERM came before the engine's handler was set
         return "cancelled", "cancelled; resume continues from the last checkpoint"
+    if job.returncode is not None and job.returncode < 0:  # killed by a signal (kill -9, OOM killer)
+        try:
+            name = signal.Signals(-job.returncode).name
+        except ValueError:
+            name = f"signal {-job.returncode}"
+        return "failed", _killed_message(path, f"the training process was killed ({name})")
     if job.returncode not in (None, 0):
         return "failed", tail or f"exited with status {job.returncode}"
     if last.startswith("finished") and (path / "manifest.json").exists():
         return "finished", last
     if last.startswith("stopped"):
         return "cancelled", "cancelled; resume continues from the last checkpoint"
-    return "failed", tail or "the training process ended without a message (killed?)"
+    if not said:
+        return "failed", _killed_message(path, "the training process ended without a message (killed?)")
+    return "failed", tail
 
 
 def refresh(job: Job, root: Path | None = None) -> Job:
@@ -207,7 +226,8 @@ def refresh(job: Job, root: Path | None = None) -> Job:
     if job.active and not _alive(job):
         job.status, job.message = _ended_status(job, run_path(job.run_id, root))
         job.ended_at = time.time()
-        _save(job, root)
+        with suppress(OSError):  # read-only or full disk: report the status anyway, save it later
+            _save(job, root)
     return job
 
 
@@ -292,15 +312,40 @@ def start(model: str, args: list[str], run_id: str | None = None, root: Path | N
     run_id = sanitize_run_id(run_id) if run_id else default_run_id(model)
     path = run_path(run_id, root)
     epochs = int(args[args.index("--epochs") + 1]) if "--epochs" in args else PRESETS[model].epochs
-    with _lock(root):
+    with _writable(root), _lock(root):
         _refuse_if_busy(root)
         if path.exists():
             raise JobError(f"a run named {run_id!r} already exists; pick another name or resume it")
         path.mkdir(parents=True)
         job = Job(run_id, model, list(args), epochs, started_at=time.time())
-        _spawn(job, path, resume=False)
-        _save(job, root)
+        try:
+            _spawn(job, path, resume=False)
+            _save(job, root)
+        except BaseException:
+            _undo_spawn(job)
+            shutil.rmtree(path, ignore_errors=True)  # our own, just-made folder
+            raise
     return job
+
+
+@contextmanager
+def _writable(root: Path):
+    """Turn a full disk or a read-only runs folder into a ``JobError`` that says so."""
+    try:
+        yield
+    except OSError as e:
+        raise JobError(
+            f"cannot write the runs folder {root}: {e.strerror or e} "
+            f"(errno {e.errno}); nothing was started and no existing run was changed"
+        ) from e
+
+
+def _undo_spawn(job: Job) -> None:
+    """Stop a process we just started but could not record (it would train unseen)."""
+    proc = _CHILDREN.pop(job.pid, None) if job.pid is not None else None
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
 
 
 def cancel(run_id: str, root: Path | None = None) -> Job:
@@ -326,7 +371,7 @@ def can_resume(job: Job, root: Path | None = None) -> bool:
 def resume(run_id: str, root: Path | None = None, epochs: int | None = None) -> Job:
     """Start ``run_id`` again with ``--resume`` (optionally with more ``epochs``)."""
     root = Path(root or runs_dir())
-    with _lock(root):
+    with _writable(root), _lock(root):
         _refuse_if_busy(root)
         job = refresh(load_job(run_id, root), root)
         path = run_path(run_id, root)
@@ -344,8 +389,12 @@ def resume(run_id: str, root: Path | None = None, epochs: int | None = None) -> 
                 job.args += ["--epochs", str(int(epochs))]
             job.epochs = int(epochs)
         job.starts += 1
-        _spawn(job, path, resume=True)
-        _save(job, root)
+        try:
+            _spawn(job, path, resume=True)
+            _save(job, root)
+        except BaseException:
+            _undo_spawn(job)
+            raise
     return job
 
 
