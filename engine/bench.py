@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from .denoise import iterative_denoise
 from .flow import euler_sample
 from .guidance import CFGModel
-from .models import FlowModel, MNISTDDPM
+from .models import MNISTDDPM, FlowModel
 from .schedule import strided_timesteps
 from .train import PRESETS, build_model, cpu_supports_bf16, machine_description
 from .unet import one_hot

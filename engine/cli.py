@@ -169,8 +169,9 @@ def _check_out(path: str) -> Path:
 
 
 def _save_npz(out: Path, **arrays) -> None:
-    from .checkpoints import atomic_write_bytes
     import io
+
+    from .checkpoints import atomic_write_bytes
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -244,7 +245,7 @@ def cmd_sample(args) -> int:
         raise CLIError("python -m engine sample: --model is required for the built-in backend")
     import torch
 
-    from .models import FlowModel, MNISTDDPM, load_builtin
+    from .models import MNISTDDPM, FlowModel, load_builtin
     from .sampling import digit_labels, sample_ddpm, sample_flow, to_unit
     from .train import cpu_supports_bf16
 

@@ -197,7 +197,7 @@ def iterative_denoise(
     timesteps = list(timesteps if timesteps is not None else strided_timesteps())
     if x_t.ndim != 4:
         raise ValueError(f"x_t must be a batch of images (B, C, H, W), got shape {tuple(x_t.shape)}")
-    if any(a <= b for a, b in zip(timesteps, timesteps[1:])):
+    if any(a <= b for a, b in zip(timesteps, timesteps[1:], strict=False)):
         raise ValueError("timesteps must be strictly decreasing")
     schedule.check_t(timesteps)
     check_i_start(i_start, timesteps)

@@ -18,7 +18,7 @@ import torch
 
 from .data import load_mnist, mnist_mean_image
 from .metrics import psnr
-from .models import FlowModel, MNISTDDPM, load_builtin
+from .models import MNISTDDPM, FlowModel, load_builtin
 from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow, to_unit
 from .train import cpu_supports_bf16
 
@@ -78,7 +78,9 @@ def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None)
     for s in EVAL_SIGMAS:
         noisy = clean + s * noise
         den = torch.cat([net(b) for b in noisy.split(250)])
-        out[str(s)] = {"denoised_psnr": round(psnr(den, clean), 2), "noisy_psnr": round(psnr(noisy, clean), 2)}
+        out[str(s)] = {
+            "denoised_psnr": round(psnr(den, clean), 2), "noisy_psnr": round(psnr(noisy, clean), 2)
+        }
     return {"psnr_by_sigma": out, "trained_sigma": cfg.sigma, "count": count, "seed": seed}
 
 

@@ -45,6 +45,6 @@ def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     b4 = b.detach().float().cpu().reshape(-1, *b.shape[-3:]).numpy()
     scores = [
         structural_similarity(x, y, data_range=data_range, channel_axis=0)
-        for x, y in zip(a4, b4)
+        for x, y in zip(a4, b4, strict=True)
     ]
     return float(np.mean(scores))

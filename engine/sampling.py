@@ -12,7 +12,7 @@ import torch
 from .denoise import DenoiseTrajectory, iterative_denoise
 from .flow import FlowTrajectory, euler_sample
 from .guidance import CFGModel
-from .models import FlowModel, MNISTDDPM
+from .models import MNISTDDPM, FlowModel
 from .schedule import strided_timesteps
 from .train import TrainConfig
 from .unet import one_hot

@@ -299,7 +299,9 @@ def load_checkpoint(files: RunFiles, model, opt, sched) -> dict:
         if sched is not None and meta.get("lr_scheduler"):
             sched.load_state_dict(meta["lr_scheduler"])
     except (KeyError, ValueError) as e:
-        raise ckpt.CheckpointError(f"checkpoint optimizer state unreadable: {files.checkpoint}: {e}")
+        raise ckpt.CheckpointError(
+            f"checkpoint optimizer state unreadable: {files.checkpoint}: {e}"
+        ) from e
     return meta
 
 
