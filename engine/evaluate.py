@@ -22,8 +22,6 @@ from .models import MNISTDDPM, FlowModel, load_builtin
 from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow, to_unit
 from .train import cpu_supports_bf16
 
-EVAL_SIGMAS = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
-
 
 def _amp():
     return torch.bfloat16 if cpu_supports_bf16() else None
@@ -75,7 +73,7 @@ def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None)
     clean = load_mnist("test").images[:count]
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
     out = {}
-    for s in EVAL_SIGMAS:
+    for s in SIGMA_GRID:
         noisy = clean + s * noise
         den = torch.cat([net(b) for b in noisy.split(250)])
         out[str(s)] = {
@@ -109,5 +107,3 @@ def evaluate(name: str, root: Path | None = None, per_label: int = 20) -> dict:
         return pure_noise_quality(root=root)
     return sample_quality(name, per_label=per_label, root=root)
 
-
-__all__ = ["evaluate", "classify", "SIGMA_GRID"]
