@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from .forward import noise_coefficients
 from .metrics import psnr
@@ -51,6 +50,10 @@ def gaussian_blur(x: torch.Tensor, kernel_size: int = 5, sigma: float = 2.0) -> 
         raise ValueError(f"kernel_size must be a positive odd number, got {kernel_size}")
     if not sigma > 0:
         raise ValueError(f"blur sigma must be > 0, got {sigma}")
+    # imported here: torchvision's import pulls in torch._dynamo (~1.5 s), which every page and
+    # the app's cold start would otherwise pay for
+    from torchvision.transforms.v2 import functional as TF
+
     return TF.gaussian_blur(x, [kernel_size, kernel_size], [sigma, sigma])
 
 

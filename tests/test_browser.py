@@ -9,8 +9,8 @@ Debian Chromium through Playwright, at the projector's 1280x720.
   reported, never asserted);
 - uploads through the browser: bad files give a clear message, a good PNG gives a picture.
 
-Models: ``cache/models/<name>`` where trained, else a tiny one (D=8, 256 images, 1 epoch) trained
-here into a temporary folder; ``DIFFLAB_MODELS_DIR`` points the server at the mix. Training runs
+Models: conftest's ``page_models`` (the shipped ``cache/models/<name>`` where trained, else a tiny
+one trained here); ``DIFFLAB_MODELS_DIR`` points the server at the mix. Training runs
 go to an empty temporary ``DIFFLAB_RUNS_DIR``. Chromium comes from Debian (``scripts/setup.sh
 --test``); without it the module is skipped. Nothing is downloaded.
 """
@@ -21,19 +21,14 @@ import ast
 import io
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.models import MODEL_NAMES, MODELS_DIR
+from dashboard import devserver
+from dashboard.devserver import scrubber_frame, xt_image_src
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need python playwright")
@@ -41,18 +36,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 SHOTS = ARTIFACTS / "screenshots"
-VIEWPORT = {"width": 1280, "height": 720}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",  # the server is on loopback; ignore any http_proxy in CI's environment
-]
+VIEWPORT = devserver.VIEWPORT
 
 
 def _declared_pages() -> dict[str, str]:
@@ -97,25 +81,7 @@ SERVER_PRESSES = 8
 TIMINGS: dict[str, float] = {}
 
 
-def _chromium() -> str | None:
-    for cand in (os.environ.get("DIFFLAB_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
-        if cand and Path(cand).exists():
-            return cand
-    return None
-
-
-# ----------------------------------------------------------------------------- fixtures
-
-
-def _train_tiny(name: str, out: Path) -> None:
-    cmd = [sys.executable, "-m", "engine", "train", name, "--num-hiddens", "8", "--train-count", "256"]
-    cmd += ["--epochs", "1", "--out", str(out), "--no-progress"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"training tiny {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-
-
-if _chromium() is None:
+if devserver.chromium_path() is None:
     pytest.skip(
         "chromium not found (bash scripts/setup.sh --test installs Debian's chromium)",
         allow_module_level=True,
@@ -123,72 +89,14 @@ if _chromium() is None:
 
 
 @pytest.fixture(scope="module")
-def models_root(tmp_path_factory) -> Path:
-    """A models folder: links to the trained ``cache/models/<name>``, tiny models for the rest."""
-    root = tmp_path_factory.mktemp("browser-models")
-    missing = []
-    for name in MODEL_NAMES:
-        shipped = MODELS_DIR / name
-        if (shipped / "model.safetensors").exists():
-            (root / name).symlink_to(shipped, target_is_directory=True)
-        else:
-            missing.append(name)
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda n: _train_tiny(n, root / n), missing))
-    if missing:
-        print(f"\n[browser] trained tiny {', '.join(missing)} in {time.perf_counter() - t0:.0f} s")
-    return root
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
-    try:
-        with direct.open(url + "/_stcore/health", timeout=5) as r:
-            return r.status == 200 and r.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def server(models_root, tmp_path_factory):
+def server(page_models, tmp_path_factory):
     """``streamlit run dashboard/app.py`` on a free loopback port; always stopped afterwards."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "browser_server.log"
-    env = dict(
-        os.environ,
-        DIFFLAB_MODELS_DIR=str(models_root),
-        DIFFLAB_RUNS_DIR=str(tmp_path_factory.mktemp("browser-runs")),
-        PYTHONUNBUFFERED="1",
-    )
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1"]
-    cmd += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    runs = tmp_path_factory.mktemp("browser-runs")
     try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after 120 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        with devserver.serve(page_models, ARTIFACTS / "browser_server.log", runs_dir=runs) as srv:
+            yield srv.url
+    except RuntimeError as e:  # did not start: say why, with the server's log
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +104,7 @@ def browser_page(server):
     """One browser tab (one Streamlit session) shared by the tests below, in file order."""
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=devserver.chromium_path(), args=devserver.CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport=VIEWPORT)
             page = context.new_page()
@@ -213,37 +121,8 @@ def browser_page(server):
 
 # ----------------------------------------------------------------------------- helpers
 
-_STATE_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  return {
-    script: app && app.getAttribute('data-test-script-state'),
-    conn: app && app.getAttribute('data-test-connection-state'),
-    busy: document.querySelectorAll(
-      '[data-testid="stSpinner"], [data-testid="stSkeleton"], [data-testid="stStatusWidgetRunningIcon"]'
-    ).length,
-  };
-}"""
-
-
 def wait_idle(page, timeout: float = PAGE_TIMEOUT, settle: float = 1.25) -> float:
-    """Wait until the script has finished (``notRunning``, connected, no spinner, skeleton or
-    running man) and stays so for ``settle`` seconds: a rerun can start just after a quiet moment.
-    Returns the seconds waited."""
-    t0 = time.monotonic()
-    quiet_since = None
-    state = None
-    while True:
-        state = page.evaluate(_STATE_JS)
-        now = time.monotonic()
-        if state["script"] == "notRunning" and state["conn"] == "CONNECTED" and not state["busy"]:
-            quiet_since = quiet_since or now
-            if now - quiet_since >= settle:
-                return quiet_since - t0
-        else:
-            quiet_since = None
-        if now - t0 > timeout:
-            raise AssertionError(f"page still busy after {timeout:.0f} s: {state} at {page.url}")
-        time.sleep(0.2)
+    return devserver.wait_idle(page, timeout, settle)
 
 
 def assert_page_ok(page, where: str) -> None:
@@ -290,35 +169,8 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def scrubber_frame(page):
-    """The Forward page's scrubber: the iframe holding ``input#t`` and ``canvas#xt``."""
-    for handle in page.locator('iframe[data-testid="stIFrame"]').element_handles():
-        frame = handle.content_frame()
-        if (
-            frame is not None
-            and frame.locator("input#t[type=range]").count()
-            and frame.locator("canvas#xt").count()
-        ):
-            return handle, frame
-    raise AssertionError("no scrubber iframe (input#t + canvas#xt) on the Forward page")
-
-
 def percentile(xs: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(xs, dtype=np.float64), q)), 2)
-
-
-def xt_image_src(page) -> str | None:
-    """src of the server-rendered x_t image (the column captioned "x_t at t = ...")."""
-    return page.evaluate(
-        """() => {
-          for (const col of document.querySelectorAll('[data-testid="stColumn"]')) {
-            if (!col.innerText.includes('x_t at t =')) continue;
-            const img = col.querySelector('img');
-            if (img) return img.getAttribute('src');
-          }
-          return null;
-        }"""
-    )
 
 
 def png_bytes(arr: np.ndarray) -> bytes:
@@ -402,25 +254,6 @@ def test_presenter_mode(browser_page, server):
     assert_page_ok(page, "a3_sampling (presenter off)")
 
 
-_INSTRUMENT_JS = """() => {
-  // key press -> x_t drawn (the component's input handler has run: putImageData done) and
-  // -> the next animation frame (the update can be on screen). Listeners registered after the
-  // component's, so 'input' here runs after its draw().
-  const s = document.getElementById('t');
-  window.__lat = []; let key = null;
-  s.addEventListener('keydown', () => { key = performance.now(); }, {capture: true});
-  s.addEventListener('input', () => {
-    if (key === null) return;
-    const k = key; key = null; const drawn = performance.now();
-    requestAnimationFrame(() => {
-      const frame = performance.now();
-      window.__lat.push({drawn: drawn - k, frame: frame - k, t: +s.value,
-                         shown: document.getElementById('tv').textContent});
-    });
-  });
-  return +s.value;
-}"""
-
 _CANVAS_SUM_JS = """() => {
   const c = document.getElementById('xt');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -432,15 +265,10 @@ def test_forward_scrub_latency(browser_page, server):
     """Timings are reported, never asserted: the build must not depend on this machine's load."""
     page = browser_page
     go(page, server, "a1_forward")
-    handle, frame = scrubber_frame(page)
-    handle.scroll_into_view_if_needed()  # off-screen frames get throttled animation frames
-    start = frame.evaluate(_INSTRUMENT_JS)
+    _, frame = scrubber_frame(page)
+    start = int(frame.evaluate("() => +document.getElementById('t').value"))
     before = frame.evaluate(_CANVAS_SUM_JS)
-    frame.locator("input#t").focus()
-    for i in range(SCRUB_PRESSES):
-        page.keyboard.press("ArrowRight")
-        frame.wait_for_function(f"() => window.__lat.length >= {i + 1}", timeout=10_000)
-    records = frame.evaluate("() => window.__lat")
+    records = devserver.scrub_records(page, SCRUB_PRESSES)
     assert [r["t"] for r in records] == list(range(start + 1, start + SCRUB_PRESSES + 1))
     assert records[-1]["shown"] == str(start + SCRUB_PRESSES)
     assert frame.evaluate(_CANVAS_SUM_JS) != before, "x_t canvas did not change while scrubbing"
@@ -449,35 +277,9 @@ def test_forward_scrub_latency(browser_page, server):
     shown = [r["frame"] for r in records]
 
     # Reference: the server-side t slider (key press -> rerun -> the x_t <img> gets a new src).
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="t").locator("input[type=range]").first
-    slider.scroll_into_view_if_needed()
-    page.evaluate(
-        "() => { window.__srvKey = null; document.addEventListener('keydown', "
-        "() => { window.__srvKey = performance.now(); }, {capture: true}); }"
+    server_ms = devserver.server_slider_ms(
+        page, SERVER_PRESSES, settle=lambda p: assert_page_ok(p, "a1_forward (server slider)")
     )
-    server_ms = []
-    for _ in range(SERVER_PRESSES):
-        old = xt_image_src(page)
-        assert old, "no server-side x_t image on the Forward page"
-        value = int(slider.get_attribute("value"))
-        slider.focus()
-        page.keyboard.press("ArrowRight")
-        changed = page.wait_for_function(
-            """old => {
-              for (const col of document.querySelectorAll('[data-testid="stColumn"]')) {
-                if (!col.innerText.includes('x_t at t =')) continue;
-                const img = col.querySelector('img');
-                if (img && img.getAttribute('src') !== old) return performance.now();
-              }
-              return false;
-            }""",
-            arg=old,
-            timeout=60_000,
-        )
-        server_ms.append(changed.json_value() - page.evaluate("() => window.__srvKey"))
-        wait_idle(page, settle=0.5)
-        assert int(slider.get_attribute("value")) == value + 1
-        assert_page_ok(page, "a1_forward (server slider)")
 
     result = {
         "machine": f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",

@@ -13,128 +13,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 
-from engine.models import MODELS_DIR
+from dashboard import devserver
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs python playwright")
 psutil = pytest.importorskip("psutil")
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("DIFFLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-proxy-server",
-]
 SEEDS = [3, 14, 15, 92, 65, 35, 89, 79]
 PAGES = {"a1_forward": "Forward process", "a3_sampling": "Sampling and classifier-free guidance"}
 WAIT = 150.0  # s, per wait; the whole test stays well under 4 minutes on 2 busy cores
 REPORT: dict = {}
 
-if not Path(CHROMIUM).exists():
+if devserver.chromium_path() is None:
     pytest.skip("chromium not found", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def models_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("load-models")
-    shipped = MODELS_DIR / "ddpm-class"
-    if (shipped / "model.safetensors").exists():
-        (root / "ddpm-class").symlink_to(shipped, target_is_directory=True)
-        return root
-    cmd = [
-        sys.executable,
-        "-m",
-        "engine",
-        "train",
-        "ddpm-class",
-        "--num-hiddens",
-        "8",
-        "--train-count",
-        "256",
-        "--epochs",
-        "1",
-        "--threads",
-        "1",
-        "--out",
-        str(root / "ddpm-class"),
-        "--no-progress",
-    ]
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=300)
-    return root
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url + "/_stcore/health", timeout=5) as r:
-            return r.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @contextmanager
-def streamlit_server(models_root: Path, log_path: Path):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, DIFFLAB_MODELS_DIR=str(models_root), PYTHONUNBUFFERED="1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "dashboard/app.py",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--logger.level",
-        "info",
-    ]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while not _healthy(url):
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "server not healthy after 90 s"
-            time.sleep(0.3)
-        yield proc, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def streamlit_server(models_dir: Path, log_path: Path):
+    with devserver.serve(models_dir, log_path, timeout=90, extra_args=("--logger.level", "info")) as srv:
+        yield srv.proc, srv.url
 
 
 def rss_mb(proc) -> float:
@@ -195,16 +100,16 @@ def open_page(page, base: str, path: str) -> None:
         page.goto(f"{base}/{path}")
 
 
-def test_eight_sessions_at_once_match_one_at_a_time(models_root, tmp_path):
+def test_eight_sessions_at_once_match_one_at_a_time(page_models, tmp_path):
     t_all = time.monotonic()
     results_together: dict[int, dict[str, list[str]]] = {s: {} for s in SEEDS}
     results_alone: dict[int, dict[str, list[str]]] = {s: {} for s in SEEDS}
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=devserver.chromium_path(), args=devserver.CHROMIUM_ARGS)
         try:
             # ---- phase 1: 8 sessions at once
             log1 = tmp_path / "server_together.log"
-            with streamlit_server(models_root, log1) as (proc, base):
+            with streamlit_server(page_models, log1) as (proc, base):
                 REPORT["rss_idle_mb"] = rss_mb(proc)
                 pages = []
                 for _ in SEEDS:
@@ -236,7 +141,7 @@ def test_eight_sessions_at_once_match_one_at_a_time(models_root, tmp_path):
 
             # ---- phase 2: a fresh server (empty caches), each seed alone in one session
             log2 = tmp_path / "server_alone.log"
-            with streamlit_server(models_root, log2) as (proc, base):
+            with streamlit_server(page_models, log2) as (proc, base):
                 REPORT["rss_idle_fresh_mb"] = rss_mb(proc)
                 ctx = browser.new_context(viewport={"width": 1280, "height": 720})
                 page = ctx.new_page()

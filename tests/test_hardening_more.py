@@ -20,20 +20,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
-import torch
+from conftest import train_tiny
 
-from dashboard import jobs
+from dashboard import devserver, jobs
 from engine.checkpoints import load_tensors
 from engine.train import load_weights, read_log
 
@@ -70,16 +67,6 @@ def tree_state(root: Path) -> dict[str, tuple[str, int]]:
 # ----------------------------------------------------------------------------- tiny models
 
 
-def _tiny_snapshot(net, cfg, epoch):
-    from engine.sampling import digit_labels, snapshot
-
-    if cfg.objective == "denoiser":
-        return snapshot(net, cfg, epoch)
-    labels = digit_labels(range(10), 4)
-    g = torch.Generator().manual_seed(epoch)
-    return {"samples": torch.rand(40, 1, 28, 28, generator=g), "labels": labels}, {"epoch": epoch}
-
-
 MODELS = [
     "denoiser",
     "denoiser-pure-noise",
@@ -93,25 +80,10 @@ MODELS = [
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory) -> Path:
     """Tiny trained models (never the shipped ones: a page that wrote them would harm them)."""
-    from engine.train import PRESETS, train
-
     root = tmp_path_factory.mktemp("more_models")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for name in MODELS:
-            # flow-class wider (D=16), so that live sampling lasts long enough to close a tab
-            cfg = replace(
-                PRESETS[name],
-                num_hiddens=16 if name == "flow-class" else 4,
-                train_count=128,
-                epochs=1,
-                batch_size=64,
-                snapshot_epochs=(1,),
-            )
-            train(cfg, root / name, device="cpu", precision="fp32", snapshot_fn=_tiny_snapshot)
-    finally:
-        torch.set_num_threads(threads)
+    for name in MODELS:
+        # flow-class wider (D=16), so that live sampling lasts long enough to close a tab
+        train_tiny(name, root / name, num_hiddens=16 if name == "flow-class" else 4)
     return root
 
 
@@ -373,76 +345,16 @@ def test_pages_never_write_the_models_folder(models_root, tmp_path, monkeypatch)
 
 # ----------------------------------------------------------------------------- 2. closed tab mid-sampling
 
-CHROMIUM = os.environ.get("DIFFLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--no-proxy-server",
-]
 _STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
   return [a && a.getAttribute('data-test-script-state'), a && a.getAttribute('data-test-connection-state'),
           document.querySelectorAll('[data-testid="stSpinner"], [data-testid="stSkeleton"], '
             + '[data-testid="stStatusWidgetRunningIcon"]').length]; }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str, timeout: float = 5) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url + "/_stcore/health", timeout=timeout) as r:
-            return r.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
 @contextmanager
 def streamlit_server(models_root: Path, runs: Path, log_path: Path):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ, DIFFLAB_MODELS_DIR=str(models_root), DIFFLAB_RUNS_DIR=str(runs), PYTHONUNBUFFERED="1"
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "dashboard/app.py",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while not _healthy(url):
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "server not healthy after 90 s"
-            time.sleep(0.3)
-        yield proc, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    with devserver.serve(models_root, log_path, runs_dir=runs, timeout=90) as srv:
+        yield srv.proc, srv.url
 
 
 def _wait_idle(page, title: str | None, limit: float, settle: float = 1.0) -> float:
@@ -473,7 +385,7 @@ def _cpu(proc: psutil.Process, seconds: float = 2.0) -> float:
 @pytest.mark.browser
 def test_closing_the_tab_mid_sampling_leaves_the_server_usable(models_root, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs python playwright")
-    if not Path(CHROMIUM).exists():
+    if devserver.chromium_path() is None:
         pytest.skip("chromium not found")
     steps_wanted = 300  # Euler steps; 40 images x CFG on a D=16 UNet: 10-60 s on 2 busy cores
     rep: dict = {"euler_steps": steps_wanted}
@@ -483,7 +395,7 @@ def test_closing_the_tab_mid_sampling_leaves_the_server_usable(models_root, tmp_
         sync_api.sync_playwright() as pw,
     ):
         server = psutil.Process(proc.pid)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        browser = pw.chromium.launch(executable_path=devserver.chromium_path(), args=devserver.CHROMIUM_ARGS)
         try:
             ctx = browser.new_context(viewport={"width": 1280, "height": 900})
             page = ctx.new_page()
@@ -529,7 +441,7 @@ def test_closing_the_tab_mid_sampling_leaves_the_server_usable(models_root, tmp_
             rep["new_session_render_s"] = round(time.monotonic() - t0, 1)
             assert page2.locator('[data-testid="stException"]').count() == 0
             t1 = time.monotonic()
-            assert _healthy(base, timeout=10)
+            assert devserver.healthy(base, timeout=10)
             rep["health_s"] = round(time.monotonic() - t1, 2)
             # server CPU, 2 s windows, until the orphaned run would have finished (at most 60 s
             # after the close); then two more windows

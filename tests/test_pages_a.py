@@ -1,21 +1,17 @@
 """Part A pages under AppTest: each runs on its own (no entrypoint, no sidebar), without an
 exception, and its main widgets do what they say. Small strides and few digits keep it quick.
 
-Models: the shipped ``cache/models/ddpm-class`` when present, else a tiny one trained here
-(D=8, 256 images, 1 epoch: poor pictures, right shapes)."""
+Models: conftest's ``page_models``: the shipped ``cache/models/<name>`` where trained, else a tiny
+one trained here (poor pictures, right shapes)."""
 
 from __future__ import annotations
 
 import ast
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
-from engine.models import MODELS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
@@ -29,35 +25,9 @@ PART_A = [
 ]
 
 
-@pytest.fixture(scope="session")
-def models_dir(tmp_path_factory):
-    shipped = MODELS_DIR / "ddpm-class" / "model.safetensors"
-    if shipped.exists():
-        root = MODELS_DIR
-    else:
-        root = tmp_path_factory.mktemp("models")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine",
-                "train",
-                "ddpm-class",
-                "--num-hiddens",
-                "8",
-                "--train-count",
-                "256",
-                "--epochs",
-                "1",
-                "--out",
-                str(root / "ddpm-class"),
-                "--no-progress",
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+@pytest.fixture(scope="module")
+def models_dir(page_models):
+    root = page_models
     old = os.environ.get("DIFFLAB_MODELS_DIR")
     os.environ["DIFFLAB_MODELS_DIR"] = str(root)
     yield root

@@ -5,9 +5,9 @@
    exception with the models present, shows the fix command when they are missing, and its main
    widgets do what they say.
 
-Models: the shipped ``cache/models/<name>`` when present, else a tiny one trained here in-process
-(D=4, 128 images, 1 epoch: noise for pictures, the right shapes and files). Snapshots of the
-tiny flow/DDPM models are random arrays of the right shapes (the pages only display them).
+Models: conftest's ``page_models``: the shipped ``cache/models/<name>`` when present, else a tiny
+one trained here in-process (D=4, 128 images, 1 epoch: noise for pictures, the right shapes and
+files; snapshots of the tiny flow/DDPM models are random arrays: the pages only display them).
 """
 
 from __future__ import annotations
@@ -19,60 +19,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dashboard import jobs
 from dashboard import partb as pb
-from engine.models import MODELS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
 PART_B = ["b1_denoiser.py", "b2_flow.py", "b3_training_lab.py", "ab_ddpm_vs_flow.py"]
-NEEDED = ["denoiser", "denoiser-pure-noise", "flow-time", "flow-class", "flow-class-constant-lr",
-          "ddpm-class"]
 
 
 # ----------------------------------------------------------------------------- fixtures
 
 
-def _tiny_snapshot(net, cfg, epoch):
-    from engine.sampling import digit_labels, snapshot
-
-    if cfg.objective == "denoiser":
-        return snapshot(net, cfg, epoch)
-    labels = digit_labels(range(10), 4)
-    g = torch.Generator().manual_seed(epoch)
-    return {"samples": torch.rand(40, 1, 28, 28, generator=g), "labels": labels}, {"epoch": epoch}
-
-
-def _train_tiny(name: str, out: Path) -> None:
-    from engine.train import PRESETS, train
-
-    cfg = replace(PRESETS[name], num_hiddens=4, train_count=128, epochs=1, batch_size=64,
-                  snapshot_epochs=(1,))
-    train(cfg, out, device="cpu", precision="fp32", snapshot_fn=_tiny_snapshot)
-
-
-@pytest.fixture(scope="session")
-def models_root(tmp_path_factory) -> Path:
-    """A models folder: links to the shipped models that exist, tiny ones for the rest."""
-    root = tmp_path_factory.mktemp("partb_models")
-    for name in NEEDED:
-        shipped = MODELS_DIR / name
-        if (shipped / "model.safetensors").exists() and (shipped / "manifest.json").exists():
-            (root / name).symlink_to(shipped, target_is_directory=True)
-        else:
-            _train_tiny(name, root / name)
-    return root
-
-
 @pytest.fixture
-def env(models_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("DIFFLAB_MODELS_DIR", str(models_root))
+def env(page_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFLAB_MODELS_DIR", str(page_models))
     monkeypatch.setenv("DIFFLAB_RUNS_DIR", str(tmp_path / "runs"))
-    return models_root
+    return page_models
 
 
 @pytest.fixture
