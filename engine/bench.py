@@ -35,7 +35,7 @@ class BenchResult:
     target: str
 
 
-def _rate(fn: Callable[[], None], items: int, repeats: int, warmup: int = 1) -> float:
+def _rate(fn: Callable[[], None], items: int, repeats: int, warmup: int = 2) -> float:
     """Items per second of ``fn``, best of ``repeats`` (the least disturbed by other load)."""
     for _ in range(warmup):
         fn()

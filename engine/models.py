@@ -18,7 +18,7 @@ from . import checkpoints as ckpt
 from .data import CACHE_DIR
 from .schedule import Schedule
 from .train import TrainConfig, load_weights
-from .unet import one_hot
+from .unet import inference_copy, one_hot
 
 MODELS_DIR = CACHE_DIR / "models"
 RUNS_DIR = CACHE_DIR / "runs"
@@ -75,6 +75,12 @@ def read_manifest(name: str, root: Path | None = None) -> dict | None:
         return None
 
 
+def _fast_net(net: torch.nn.Module, amp: torch.dtype | None) -> torch.nn.Module:
+    """What the adapters run: ``net`` itself in fp32 (the plain reference), or, with ``amp``
+    (bf16 on CPUs that have it), a folded copy in that dtype (``unet.inference_copy``)."""
+    return net if amp is None else inference_copy(net, amp)
+
+
 @dataclass(eq=False)
 class MNISTDDPM:
     """The built-in Part A model: class-conditioned eps-prediction on [-1, 1] pixels.
@@ -87,14 +93,16 @@ class MNISTDDPM:
     spec: ModelSpec = ModelSpec("ddpm-class", "ddpm", 28, 1, (-1.0, 1.0), "class", DIGITS)
     amp: torch.dtype | None = None
 
+    def __post_init__(self):
+        self._run = _fast_net(self.net, self.amp)
+
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if cond is None:
             cond = self.null_cond(x_t.shape[0])
         t_in = torch.as_tensor(t, dtype=torch.float32) / (self.schedule.num_timesteps - 1)
-        with torch.inference_mode(), torch.autocast(
-            "cpu", dtype=self.amp or torch.float32, enabled=self.amp is not None
-        ):
-            return self.net(x_t, t_in.expand(x_t.shape[0]), cond).float()
+        dt = self.amp or torch.float32
+        with torch.inference_mode():
+            return self._run(x_t.to(dt), t_in.expand(x_t.shape[0]).to(dt), cond.to(dt)).float()
 
     def null_cond(self, n: int) -> torch.Tensor:
         return torch.zeros(n, 10)
@@ -116,15 +124,18 @@ class FlowModel:
     def class_conditioned(self) -> bool:
         return self.config.arch == "class"
 
+    def __post_init__(self):
+        self._run = _fast_net(self.net, self.amp)
+
     def __call__(self, x_t, t, cond=None):
-        with torch.inference_mode(), torch.autocast(
-            "cpu", dtype=self.amp or torch.float32, enabled=self.amp is not None
-        ):
+        dt = self.amp or torch.float32
+        t = torch.as_tensor(t).to(dt)
+        with torch.inference_mode():
             if self.class_conditioned:
                 if cond is None:
                     cond = self.null_cond(x_t.shape[0])
-                return self.net(x_t, t, cond).float()
-            return self.net(x_t, t).float()
+                return self._run(x_t.to(dt), t, cond.to(dt)).float()
+            return self._run(x_t.to(dt), t).float()
 
     def null_cond(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.config.num_classes)

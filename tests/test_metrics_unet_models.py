@@ -9,7 +9,7 @@ from engine.metrics import mse, psnr, psnr_per_image, ssim
 from engine.models import MNISTDDPM, MODEL_NAMES, FlowModel, ModelNotFound, load_builtin, model_path
 from engine.sampling import digit_labels, to_unit
 from engine.train import PRESETS, build_model
-from engine.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet, one_hot
+from engine.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet, inference_copy, one_hot
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -130,6 +130,58 @@ def test_flow_adapter_null_condition():
     assert flow.class_conditioned
     flow(torch.zeros(3, 1, 28, 28), torch.zeros(3))
     assert torch.equal(net.c, torch.zeros(3, 10))
+
+
+def _trained_like(net):
+    """Non-trivial BatchNorm statistics and affine parameters, as after training."""
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("name", ["flow-class", "flow-time", "denoiser"])
+def test_inference_copy_folds_batchnorm_and_keeps_the_output(name):
+    from dataclasses import replace
+
+    net = _trained_like(build_model(replace(PRESETS[name], num_hiddens=8)))
+    g = torch.Generator().manual_seed(1)
+    x, t = torch.randn(6, 1, 28, 28, generator=g), torch.rand(6, generator=g)
+    args = {"unconditional": (x,), "time": (x, t), "class": (x, t, one_hot(torch.arange(6) % 10))}[
+        PRESETS[name].arch
+    ]
+    with torch.no_grad():
+        ref = net(*args)
+        fused = inference_copy(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()), "the original is untouched"
+        torch.testing.assert_close(fused(*args), ref, rtol=1e-4, atol=1e-4)
+        half = inference_copy(net, torch.bfloat16)
+        out = half(*(a.bfloat16() for a in args)).float()
+    assert half.training is False and not any(p.requires_grad for p in half.parameters())
+    err = (out - ref).abs().max() / ref.abs().max()
+    assert err < 0.05, f"bf16 copy deviates by {err:.3f} of the output range"
+
+
+def test_adapters_run_the_bf16_copy_close_to_fp32():
+    from dataclasses import replace
+
+    cfg = replace(PRESETS["flow-class"], num_hiddens=8)
+    net = _trained_like(build_model(cfg))
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    c = one_hot(torch.tensor([1, 2, 3, -1]))
+    ref = FlowModel(net, cfg)(x, torch.full((4,), 0.3), c)
+    fast = FlowModel(net, cfg, torch.bfloat16)
+    out = fast(x, torch.full((4,), 0.3), c)
+    assert out.dtype == torch.float32 and fast.net is net
+    assert (out - ref).abs().max() / ref.abs().max() < 0.05
+    eps_ref = MNISTDDPM(net)(x, torch.tensor([500] * 4), c)
+    eps = MNISTDDPM(net, amp=torch.bfloat16)(x, torch.tensor([500] * 4), c)
+    assert (eps - eps_ref).abs().max() / eps_ref.abs().max() < 0.05
 
 
 def test_sampling_helpers():
