@@ -14,6 +14,7 @@ import streamlit as st
 import torch
 
 from dashboard import backends, cache, ui
+from dashboard import performance as perf
 from engine.deepfloyd import DEFAULT_MODEL_ID
 from engine.train import cpu_supports_bf16
 
@@ -40,7 +41,10 @@ def present(pages: list) -> list[st.Page]:
 
 
 sections = {
-    "": [page("home.py", "Home", ":material/home:", default=True)],
+    "": [
+        page("home.py", "Home", ":material/home:", default=True),
+        page("performance.py", "Performance", ":material/speed:"),
+    ],
     "Part A · Diffusion": [
         page("a0_text_to_image.py", "Text to image", ":material/text_fields:"),
         page("a1_forward.py", "Forward process", ":material/blur_on:"),
@@ -161,6 +165,9 @@ def machine_panel(machine) -> None:
             lines.append(f"- `{name}`: {state}")
         st.markdown("\n".join(lines))
         st.caption(f"Models folder: `{cache.models_dir()}`")
+        line = perf.sidebar_line(perf.load_report("engine"), perf.load_report("dashboard"))
+        if line:
+            st.caption(line + " (see Performance)")
     if MISSING:
         machine.warning("Pages missing from this copy: " + ", ".join(MISSING))
 

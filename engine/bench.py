@@ -176,6 +176,7 @@ def run(quick: bool = False) -> dict:
         "torch": torch.__version__,
         "bf16": cpu_supports_bf16(),
         "quick": quick,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [asdict(r) for r in results],
     }
 

@@ -379,3 +379,25 @@ def test_report_timings():
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "page_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
         print("\n[browser] seconds until each page was ready: " + json.dumps(TIMINGS))
+
+
+def test_dashboard_bench_quick_writes_the_report(page_models, tmp_path):
+    """``python -m dashboard.bench --quick`` (its own server and browser) writes the documented JSON.
+    Timings are never asserted."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "dashboard.json"
+    cmd = [sys.executable, "-m", "dashboard.bench", "--quick", "--out", str(out)]
+    cmd += ["--models-dir", str(page_models)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    names = [r["name"] for r in report["results"]]
+    for part in ("cold start", "server RSS", "per extra browser session", "Forward scrub p95"):
+        assert any(part in n for n in names), f"{part!r} missing from {names}"
+    for r in report["results"]:
+        assert set(r) == {"name", "unit", "ours", "reference", "ratio", "target"}
+        assert np.isfinite(r["ours"]) and (r["reference"] is None) == (r["ratio"] is None)
+    print("\n" + done.stdout)

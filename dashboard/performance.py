@@ -1,0 +1,134 @@
+"""What this machine can do, for the Performance page and the sidebar: the benchmark reports in
+``cache/bench/`` (``python -m engine bench`` and ``python -m dashboard.bench``) and the training
+speed each shipped model's manifest recorded. No Streamlit here: plain data and Plotly figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from engine.data import CACHE_DIR
+from engine.models import MODEL_NAMES, read_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = {
+    "engine": "Engine: training and sampling (python -m engine bench)",
+    "engine-quick": "Engine, quick run on this machine (from this page)",
+    "dashboard": "Dashboard: start, memory, scrubbing (python -m dashboard.bench)",
+}
+
+
+def bench_dir() -> Path:
+    return Path(os.environ.get("DIFFLAB_BENCH_DIR", CACHE_DIR / "bench"))
+
+
+def load_report(name: str, folder: Path | None = None) -> dict | None:
+    """A bench report (``{machine, results: [...]}``), or None when absent or unreadable."""
+    path = (folder or bench_dir()) / f"{name}.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(report, dict) or not isinstance(report.get("results"), list):
+        return None
+    return report
+
+
+def meets(result: dict) -> bool | None:
+    """Whether a result meets its target: ``>= 3.0x`` (ratio), ``<= 8 s`` / ``<= 30 MB`` (value),
+    ``p95 <= 50 ms`` (value); None for "report" or a target this cannot read."""
+    target = str(result.get("target", ""))
+    m = re.search(r"(>=|<=)\s*([0-9.]+)\s*(x|s|ms|MB)?", target)
+    if not m:
+        return None
+    op, bound, unit = m.group(1), float(m.group(2)), m.group(3)
+    value = result.get("ratio") if unit == "x" else result.get("ours")
+    if value is None:
+        return None
+    return value >= bound if op == ">=" else value <= bound
+
+
+def table_rows(report: dict) -> list[dict]:
+    """One row per result, formatted for ``st.dataframe``."""
+    rows = []
+    for r in report["results"]:
+        ok = meets(r)
+        rows.append({
+            "item": r["name"],
+            "ours": _fmt(r["ours"]),
+            "reference": _fmt(r["reference"]) if r["reference"] is not None else "",
+            "unit": r["unit"],
+            "ratio (> 1: ours better)": f"{r['ratio']:.2f}×" if r["ratio"] is not None else "",
+            "target": r["target"],
+            "met": {True: "yes", False: "no", None: ""}[ok],
+        })
+    return rows
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
+
+
+def ratio_figure(report: dict, title: str) -> go.Figure | None:
+    """Horizontal bars: ours / reference for every item that has a reference (log axis)."""
+    items = [r for r in report["results"] if r["ratio"] is not None and r["ratio"] > 0]
+    if not items:
+        return None
+    names = [r["name"] if len(r["name"]) <= 60 else r["name"][:57] + "…" for r in items]
+    colors = ["#2ca02c" if meets(r) else ("#d62728" if meets(r) is False else "#1f77b4") for r in items]
+    fig = go.Figure(go.Bar(x=[r["ratio"] for r in items], y=names, orientation="h", marker_color=colors,
+                           text=[f"{r['ratio']:.2f}×" for r in items], textposition="outside"))
+    fig.add_vline(x=1, line_dash="dot", line_color="#7f7f7f")
+    fig.update_layout(title=title, xaxis_title="ours / reference (log scale; > 1 is better)",
+                      xaxis_type="log", height=120 + 45 * len(items), margin=dict(l=10, r=40, t=50, b=40),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def training_speeds(root: Path | None = None) -> list[dict]:
+    """Per shipped model, what its training run recorded: samples/s, wall time, machine."""
+    rows = []
+    for name in MODEL_NAMES:
+        m = read_manifest(name, root)
+        if not m:
+            continue
+        rows.append({
+            "model": name,
+            "samples/s": round(float(m.get("samples_per_s", 0)), 1),
+            "training time (min)": round(float(m.get("train_time_s", 0)) / 60, 1),
+            "precision": m.get("precision", ""),
+            "machine": m.get("machine", ""),
+        })
+    return rows
+
+
+def sidebar_line(engine_report: dict | None, dashboard_report: dict | None) -> str | None:
+    """One line for the sidebar: the headline training and scrub numbers, where measured."""
+    parts = []
+    for r in (engine_report or {}).get("results", []):
+        if r["name"].startswith("train step flow-class (") and r["ratio"]:
+            parts.append(f"training {r['ours']:.0f} samples/s ({r['ratio']:.1f}× fp32)")
+    for r in (dashboard_report or {}).get("results", []):
+        if r["name"].startswith("Forward scrub p95, key press -> x_t drawn"):
+            parts.append(f"scrub p95 {r['ours']:.1f} ms")
+    return "Measured here: " + ", ".join(parts) if parts else None
+
+
+def run_quick_engine_bench(timeout: float = 900) -> tuple[bool, str]:
+    """``python -m engine bench --quick`` into ``bench_dir()/engine-quick.json``; (ok, output)."""
+    out = bench_dir() / "engine-quick.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "engine", "bench", "--quick", "--out", str(out)]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"the benchmark ran past {timeout:.0f} s and was stopped"
+    text = (done.stdout + done.stderr).strip()
+    return done.returncode == 0, text[-3000:]

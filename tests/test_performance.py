@@ -1,0 +1,92 @@
+"""The Performance page and its helpers (dashboard/performance.py): reading bench reports,
+judging targets, the tables and figures, and the page itself under AppTest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import performance as perf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REPORT = {
+    "machine": "CPU test, 2 threads",
+    "when": "2026-11-26T10:00:00Z",
+    "quick": False,
+    "results": [
+        {"name": "train step flow-class (D=64, batch 64)", "unit": "samples/s", "ours": 170.0,
+         "reference": 84.0, "ratio": 170 / 84, "target": ">= 3.0x"},
+        {"name": "CFG flow sampling", "unit": "digit-steps/s", "ours": 900.0, "reference": 200.0,
+         "ratio": 4.5, "target": ">= 4x"},
+        {"name": "dashboard cold start", "unit": "s", "ours": 6.5, "reference": None, "ratio": None,
+         "target": "<= 8 s"},
+        {"name": "Forward scrub p95, key press -> x_t drawn (100 presses) vs server slider (10)",
+         "unit": "ms", "ours": 1.5, "reference": 335.0, "ratio": 223.3, "target": "p95 <= 50 ms"},
+        {"name": "server RSS after Home", "unit": "MB", "ours": 635.0, "reference": None, "ratio": None,
+         "target": "report"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "index,expected", [(0, False), (1, True), (2, True), (3, True), (4, None)]
+)
+def test_meets_reads_ratio_and_value_targets(index, expected):
+    assert perf.meets(REPORT["results"][index]) is expected
+
+
+def test_load_report_tolerates_missing_and_broken_files(tmp_path):
+    assert perf.load_report("engine", tmp_path) is None
+    (tmp_path / "engine.json").write_text("{not json")
+    assert perf.load_report("engine", tmp_path) is None
+    (tmp_path / "engine.json").write_text(json.dumps({"results": "nope"}))
+    assert perf.load_report("engine", tmp_path) is None
+    (tmp_path / "engine.json").write_text(json.dumps(REPORT))
+    assert perf.load_report("engine", tmp_path)["machine"] == "CPU test, 2 threads"
+
+
+def test_table_rows_and_ratio_figure():
+    rows = perf.table_rows(REPORT)
+    assert [r["met"] for r in rows] == ["no", "yes", "yes", "yes", ""]
+    assert rows[0]["ratio (> 1: ours better)"] == "2.02×" and rows[2]["reference"] == ""
+    fig = perf.ratio_figure(REPORT, "t")
+    assert list(fig.data[0].x) == pytest.approx([170 / 84, 4.5, 223.3])
+    assert fig.layout.xaxis.type == "log"
+    assert perf.ratio_figure({"results": [REPORT["results"][2]]}, "t") is None
+
+
+def test_sidebar_line():
+    line = perf.sidebar_line(REPORT, REPORT)
+    assert line == "Measured here: training 170 samples/s (2.0× fp32), scrub p95 1.5 ms"
+    assert perf.sidebar_line(None, None) is None
+
+
+def test_training_speeds_from_manifests(tmp_path):
+    (tmp_path / "flow-class").mkdir()
+    manifest = {"samples_per_s": 73.71, "train_time_s": 8136.6, "precision": "bfloat16", "machine": "CPU x"}
+    (tmp_path / "flow-class" / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "denoiser").mkdir()
+    (tmp_path / "denoiser" / "manifest.json").write_text("broken")
+    assert perf.training_speeds(tmp_path) == [
+        {"model": "flow-class", "samples/s": 73.7, "training time (min)": 135.6, "precision": "bfloat16",
+         "machine": "CPU x"}
+    ]
+
+
+def test_performance_page(tmp_path, monkeypatch):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "engine.json").write_text(json.dumps(REPORT))
+    (bench / "dashboard.json").write_text("{broken")  # skipped, the page still runs
+    monkeypatch.setenv("DIFFLAB_BENCH_DIR", str(bench))
+    monkeypatch.setenv("DIFFLAB_MODELS_DIR", str(tmp_path / "no-models"))
+    at = AppTest.from_file(str(ROOT / "pages" / "performance.py"), default_timeout=60).run()
+    assert not at.exception
+    assert [s.value for s in at.subheader][0].startswith("Engine: training and sampling")
+    assert len(at.dataframe) == 1 and "2026-11-26T10:00:00Z" in at.caption[0].value
+    assert any("train_all.sh" in i.value for i in at.info)
+    assert at.button[0].label == "Run the quick benchmark"
