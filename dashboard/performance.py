@@ -77,17 +77,20 @@ def _fmt(v: float) -> str:
 
 
 def ratio_figure(report: dict, title: str) -> go.Figure | None:
-    """Horizontal bars: ours / reference for every item that has a reference (log axis)."""
-    items = [r for r in report["results"] if r["ratio"] is not None and r["ratio"] > 0]
+    """Horizontal bars: ours / reference for every speed item that has a reference (log axis;
+    the FLOP/s fractions of peak are left to the table)."""
+    items = [r for r in report["results"]
+             if r["ratio"] is not None and r["ratio"] > 0 and r["unit"] != "FLOP/s"]
     if not items:
         return None
     names = [r["name"] if len(r["name"]) <= 60 else r["name"][:57] + "…" for r in items]
     colors = ["#2ca02c" if meets(r) else ("#d62728" if meets(r) is False else "#1f77b4") for r in items]
     fig = go.Figure(go.Bar(x=[r["ratio"] for r in items], y=names, orientation="h", marker_color=colors,
-                           text=[f"{r['ratio']:.2f}×" for r in items], textposition="outside"))
+                           text=[f"{r['ratio']:.2f}×" for r in items], textposition="outside",
+                           cliponaxis=False))
     fig.add_vline(x=1, line_dash="dot", line_color="#7f7f7f")
     fig.update_layout(title=title, xaxis_title="ours / reference (log scale; > 1 is better)",
-                      xaxis_type="log", height=120 + 45 * len(items), margin=dict(l=10, r=40, t=50, b=40),
+                      xaxis_type="log", height=120 + 45 * len(items), margin=dict(l=10, r=80, t=50, b=40),
                       yaxis=dict(autorange="reversed"))
     return fig
 

@@ -20,6 +20,8 @@ REPORT = {
     "results": [
         {"name": "train step flow-class (D=64, batch 64)", "unit": "samples/s", "ours": 170.0,
          "reference": 84.0, "ratio": 170 / 84, "target": ">= 3.0x"},
+        {"name": "train step: FLOP/s vs bf16 matmul", "unit": "FLOP/s", "ours": 2e10, "reference": 2e11,
+         "ratio": 0.1, "target": "report"},
         {"name": "CFG flow sampling", "unit": "digit-steps/s", "ours": 900.0, "reference": 200.0,
          "ratio": 4.5, "target": ">= 4x"},
         {"name": "dashboard cold start", "unit": "s", "ours": 6.5, "reference": None, "ratio": None,
@@ -33,7 +35,7 @@ REPORT = {
 
 
 @pytest.mark.parametrize(
-    "index,expected", [(0, False), (1, True), (2, True), (3, True), (4, None)]
+    "index,expected", [(0, False), (1, None), (2, True), (3, True), (4, True), (5, None)]
 )
 def test_meets_reads_ratio_and_value_targets(index, expected):
     assert perf.meets(REPORT["results"][index]) is expected
@@ -51,12 +53,12 @@ def test_load_report_tolerates_missing_and_broken_files(tmp_path):
 
 def test_table_rows_and_ratio_figure():
     rows = perf.table_rows(REPORT)
-    assert [r["met"] for r in rows] == ["no", "yes", "yes", "yes", ""]
-    assert rows[0]["ratio (> 1: ours better)"] == "2.02×" and rows[2]["reference"] == ""
+    assert [r["met"] for r in rows] == ["no", "", "yes", "yes", "yes", ""]
+    assert rows[0]["ratio (> 1: ours better)"] == "2.02×" and rows[3]["reference"] == ""
     fig = perf.ratio_figure(REPORT, "t")
     assert list(fig.data[0].x) == pytest.approx([170 / 84, 4.5, 223.3])
     assert fig.layout.xaxis.type == "log"
-    assert perf.ratio_figure({"results": [REPORT["results"][2]]}, "t") is None
+    assert perf.ratio_figure({"results": [REPORT["results"][3]]}, "t") is None
 
 
 def test_sidebar_line():
