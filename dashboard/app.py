@@ -156,7 +156,7 @@ def machine_panel(machine) -> None:
         bf16 = cpu_supports_bf16()
         st.caption(
             f"torch {torch.__version__.split('+')[0]} · {torch.get_num_threads()} CPU threads · "
-            f"bf16 {'yes (autocast on)' if bf16 else 'no (float32)'}"
+            f"bf16 {'yes (training: autocast; sampling: bf16 weights)' if bf16 else 'no (float32)'}"
         )
         loaded = cache.loaded_models()
         lines = []

@@ -83,13 +83,22 @@ def amp_dtype() -> torch.dtype | None:
     return torch.bfloat16 if cpu_supports_bf16() else None
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _adapter(kind: str, name: str, root: str):
+    """One adapter per model and folder, shared by every session: building one makes the folded
+    bf16 copy of the weights (``engine.unet.inference_copy``, ~20 ms), so it is done once."""
+    m = load_model(name, root)
+    if kind == "ddpm":
+        return MNISTDDPM(m.net, amp=amp_dtype())
+    return FlowModel(m.net, m.config, amp_dtype())
+
+
 def ddpm_adapter(name: str = "ddpm-class") -> MNISTDDPM:
-    return MNISTDDPM(load_model(name, str(models_dir())).net, amp=amp_dtype())
+    return _adapter("ddpm", name, str(models_dir()))
 
 
 def flow_adapter(name: str) -> FlowModel:
-    m = load_model(name, str(models_dir()))
-    return FlowModel(m.net, m.config, amp_dtype())
+    return _adapter("flow", name, str(models_dir()))
 
 
 def available_models() -> dict[str, bool]:

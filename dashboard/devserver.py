@@ -83,6 +83,8 @@ def serve(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("DIFFLAB_MODELS_DIR", None)
+    env.pop("DIFFLAB_RUNS_DIR", None)
     if models_dir is not None:
         env["DIFFLAB_MODELS_DIR"] = str(models_dir)
     if runs_dir is not None:

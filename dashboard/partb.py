@@ -28,7 +28,7 @@ import torch
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
-from dashboard.cache import amp_dtype, flow_adapter, load_model, models_dir
+from dashboard.cache import amp_dtype, ddpm_adapter, flow_adapter, load_model, models_dir
 from dashboard.ui import error_box, png_bytes
 from engine.checkpoints import CheckpointError, load_tensors
 from engine.models import ModelNotFound, model_path
@@ -578,12 +578,10 @@ class SideBySide:
 def ddpm_vs_flow(digit: int, count: int, seed: int, ddpm_stride: int, ddpm_guidance: float,
                  flow_steps: int, flow_guidance: float, root: str, mtimes: tuple[float, float],
                  max_frames: int = 48) -> SideBySide:
-    from engine.models import MNISTDDPM
     from engine.sampling import sample_ddpm, sample_flow, to_unit
 
     labels = torch.full((count,), int(digit), dtype=torch.long)
-    net = load_model("ddpm-class", root).net
-    d = sample_ddpm(MNISTDDPM(net, amp=amp_dtype()), labels, ddpm_stride, ddpm_guidance,
+    d = sample_ddpm(ddpm_adapter("ddpm-class"), labels, ddpm_stride, ddpm_guidance,
                     torch.Generator().manual_seed(int(seed)))
     f = sample_flow(flow_adapter("flow-class"), labels, count, flow_steps, flow_guidance,
                     torch.Generator().manual_seed(int(seed)), record=True)

@@ -6,10 +6,12 @@ speed each shipped model's manifest recorded. No Streamlit here: plain data and 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -34,11 +36,26 @@ def load_report(name: str, folder: Path | None = None) -> dict | None:
     path = (folder or bench_dir()) / f"{name}.json"
     try:
         report = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError):  # missing, unreadable, not UTF-8, not JSON
         return None
     if not isinstance(report, dict) or not isinstance(report.get("results"), list):
         return None
-    return report
+    results = [r for r in map(_clean_result, report["results"]) if r is not None]
+    return {**report, "machine": str(report.get("machine", "unknown machine")), "results": results}
+
+
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _clean_result(r) -> dict | None:
+    """A result as the pages need it, or None for an entry they could not show (hand-edited or
+    from another version): name and ours required, reference and ratio numbers or None."""
+    if not isinstance(r, dict) or not isinstance(r.get("name"), str) or _number(r.get("ours")) is None:
+        return None
+    return {"name": r["name"], "unit": str(r.get("unit", "")), "ours": _number(r["ours"]),
+            "reference": _number(r.get("reference")), "ratio": _number(r.get("ratio")),
+            "target": str(r.get("target", ""))}
 
 
 def meets(result: dict) -> bool | None:
@@ -121,17 +138,26 @@ def sidebar_line(engine_report: dict | None, dashboard_report: dict | None) -> s
     for r in (dashboard_report or {}).get("results", []):
         if r["name"].startswith("Forward scrub p95, key press -> x_t drawn"):
             parts.append(f"scrub p95 {r['ours']:.1f} ms")
-    return "Measured here: " + ", ".join(parts) if parts else None
+    return "Measured: " + ", ".join(parts) if parts else None
 
 
 def run_quick_engine_bench(timeout: float = 900) -> tuple[bool, str]:
     """``python -m engine bench --quick`` into ``bench_dir()/engine-quick.json``; (ok, output)."""
-    out = bench_dir() / "engine-quick.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "engine", "bench", "--quick", "--out", str(out)]
+    if not _BENCH_LOCK.acquire(blocking=False):  # two at once would only measure each other
+        return False, "A benchmark started from another tab is still running; try again in a minute."
     try:
+        out = bench_dir() / "engine-quick.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "engine", "bench", "--quick", "--out", str(out)]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return False, f"the benchmark ran past {timeout:.0f} s and was stopped"
+        return False, f"The benchmark ran past {timeout:.0f} s and was stopped."
+    except OSError as e:
+        return False, f"Could not run the benchmark: {e.strerror or e}"
+    finally:
+        _BENCH_LOCK.release()
     text = (done.stdout + done.stderr).strip()
     return done.returncode == 0, text[-3000:]
+
+
+_BENCH_LOCK = threading.Lock()

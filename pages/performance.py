@@ -18,7 +18,7 @@ st.markdown(
 
 for name, title in perf.REPORTS.items():
     report = perf.load_report(name)
-    if report is None:
+    if report is None or not report["results"]:
         continue
     st.subheader(title)
     when = f" on {report['when']}" if report.get("when") else ""
@@ -48,4 +48,4 @@ if st.button("Run the quick benchmark", icon=":material/speed:"):
         st.rerun()  # the new report shows above
     else:
         st.error("The benchmark did not finish.")
-        st.code(output)
+        st.code(output, language=None)

@@ -47,8 +47,19 @@ def test_load_report_tolerates_missing_and_broken_files(tmp_path):
     assert perf.load_report("engine", tmp_path) is None
     (tmp_path / "engine.json").write_text(json.dumps({"results": "nope"}))
     assert perf.load_report("engine", tmp_path) is None
+    (tmp_path / "engine.json").write_bytes(b"\xff\xfe not utf-8")
+    assert perf.load_report("engine", tmp_path) is None
     (tmp_path / "engine.json").write_text(json.dumps(REPORT))
     assert perf.load_report("engine", tmp_path)["machine"] == "CPU test, 2 threads"
+    # hand-edited or foreign entries are dropped, the rest still shows
+    broken = {"results": ["text", {"name": 3, "ours": 1}, {"name": "no ours"}, {"name": "nan", "ours": "x"},
+                          {"name": "ok", "ours": 2, "ratio": "fast", "reference": None}]}
+    (tmp_path / "engine.json").write_text(json.dumps(broken))
+    report = perf.load_report("engine", tmp_path)
+    assert report["results"] == [{"name": "ok", "unit": "", "ours": 2.0, "reference": None, "ratio": None,
+                                  "target": ""}]
+    assert perf.table_rows(report) and perf.ratio_figure(report, "t") is None
+    assert perf.sidebar_line(report, report) is None
 
 
 def test_table_rows_and_ratio_figure():
@@ -63,7 +74,7 @@ def test_table_rows_and_ratio_figure():
 
 def test_sidebar_line():
     line = perf.sidebar_line(REPORT, REPORT)
-    assert line == "Measured here: training 170 samples/s (2.0× fp32), scrub p95 1.5 ms"
+    assert line == "Measured: training 170 samples/s (2.0× fp32), scrub p95 1.5 ms"
     assert perf.sidebar_line(None, None) is None
 
 
@@ -83,7 +94,7 @@ def test_performance_page(tmp_path, monkeypatch):
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "engine.json").write_text(json.dumps(REPORT))
-    (bench / "dashboard.json").write_text("{broken")  # skipped, the page still runs
+    (bench / "dashboard.json").write_text('{"results": [null, {"name": "x"}]}')  # nothing to show, no crash
     monkeypatch.setenv("DIFFLAB_BENCH_DIR", str(bench))
     monkeypatch.setenv("DIFFLAB_MODELS_DIR", str(tmp_path / "no-models"))
     at = AppTest.from_file(str(ROOT / "pages" / "performance.py"), default_timeout=60).run()
