@@ -567,7 +567,7 @@ class SideBySide:
 
     ddpm_t: np.ndarray  # (K + 1,) DDPM timesteps, 990 -> 0
     ddpm_x: np.ndarray  # (K + 1, B, 28, 28) uint8 x_t (pixels mapped from [-1, 1])
-    ddpm_x0: np.ndarray  # (K + 1, B, 28, 28) uint8 x0_hat (first: x_T itself)
+    ddpm_x0: np.ndarray  # (K + 1, B, 28, 28) uint8 x0_hat predicted from each x_t (last: x_0 itself)
     flow_t: np.ndarray  # (F,) flow t of each kept frame, 0 -> 1
     flow_x: np.ndarray  # (F, B, 28, 28) uint8
     flow_x1: np.ndarray  # (F, B, 28, 28) uint8
@@ -586,7 +586,8 @@ def ddpm_vs_flow(digit: int, count: int, seed: int, ddpm_stride: int, ddpm_guida
     f = sample_flow(flow_adapter("flow-class"), labels, count, flow_steps, flow_guidance,
                     torch.Generator().manual_seed(int(seed)), record=True)
     dx = torch.stack([to_unit(x) for x in d.x])[:, :, 0]
-    dx0 = torch.stack([to_unit(d.x[0])] + [to_unit(x) for x in d.x0_hat])[:, :, 0]
+    # frame k: x_t and the model's clean estimate from that x_t, as the flow side shows
+    dx0 = torch.stack([to_unit(x) for x in d.x0_hat] + [to_unit(d.x[-1])])[:, :, 0]
     fr = _flow_trajectory_arrays(f, labels, max_frames)
     # DDPM's x_T is in [-1, 1] units, flow's x_0 in [0, 1] units: same tensor of N(0, I) draws.
     same = bool(torch.equal(d.x[0], f.x[0]))

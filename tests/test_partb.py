@@ -235,6 +235,10 @@ def test_ab_ddpm_vs_flow(env):
                           (pb.stamp("ddpm-class"), pb.stamp("flow-class")))
     assert res.start_equal and list(res.ddpm_t[:2]) == [990, 890] and res.ddpm_t[-1] == 0
     assert res.flow_t[0] == 0.0 and res.flow_t[-1] == 1.0
+    # frame k pairs x_t with the estimate made from it; the last estimate is the result itself
+    assert res.ddpm_x0.shape == res.ddpm_x.shape
+    assert not np.array_equal(res.ddpm_x0[0], res.ddpm_x[0])
+    assert np.array_equal(res.ddpm_x0[-1], res.ddpm_x[-1])
 
 
 def test_b3_training_lab_start_busy_cancel(env, tmp_path):
