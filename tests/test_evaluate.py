@@ -1,0 +1,60 @@
+"""engine.evaluate: the numbers behind each model's quality.json (python -m engine evaluate)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from conftest import train_tiny
+
+from engine import evaluate as ev
+
+
+class FixedClassifier(torch.nn.Module):
+    """Logits that say "digit = round(mean pixel * 10) % 10", confidently."""
+
+    def forward(self, x):
+        digit = (x.flatten(1).mean(1) * 10).round().long() % 10
+        return torch.nn.functional.one_hot(digit, 10).float() * 20.0
+
+
+def test_per_class_accuracy():
+    pred = torch.tensor([0, 0, 1, 2, 2, 2])
+    labels = torch.tensor([0, 1, 1, 2, 2, 0])
+    acc = ev.per_class_accuracy(pred, labels)
+    assert acc == pytest.approx({"0": 0.5, "1": 0.5, "2": 1.0, "overall": 4 / 6})
+
+
+def test_unconditional_quality_counts_digits_and_confidence():
+    images = torch.stack([torch.full((1, 28, 28), v) for v in (0.0, 0.0, 0.1, 0.3)])
+    q = ev.unconditional_quality(FixedClassifier(), images)
+    assert q["class_share"]["0"] == 0.5 and q["class_share"]["1"] == 0.25 and q["class_share"]["3"] == 0.25
+    assert math.isclose(sum(q["class_share"].values()), 1.0)
+    assert q["mean_confidence"] > 0.99 and q["confident_share"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval-models")
+    for name in ("classifier", "flow-class", "flow-time", "ddpm-class", "denoiser", "denoiser-pure-noise"):
+        train_tiny(name, root / name)
+    return root
+
+
+def test_evaluate_each_kind_of_model(tiny_root, one_thread):
+    flow = ev.evaluate("flow-class", tiny_root, per_label=1)
+    assert set(flow["per_class_accuracy"]) == {*map(str, range(10)), "overall"}
+    assert flow["guidance"] == 5.0 and flow["steps"] == 300 and flow["samples"] == 10
+    ddpm = ev.evaluate("ddpm-class", tiny_root, per_label=1)
+    assert ddpm["guidance"] == 7.0 and ddpm["stride"] == 30
+    assert all(0.0 <= v <= 1.0 for v in ddpm["per_class_accuracy"].values())
+    time_only = ev.evaluate("flow-time", tiny_root, per_label=1)
+    assert "per_class_accuracy" not in time_only  # no class asked for: nothing to be accurate about
+    assert math.isclose(sum(time_only["class_share"].values()), 1.0, abs_tol=0.01)
+    assert 0.1 <= time_only["mean_confidence"] <= 1.0
+    den = ev.evaluate("denoiser", tiny_root)
+    assert den["trained_sigma"] == 0.5 and len(den["psnr_by_sigma"]) == 7
+    pure = ev.evaluate("denoiser-pure-noise", tiny_root)
+    assert pure["count"] == 256
+    assert 0 <= pure["rms_to_mean_image"] <= pure["rms_to_mean_image_per_output"] + 1e-6
