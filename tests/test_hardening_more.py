@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -416,9 +417,10 @@ def test_closing_the_tab_mid_sampling_leaves_the_server_usable(models_root, tmp_
             t_click = time.monotonic()
             done = 0
             while time.monotonic() - t_click < 120:
-                text = " ".join(bar.all_inner_texts())
-                if "Euler step" in text:
-                    done = int(text.split("Euler step")[1].split()[0])
+                # "Sampling: 300 Euler steps on 40 images…" first, then "Euler step 12 of 300"
+                m = re.search(r"Euler step (\d+) of", " ".join(bar.all_inner_texts()))
+                if m:
+                    done = int(m.group(1))
                     if done >= 3:
                         break
                 time.sleep(0.1)
