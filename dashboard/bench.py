@@ -153,12 +153,15 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer pages, presses and sessions (about a minute)")
     ap.add_argument("--out", type=Path, help="write the JSON report here")
     ap.add_argument("--models-dir", type=Path, help="models folder (default: the shipped cache/models)")
+    ap.add_argument("--note", default="", help="a line kept with the report, shown on the Performance page")
     args = ap.parse_args(argv)
     try:
         report = run(args.quick, args.models_dir, log=lambda m: print(m, file=sys.stderr))
     except Exception as e:  # the server did not start, a page timed out, ...: one line, no traceback
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    if args.note:
+        report["note"] = args.note
     print(format_table(report))
     if args.out:
         from engine.checkpoints import atomic_write_text

@@ -22,8 +22,9 @@ for name, title in perf.REPORTS.items():
         continue
     st.subheader(title)
     when = f" on {report['when']}" if report.get("when") else ""
-    st.caption(f"Measured{when}: {report.get('machine', 'unknown machine')}"
-               + (" (quick run: few repeats)" if report.get("quick") else ""))
+    st.caption(f"Measured{when}: {report['machine']}"
+               + (" (quick run: few repeats)" if report.get("quick") else "")
+               + (f". {report['note']}" if isinstance(report.get("note"), str) and report["note"] else ""))
     st.dataframe(perf.table_rows(report), hide_index=True)
     fig = perf.ratio_figure(report, "Ours vs the reference")
     if fig is not None:
