@@ -67,6 +67,45 @@ def load_builtin(name: str, root: Path | None = None):
     return module, cfg, meta.get("manifest", {})
 
 
+def read_quality(name: str, root: Path | None = None) -> dict | None:
+    """The model's ``quality.json`` (written by ``python -m engine evaluate NAME --write``)."""
+    path = model_path(name, root).parent / "quality.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def quality_summary(q: dict | None) -> str:
+    """One line a teacher can read: how good the model is, from its ``quality.json``."""
+    if not q:
+        return ""
+    try:
+        if "test_accuracy" in q:
+            return f"{100 * q['test_accuracy']:.2f} % MNIST test accuracy"
+        if "per_class_accuracy" in q:
+            acc = q["per_class_accuracy"]
+            worst = min((v, k) for k, v in acc.items() if k != "overall")
+            loop = f"stride {q['stride']}" if "stride" in q else f"{q.get('steps')} steps"
+            return (f"{100 * acc['overall']:.1f} % of {q.get('samples')} samples classified as the "
+                    f"asked digit (γ {q.get('guidance')}, {loop}; worst digit {worst[1]}: "
+                    f"{100 * worst[0]:.0f} %)")
+        if "psnr_by_sigma" in q:
+            trained = q["psnr_by_sigma"].get(str(q.get("trained_sigma")), {})
+            return (f"test PSNR at σ {q.get('trained_sigma')}: {trained.get('denoised_psnr')} dB "
+                    f"(noisy input {trained.get('noisy_psnr')} dB)")
+        if "rms_to_mean_image" in q:
+            return f"RMS to the training-set mean image: {q['rms_to_mean_image']}"
+        if "class_share" in q:
+            share = list(q["class_share"].values())
+            return (f"mean classifier confidence {q.get('mean_confidence')}; each digit "
+                    f"{100 * min(share):.0f}-{100 * max(share):.0f} % of {q.get('samples')} samples")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return "see quality.json"
+
+
 def read_manifest(name: str, root: Path | None = None) -> dict | None:
     path = model_path(name, root).parent / "manifest.json"
     try:

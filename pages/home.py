@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import cache
-from engine.models import MODEL_NAMES, read_manifest
+from engine.models import MODEL_NAMES, quality_summary, read_manifest, read_quality
 
 st.title("Diffusion Lab")
 st.markdown(
@@ -139,6 +139,7 @@ for name in MODEL_NAMES:
                 "model": name,
                 "status": "missing",
                 "final loss": None,
+                "quality": None,
                 "epochs": None,
                 "trained on": None,
                 "command": f"python -m engine train {name} --out {root / name}",
@@ -151,6 +152,7 @@ for name in MODEL_NAMES:
             "model": name,
             "status": "loaded" if name in loaded else "on disk",
             "final loss": m.get("final_loss"),
+            "quality": quality_summary(read_quality(name, root)) or "not measured yet",
             "epochs": cfg.get("epochs"),
             "trained on": f"{m.get('machine', '?')}, {m.get('wall_time_s', '?')} s",
             "command": m.get("command"),

@@ -58,3 +58,20 @@ def test_evaluate_each_kind_of_model(tiny_root, one_thread):
     pure = ev.evaluate("denoiser-pure-noise", tiny_root)
     assert pure["count"] == 256
     assert 0 <= pure["rms_to_mean_image"] <= pure["rms_to_mean_image_per_output"] + 1e-6
+
+
+def test_quality_summary_one_line_per_kind(tmp_path):
+    from engine.models import quality_summary, read_quality
+
+    assert quality_summary({"test_accuracy": 0.9929}) == "99.29 % MNIST test accuracy"
+    acc = {**{str(c): 1.0 for c in range(10)}, "3": 0.9, "overall": 0.99}
+    line = quality_summary({"per_class_accuracy": acc, "guidance": 7.0, "stride": 30, "samples": 200})
+    assert line == ("99.0 % of 200 samples classified as the asked digit "
+                    "(γ 7.0, stride 30; worst digit 3: 90 %)")
+    psnr = {"psnr_by_sigma": {"0.5": {"denoised_psnr": 20.1, "noisy_psnr": 6.0}}, "trained_sigma": 0.5}
+    assert quality_summary(psnr) == "test PSNR at σ 0.5: 20.1 dB (noisy input 6.0 dB)"
+    assert quality_summary(None) == "" and quality_summary({"per_class_accuracy": "x"}) == "see quality.json"
+    (tmp_path / "flow-class").mkdir()
+    assert read_quality("flow-class", tmp_path) is None
+    (tmp_path / "flow-class" / "quality.json").write_text("[1, 2]")
+    assert read_quality("flow-class", tmp_path) is None

@@ -79,6 +79,10 @@ def test_home(models_dir):
     assert "Deliverables (Part A)" in heads and "Models" in heads
     table = at.dataframe[0].value
     assert "ddpm-class" in set(table["model"])
+    # the "how good is this model" column: a line from quality.json, or that it is not measured
+    quality = dict(zip(table["model"], table["quality"], strict=True))
+    line = quality["ddpm-class"]
+    assert line == "not measured yet" or "classified as the asked digit" in line
 
 
 def test_forward_t_slider_changes_the_image(models_dir):
