@@ -158,7 +158,16 @@ for name in MODEL_NAMES:
             "command": m.get("command"),
         }
     )
-st.dataframe(rows, hide_index=True, width="stretch")
+st.dataframe(
+    rows,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "quality": st.column_config.TextColumn(
+            "quality", width="large", help="From quality.json: python -m engine evaluate NAME --write"
+        )
+    },
+)
 if any(r["status"] == "missing" for r in rows):
     st.info(
         "Missing models: the pages that need them say so and show the command that trains "
