@@ -126,17 +126,21 @@ STATE_JS = """() => {
 }"""
 
 
-def wait_idle(page, timeout: float = 300.0, settle: float = 1.25) -> float:
+def wait_idle(page, timeout: float = 300.0, settle: float = 1.25, title: str | None = None) -> float:
     """Wait until the script has finished (``notRunning``, connected, no spinner, skeleton or
     running man) and stays so for ``settle`` seconds: a rerun can start just after a quiet moment.
-    Returns the seconds until the quiet moment began."""
+    With ``title``, the page's h1 must also contain it. Returns the seconds until the quiet moment
+    began."""
     t0 = time.monotonic()
     quiet_since = None
     state = None
     while True:
         state = page.evaluate(STATE_JS)
         now = time.monotonic()
-        if state["script"] == "notRunning" and state["conn"] == "CONNECTED" and not state["busy"]:
+        ok = state["script"] == "notRunning" and state["conn"] == "CONNECTED" and not state["busy"]
+        if ok and title is not None:
+            ok = page.locator('[data-testid="stMain"] h1').filter(has_text=title).count() > 0
+        if ok:
             quiet_since = quiet_since or now
             if now - quiet_since >= settle:
                 return quiet_since - t0

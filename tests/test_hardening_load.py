@@ -46,26 +46,8 @@ def rss_mb(proc) -> float:
     return round(psutil.Process(proc.pid).memory_info().rss / 2**20, 1)
 
 
-_STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
-  return [a && a.getAttribute('data-test-script-state'), a && a.getAttribute('data-test-connection-state'),
-          document.querySelectorAll('[data-testid="stSpinner"], [data-testid="stSkeleton"], '
-            + '[data-testid="stStatusWidgetRunningIcon"]').length]; }"""
-
-
 def wait_idle(page, title: str | None = None, settle: float = 1.0) -> None:
-    t0 = time.monotonic()
-    quiet = None
-    while True:
-        script, conn, busy = page.evaluate(_STATE)
-        ok = script == "notRunning" and conn == "CONNECTED" and not busy
-        if ok and title is not None:
-            ok = page.locator('[data-testid="stMain"] h1').filter(has_text=title).count() > 0
-        now = time.monotonic()
-        quiet = (quiet or now) if ok else None
-        if quiet and now - quiet >= settle:
-            return
-        assert now - t0 < WAIT, f"still busy after {WAIT} s at {page.url}: {script} {conn} {busy}"
-        time.sleep(0.2)
+    devserver.wait_idle(page, WAIT, settle, title)
 
 
 def check_no_exception(page, where: str) -> None:

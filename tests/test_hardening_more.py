@@ -346,12 +346,6 @@ def test_pages_never_write_the_models_folder(models_root, tmp_path, monkeypatch)
 
 # ----------------------------------------------------------------------------- 2. closed tab mid-sampling
 
-_STATE = """() => { const a = document.querySelector('[data-testid="stApp"]');
-  return [a && a.getAttribute('data-test-script-state'), a && a.getAttribute('data-test-connection-state'),
-          document.querySelectorAll('[data-testid="stSpinner"], [data-testid="stSkeleton"], '
-            + '[data-testid="stStatusWidgetRunningIcon"]').length]; }"""
-
-
 @contextmanager
 def streamlit_server(models_root: Path, runs: Path, log_path: Path):
     with devserver.serve(models_root, log_path, runs_dir=runs, timeout=90) as srv:
@@ -359,19 +353,7 @@ def streamlit_server(models_root: Path, runs: Path, log_path: Path):
 
 
 def _wait_idle(page, title: str | None, limit: float, settle: float = 1.0) -> float:
-    t0 = time.monotonic()
-    quiet = None
-    while True:
-        script, conn, busy = page.evaluate(_STATE)
-        ok = script == "notRunning" and conn == "CONNECTED" and not busy
-        if ok and title is not None:
-            ok = page.locator('[data-testid="stMain"] h1').filter(has_text=title).count() > 0
-        now = time.monotonic()
-        quiet = (quiet or now) if ok else None
-        if quiet and now - quiet >= settle:
-            return quiet - t0
-        assert now - t0 < limit, f"still busy after {limit} s at {page.url}: {script} {conn} {busy}"
-        time.sleep(0.2)
+    return devserver.wait_idle(page, limit, settle, title)
 
 
 def _cpu(proc: psutil.Process, seconds: float = 2.0) -> float:
