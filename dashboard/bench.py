@@ -29,7 +29,6 @@ import numpy as np
 from . import devserver
 
 PAGE_TIMEOUT = 300.0
-BENCH_DIR = devserver.ROOT / "cache" / "bench"
 
 
 def page_paths() -> list[str]:

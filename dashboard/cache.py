@@ -38,7 +38,7 @@ from engine.illusions import AnagramModel, HybridModel, fft_magnitude, get_view
 from engine.metrics import psnr, ssim
 from engine.models import MNISTDDPM, MODEL_NAMES, MODELS_DIR, FlowModel, ModelSpec, load_builtin
 from engine.schedule import Schedule, strided_timesteps
-from engine.train import TrainConfig, cpu_supports_bf16
+from engine.train import TrainConfig, cpu_amp
 
 # ----------------------------------------------------------------------------- models
 
@@ -80,7 +80,7 @@ def loaded_models() -> dict[str, str]:
 
 
 def amp_dtype() -> torch.dtype | None:
-    return torch.bfloat16 if cpu_supports_bf16() else None
+    return cpu_amp()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

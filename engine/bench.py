@@ -21,7 +21,7 @@ from .flow import euler_sample
 from .guidance import CFGModel
 from .models import MNISTDDPM, FlowModel
 from .schedule import strided_timesteps
-from .train import PRESETS, build_model, cpu_supports_bf16, machine_description
+from .train import PRESETS, build_model, cpu_amp, cpu_supports_bf16, machine_description
 from .unet import one_hot
 
 
@@ -47,17 +47,13 @@ def _rate(fn: Callable[[], None], items: int, repeats: int, warmup: int = 2) -> 
     return items / best
 
 
-def _amp() -> torch.dtype | None:
-    return torch.bfloat16 if cpu_supports_bf16() else None
-
-
 def train_step_fn(name: str, batch: int, fast: bool) -> tuple[Callable[[], None], torch.nn.Module, tuple]:
     """One optimizer step of preset ``name``: fast = bf16 autocast + channels_last (as training
     runs), reference = eager fp32 with default settings."""
     cfg = PRESETS[name]
     gen = torch.Generator().manual_seed(0)
     model = build_model(cfg)
-    amp = _amp() if fast else None
+    amp = cpu_amp() if fast else None
     x = torch.rand(batch, 1, 28, 28, generator=gen)
     if fast and amp is not None:
         model = model.to(memory_format=torch.channels_last)
@@ -117,7 +113,7 @@ def bench_flow_cfg(count: int, steps: int, repeats: int) -> BenchResult:
     labels = torch.arange(count) % 10
     cond, null = one_hot(labels), torch.zeros(count, 10)
     noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    fast_model = FlowModel(net, cfg, _amp())
+    fast_model = FlowModel(net, cfg, cpu_amp())
 
     def ours():
         euler_sample(fast_model, noise, steps, cond, null, 5.0)
@@ -145,7 +141,7 @@ def bench_ddpm_cfg(count: int, stride: int, repeats: int) -> BenchResult:
     labels = torch.arange(count) % 10
     ts = strided_timesteps(stride)
     noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    fast = MNISTDDPM(net, amp=_amp())
+    fast = MNISTDDPM(net, amp=cpu_amp())
     slow = MNISTDDPM(net, amp=None)
     cond = fast.encode(labels)
 

@@ -247,13 +247,13 @@ def cmd_sample(args) -> int:
 
     from .models import MNISTDDPM, FlowModel, load_builtin
     from .sampling import digit_labels, sample_ddpm, sample_flow, to_unit
-    from .train import cpu_supports_bf16
+    from .train import cpu_amp
 
     out = _check_out(args.out)
     _setup_threads(None)
     net, cfg, _ = load_builtin(args.model, Path(args.models_dir) if args.models_dir else None)
     gen = torch.Generator().manual_seed(args.seed)
-    amp = torch.bfloat16 if cpu_supports_bf16() else None
+    amp = cpu_amp()
     conditional = cfg.arch == "class"
     if conditional:
         labels = digit_labels(args.labels, args.per_label)

@@ -20,17 +20,18 @@ from .data import load_mnist, mnist_mean_image
 from .metrics import psnr
 from .models import MNISTDDPM, FlowModel, load_builtin
 from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow, to_unit
-from .train import cpu_supports_bf16
-
-
-def _amp():
-    return torch.bfloat16 if cpu_supports_bf16() else None
+from .train import cpu_amp
 
 
 @torch.inference_mode()
+def class_probs(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Softmax class probabilities (N, 10) for images (N, 1, 28, 28) in [0, 1]."""
+    return torch.cat([classifier(b).softmax(1) for b in images.float().split(500)])
+
+
 def classify(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Predicted labels for images (N, 1, 28, 28) in [0, 1]."""
-    return torch.cat([classifier(b).argmax(1) for b in images.float().split(500)])
+    return class_probs(classifier, images).argmax(1)
 
 
 def classifier_accuracy(root: Path | None = None) -> dict:
@@ -56,14 +57,14 @@ def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | N
     t0 = time.perf_counter()
     if cfg.objective == "ddpm":
         guidance = 7.0 if guidance is None else guidance
-        images = to_unit(sample_ddpm(MNISTDDPM(net, amp=_amp()), labels, stride, guidance, gen).final)
+        images = to_unit(sample_ddpm(MNISTDDPM(net, amp=cpu_amp()), labels, stride, guidance, gen).final)
         setting = {"guidance": guidance, "stride": stride}
     elif cfg.arch == "class":
         guidance = 5.0 if guidance is None else guidance
-        images = sample_flow(FlowModel(net, cfg, _amp()), labels, len(labels), steps, guidance, gen)
+        images = sample_flow(FlowModel(net, cfg, cpu_amp()), labels, len(labels), steps, guidance, gen)
         setting = {"guidance": guidance, "steps": steps}
     else:  # time-only flow: no class to ask for, so no accuracy; which digits come out, how surely
-        images = sample_flow(FlowModel(net, cfg, _amp()), None, len(labels), steps, None, gen)
+        images = sample_flow(FlowModel(net, cfg, cpu_amp()), None, len(labels), steps, None, gen)
         seconds = time.perf_counter() - t0
         return unconditional_quality(classifier, images) | {
             "steps": steps, "samples": len(labels), "seed": seed, "sampling_s": round(seconds, 1)}
@@ -72,12 +73,11 @@ def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | N
     return result | setting | {"samples": len(labels), "seed": seed, "sampling_s": round(seconds, 1)}
 
 
-@torch.inference_mode()
 def unconditional_quality(classifier: torch.nn.Module, images: torch.Tensor) -> dict:
     """For samples drawn without a class: the share of each digit the classifier sees (a model
     that covers MNIST gives about 0.1 each) and its mean confidence (softmax max; real test digits
     score close to 1, scribbles lower)."""
-    probs = torch.cat([classifier(b).softmax(1) for b in images.float().split(500)])
+    probs = class_probs(classifier, images)
     pred = probs.argmax(1)
     share = torch.bincount(pred, minlength=10).float() / len(pred)
     return {"class_share": {str(c): round(float(v), 3) for c, v in enumerate(share)},

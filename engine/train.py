@@ -196,6 +196,11 @@ def pick_precision(device: torch.device, precision: str = "auto") -> torch.dtype
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return cpu_amp()
+
+
+def cpu_amp() -> torch.dtype | None:
+    """bf16 on CPUs that run it fast (AVX-512 bf16 / AMX), else None (plain fp32)."""
     return torch.bfloat16 if cpu_supports_bf16() else None
 
 
