@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--per-label", type=_positive(int), default=20)
     e.add_argument("--models-dir", help="default cache/models")
     e.add_argument("--write", action="store_true", help="save as quality.json beside the model")
+    e.add_argument("--device", default="cpu", help="where sampled models run (cpu, cuda)")
     return p
 
 
@@ -334,7 +335,13 @@ def cmd_evaluate(args) -> int:
 
     _setup_threads(None)
     root = Path(args.models_dir) if args.models_dir else None
-    result = evaluate(args.model, root, per_label=args.per_label)
+    from .train import pick_device
+
+    try:
+        device = str(pick_device(args.device))
+    except (ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+    result = evaluate(args.model, root, per_label=args.per_label, device=device)
     text = json.dumps(result, indent=2)
     print(text)
     if args.write:

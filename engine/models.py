@@ -114,6 +114,13 @@ def read_manifest(name: str, root: Path | None = None) -> dict | None:
         return None
 
 
+def device_of(net) -> torch.device:
+    """Where ``net``'s weights live (CPU for a net without any, or a plain callable)."""
+    params = net.parameters() if isinstance(net, torch.nn.Module) else iter(())
+    p = next(params, None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 def _fast_net(net: torch.nn.Module, amp: torch.dtype | None) -> torch.nn.Module:
     """What the adapters run: ``net`` itself in fp32 (the plain reference), or, with ``amp``
     (bf16 on CPUs that have it), a folded copy in that dtype (``unet.inference_copy``)."""
@@ -134,14 +141,18 @@ class MNISTDDPM:
 
     def __post_init__(self):
         self._run = _fast_net(self.net, self.amp)
+        self._dev = device_of(self.net)
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """Inputs and output live on the CPU (the sampling loops' tensors); the net may be on
+        a GPU (snapshots during CUDA training), so inputs go to its device and come back."""
         if cond is None:
             cond = self.null_cond(x_t.shape[0])
         t_in = torch.as_tensor(t, dtype=torch.float32) / (self.schedule.num_timesteps - 1)
-        dt = self.amp or torch.float32
+        dt, dev = self.amp or torch.float32, self._dev
         with torch.inference_mode():
-            return self._run(x_t.to(dt), t_in.expand(x_t.shape[0]).to(dt), cond.to(dt)).float()
+            out = self._run(x_t.to(dev, dt), t_in.expand(x_t.shape[0]).to(dev, dt), cond.to(dev, dt))
+        return out.float().cpu()
 
     def null_cond(self, n: int) -> torch.Tensor:
         return torch.zeros(n, 10)
@@ -165,16 +176,20 @@ class FlowModel:
 
     def __post_init__(self):
         self._run = _fast_net(self.net, self.amp)
+        self._dev = device_of(self.net)
 
     def __call__(self, x_t, t, cond=None):
-        dt = self.amp or torch.float32
-        t = torch.as_tensor(t).to(dt)
+        """CPU tensors in and out, whatever device the net is on (as ``MNISTDDPM``)."""
+        dt, dev = self.amp or torch.float32, self._dev
+        t = torch.as_tensor(t).to(dev, dt)
         with torch.inference_mode():
             if self.class_conditioned:
                 if cond is None:
                     cond = self.null_cond(x_t.shape[0])
-                return self._run(x_t.to(dt), t, cond.to(dt)).float()
-            return self._run(x_t.to(dt), t).float()
+                out = self._run(x_t.to(dev, dt), t, cond.to(dev, dt))
+            else:
+                out = self._run(x_t.to(dev, dt), t)
+        return out.float().cpu()
 
     def null_cond(self, n: int) -> torch.Tensor:
         return torch.zeros(n, self.config.num_classes)

@@ -12,7 +12,7 @@ import torch
 from .denoise import DenoiseTrajectory, iterative_denoise
 from .flow import FlowTrajectory, euler_sample
 from .guidance import CFGModel
-from .models import MNISTDDPM, FlowModel
+from .models import MNISTDDPM, FlowModel, device_of
 from .schedule import strided_timesteps
 from .train import TrainConfig
 from .unet import one_hot
@@ -77,15 +77,16 @@ def snapshot(net: torch.nn.Module, cfg: TrainConfig, epoch: int, amp=None) -> tu
     gen = torch.Generator().manual_seed(0)
     meta = {"epoch": epoch, "name": cfg.name, "seed": 0}
     net = net.float().eval()
+    dev = device_of(net)  # CUDA while training on a GPU; arrays come back on CPU
     if cfg.objective == "denoiser":
         test = load_mnist("test")
         clean = test.images[:8]
         noise = torch.randn(clean.shape, generator=gen)
         with torch.inference_mode():
             if cfg.pure_noise:
-                return {"noise": noise, "denoised": net(noise)}, meta
+                return {"noise": noise, "denoised": net(noise.to(dev)).cpu()}, meta
             noisy = torch.stack([clean + s * noise for s in SIGMA_GRID])
-            out = net(noisy.flatten(0, 1)).reshape(noisy.shape)
+            out = net(noisy.flatten(0, 1).to(dev)).cpu().reshape(noisy.shape)
         meta["sigmas"] = list(SIGMA_GRID)
         return {"clean": clean, "noisy": noisy, "denoised": out}, meta
     labels = digit_labels(range(10), 4)

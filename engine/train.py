@@ -334,12 +334,15 @@ def load_weights(path) -> tuple[nn.Module, TrainConfig, dict]:
 
 
 def _git_commit() -> str:
+    """HEAD of the checkout; DIFFLAB_GIT_COMMIT when the code runs from a copy without .git
+    (e.g. a GPU machine that was sent the work tree of that commit)."""
+    fallback = os.environ.get("DIFFLAB_GIT_COMMIT", "unknown")
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip() or "unknown"
+        ).stdout.strip() or fallback
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
 
 
 def machine_description(device: torch.device) -> str:
