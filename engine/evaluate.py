@@ -11,6 +11,7 @@ Every number is measured with fixed seeds, so a rerun reproduces it.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def unconditional_quality(classifier: torch.nn.Module, images: torch.Tensor) -> 
             "confident_share": round(float((probs.max(1).values > 0.9).float().mean()), 4)}
 
 
+def _db(value: float) -> float | None:
+    """PSNR rounded for JSON; None where it is infinite (sigma 0: the input is the clean image),
+    since JSON has no Infinity."""
+    return round(value, 2) if math.isfinite(value) else None
+
+
 @torch.inference_mode()
 def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None) -> dict:
     net, cfg, _ = load_builtin("denoiser", root)
@@ -102,9 +109,7 @@ def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None)
     for s in SIGMA_GRID:
         noisy = clean + s * noise
         den = torch.cat([net(b) for b in noisy.split(250)])
-        out[str(s)] = {
-            "denoised_psnr": round(psnr(den, clean), 2), "noisy_psnr": round(psnr(noisy, clean), 2)
-        }
+        out[str(s)] = {"denoised_psnr": _db(psnr(den, clean)), "noisy_psnr": _db(psnr(noisy, clean))}
     return {"psnr_by_sigma": out, "trained_sigma": cfg.sigma, "count": count, "seed": seed}
 
 

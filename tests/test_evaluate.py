@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -55,6 +56,8 @@ def test_evaluate_each_kind_of_model(tiny_root, one_thread):
     assert 0.1 <= time_only["mean_confidence"] <= 1.0
     den = ev.evaluate("denoiser", tiny_root)
     assert den["trained_sigma"] == 0.5 and len(den["psnr_by_sigma"]) == 7
+    assert den["psnr_by_sigma"]["0.0"]["noisy_psnr"] is None  # infinite: the input is clean
+    json.dumps(den, allow_nan=False)  # quality.json is strict JSON (no Infinity)
     pure = ev.evaluate("denoiser-pure-noise", tiny_root)
     assert pure["count"] == 256
     assert 0 <= pure["rms_to_mean_image"] <= pure["rms_to_mean_image_per_output"] + 1e-6

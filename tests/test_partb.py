@@ -13,6 +13,7 @@ files; snapshots of the tiny flow/DDPM models are random arrays: the pages only 
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -142,6 +143,24 @@ def test_line_figures():
     assert len(p.data) == 2 and p.data[0].name.startswith("denoised")
 
 
+def test_lr_sweep_file_chart_and_caption(tmp_path):
+    path = tmp_path / "lr_sweep.json"
+    assert pb.read_lr_sweep(path) is None  # missing: the page leaves the chart out
+    path.write_text('{"runs": [{"lr": "x"}]}')
+    assert pb.read_lr_sweep(path) is None  # hand-edited into nonsense: same
+    path.write_text(json.dumps({
+        "runs": [{"lr": 0.01, "epoch_mean_loss": [0.2, 0.1], "accuracy": 0.5},
+                 {"lr": 0.001, "epoch_mean_loss": [0.15, 0.09]}],
+        "reference": {"epoch_mean_loss": [0.19, 0.08]}, "chosen_lr": 0.001}))
+    sweep = pb.read_lr_sweep(path)
+    fig = pb.lr_sweep_figure(sweep)
+    assert [t.name for t in fig.data][:2] == ["constant 0.01", "constant 0.001 (shipped)"]
+    assert fig.data[1].line.width > fig.data[0].line.width and len(fig.data) == 3
+    assert fig.layout.yaxis.type == "log"
+    caption = pb.lr_sweep_caption(sweep)
+    assert "Shipped: constant 0.001" in caption and "0.01: 50 %" in caption
+
+
 def test_read_curve(tmp_path):
     log = tmp_path / "log.jsonl"
     assert pb.read_curve(log, "x") is None
@@ -204,6 +223,8 @@ def test_b2_flow_gamma_and_steps(env):
     assert not at.exception, [e.value for e in at.exception]
     assert any("γ = 5, 5 steps" in c for c in image_captions(at))
     assert len(at.get("plotly_chart")) >= 2  # the trajectory animation and the LR curves
+    if (pb.model_folder("flow-class-constant-lr") / "lr_sweep.json").exists():  # ships with the model
+        assert "Shipped: constant" in texts(at)
     at.slider(key="b2_gamma").set_value(0.0)
     at.button(key="FormSubmitter:b2_form-Sample").click().run()
     assert any("γ = 0, 5 steps" in c for c in image_captions(at))

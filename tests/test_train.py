@@ -12,7 +12,7 @@ import torch
 
 import engine.train as tr
 from engine.checkpoints import CheckpointError, load_tensors
-from engine.train import PRESETS, TrainingError, read_log, train
+from engine.train import PRESETS, TrainingError, epoch_means, read_log, train
 
 STEPS_PER_EPOCH = 8
 
@@ -230,3 +230,10 @@ def test_stop_event_cancels_with_a_checkpoint(tmp_path):
 def test_batch_larger_than_the_data_is_refused(tmp_path):
     with pytest.raises(TrainingError, match="fewer than one batch"):
         run(tiny("denoiser", train_count=16, batch_size=32), tmp_path)
+
+
+def test_epoch_means_group_steps_by_the_epoch_they_finish_in():
+    # 2 steps per epoch: "epoch" is 0.5, 1.0 in the first and 1.5, 2.0 in the second
+    recs = [{"epoch": e, "loss": v} for e, v in [(0.5, 4.0), (1.0, 2.0), (1.5, 1.0), (2.0, 0.5)]]
+    assert epoch_means(recs) == [3.0, 0.75]
+    assert epoch_means([]) == []
