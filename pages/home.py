@@ -126,6 +126,28 @@ for path, text in DELIVERABLES:
     tick = ready or not needs_model
     link(path, text, ":material/check_box:" if tick else ":material/check_box_outline_blank:")
 
+st.subheader("Deliverables (Part B)")
+st.caption("Each needs the shipped model named after it; a ticked box means it is on this machine.")
+on_disk = cache.available_models()
+DELIVERABLES_B = [  # (page, deliverable, the model it needs or None)
+    ("pages/b1_denoiser.py", "B1.2 The noising process over σ = 0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0", None),
+    ("pages/b1_denoiser.py", "B1.2.1 Denoiser training curve; results after epochs 1 and 5", "denoiser"),
+    ("pages/b1_denoiser.py", "B1.2.2 Out-of-distribution σ: the σ = 0.5 denoiser on other noise levels",
+     "denoiser"),
+    ("pages/b1_denoiser.py", "B1.2.3 Denoising pure noise: outputs next to the training-set mean",
+     "denoiser-pure-noise"),
+    ("pages/b2_flow.py", "B2.2 Time-conditioned UNet training curve (model: flow-time)", "flow-time"),
+    ("pages/b2_flow.py", "B2.3 Time-conditioned samples after epochs 1, 5 and 10", "flow-time"),
+    ("pages/b2_flow.py", "B2.5 Class-conditioned UNet training curve", "flow-class"),
+    ("pages/b2_flow.py", "B2.6 Class-conditioned samples after epochs 1, 5, 10 (4 of each digit, CFG)",
+     "flow-class"),
+    ("pages/b2_flow.py", "B2.6b Without the LR scheduler: the constant rate chosen and its curves",
+     "flow-class-constant-lr"),
+]
+for path, text, model in DELIVERABLES_B:
+    tick = model is None or on_disk.get(model, False)
+    link(path, text, ":material/check_box:" if tick else ":material/check_box_outline_blank:")
+
 st.subheader("Models")
 root = cache.models_dir()
 st.caption(f"Folder: `{root}` (set DIFFLAB_MODELS_DIR to use another one).")

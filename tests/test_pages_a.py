@@ -76,7 +76,9 @@ def test_home(models_dir):
     at = page("home.py")
     ok(at)
     heads = [h.value for h in at.subheader]
-    assert "Deliverables (Part A)" in heads and "Models" in heads
+    assert {"Deliverables (Part A)", "Deliverables (Part B)", "Models"} <= set(heads)
+    body = "\n".join(m.value for m in at.markdown)  # page run alone: links become plain lines
+    assert "B2.6b Without the LR scheduler" in body and "B1.2.3 Denoising pure noise" in body
     table = at.dataframe[0].value
     assert "ddpm-class" in set(table["model"])
     # the "how good is this model" column: a line from quality.json, or that it is not measured
