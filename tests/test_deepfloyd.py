@@ -512,3 +512,30 @@ def test_real_deepfloyd_weights(tmp_path):
     df.encode_with_t5(df.DEFAULT_MODEL_ID, ["", df.DEFAULT_PROMPT], a.embeddings)
     traj = df.sample_images(a, [df.DEFAULT_PROMPT], 1, 30, 7.0, torch.Generator().manual_seed(0))
     assert traj.final.shape == (1, 3, 64, 64) and torch.isfinite(traj.final).all()
+
+
+# ----------------------------------------------------------------------------- CUDA (GPU machines)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
+def test_cuda_fp16_path_runs_part_a_loops_with_cpu_tensors(tiny_folder, embeds_file, tmp_path):
+    """What a user with a GPU gets: the UNet in fp16 on CUDA, the sampling loops' tensors on
+    the CPU (the adapter moves them across), results finite and close to the fp32 CPU model."""
+    gpu = df.load_deepfloyd(tiny_folder, device="auto", embeddings_dir=tmp_path / "gpu")
+    gpu.embeddings.import_file(embeds_file)
+    assert gpu.device.type == "cuda" and gpu.dtype == torch.float16
+    with pytest.warns(df.SlowOnCPUWarning):
+        cpu = df.load_deepfloyd(tiny_folder, device="cpu", embeddings_dir=tmp_path / "cpu")
+    cpu.embeddings.import_file(embeds_file)
+    x, t = torch.randn(2, 3, SIZE, SIZE), torch.tensor([500, 10])
+    cond = gpu.encode(["a high quality photo", "a rocket ship"])
+    out = gpu(x, t, cond)
+    assert out.device.type == "cpu" and out.dtype == torch.float32 and torch.isfinite(out).all()
+    ref = cpu(x, t, cpu.encode(["a high quality photo", "a rocket ship"]))
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max() + 1e-3  # fp16 vs fp32
+    ts = strided_timesteps(100)
+    g = torch.Generator().manual_seed(0)
+    guided = CFGModel(gpu, gpu.null_cond(1), 7.0, 3)
+    final = sample_from_noise(guided, (1, 3, SIZE, SIZE), gpu.schedule, ts,
+                              gpu.encode("a high quality photo"), g).final
+    assert final.shape == (1, 3, SIZE, SIZE) and torch.isfinite(final).all()

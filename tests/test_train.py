@@ -237,3 +237,20 @@ def test_epoch_means_group_steps_by_the_epoch_they_finish_in():
     recs = [{"epoch": e, "loss": v} for e, v in [(0.5, 4.0), (1.0, 2.0), (1.5, 1.0), (2.0, 0.5)]]
     assert epoch_means(recs) == [3.0, 0.75]
     assert epoch_means([]) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
+@pytest.mark.parametrize("name", ["denoiser", "flow-class", "ddpm-class"])
+def test_cuda_training_with_snapshots_loads_on_the_cpu(tmp_path, name):
+    """Models trained on a GPU (the shipped denoisers were) snapshot during training and load
+    on a CPU-only machine; the snapshot's sampling loop runs on CPU tensors, the net on CUDA."""
+    from engine.sampling import snapshot
+
+    cfg = tiny(name, epochs=1, snapshot_epochs=(1,))
+    manifest = train(cfg, tmp_path, device="cuda", snapshot_fn=snapshot)
+    assert manifest["status"] == "finished" and manifest["device"].startswith("cuda")
+    assert manifest["machine"].startswith("CUDA ") and manifest["precision"] == "bfloat16"
+    arrays, _ = load_tensors(tmp_path / "snapshots" / "epoch_01.safetensors")
+    assert all(v.device.type == "cpu" and torch.isfinite(v.float()).all() for v in arrays.values())
+    model, _, _ = tr.load_weights(tmp_path / "model.safetensors")
+    assert next(model.parameters()).device.type == "cpu"
