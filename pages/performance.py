@@ -35,7 +35,8 @@ speeds = perf.training_speeds(models_dir())
 if speeds:
     st.dataframe(speeds, hide_index=True)
     st.caption("As recorded in each model's manifest.json by `python -m engine train`: the average "
-               "over the whole run, lower when other work shared the CPU.")
+               "over the whole run, lower when other work shared the CPU (or, for GPU runs, when "
+               "several runs shared the GPU: scripts/train_gpu.sh trains six at once).")
 else:
     st.info("No trained models found. `bash scripts/train_all.sh` trains them.")
 
