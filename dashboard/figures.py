@@ -309,6 +309,34 @@ def fft_pair_figure(magnitudes: dict[str, np.ndarray], height: int = 300) -> go.
     return fig
 
 
+def canvas_drawing(rgba: np.ndarray | None, size: int = 28) -> np.ndarray | None:
+    """A white-on-black canvas (H, W, 4) uint8 as a ``size`` x ``size`` gray image in [0, 1]
+    (box-averaged like MNIST's antialiasing), or None when nothing is drawn on it."""
+    if rgba is None or rgba.ndim != 3 or rgba.shape[-1] != 4:
+        return None
+    gray = rgba[..., :3].astype(np.float32).max(-1) * (rgba[..., 3].astype(np.float32) / 255.0)
+    if gray.max() < 32:  # blank, or a stray dot
+        return None
+    small = Image.fromarray(gray.clip(0, 255).astype(np.uint8)).resize((size, size), Image.BOX)
+    return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def enlarged(img, px: int) -> Image.Image:
+    """An image ((C, H, W) or (H, W) in [0, 1]) as a ``px`` x ``px`` PIL image, nearest
+    neighbour: the background to paint a mask on."""
+    return Image.fromarray(to_uint8(img)).resize((px, px), Image.NEAREST)
+
+
+def canvas_mask(rgba: np.ndarray | None, height: int, width: int, cover: float = 0.25) -> np.ndarray | None:
+    """The painted part of a canvas (H, W, 4) as an inpainting mask (height, width) of 0/1:
+    a pixel is 1 where at least ``cover`` of its area is painted. None when nothing is."""
+    if rgba is None or rgba.ndim != 3 or rgba.shape[-1] != 4:
+        return None
+    small = Image.fromarray(rgba[..., 3]).resize((width, height), Image.BOX)
+    mask = (np.asarray(small, dtype=np.float32) / 255.0 >= cover).astype(np.float32)
+    return mask if mask.any() else None
+
+
 def strokes_image(
     strokes: Sequence[tuple[float, float, float, float]],
     width: float = 2.5,

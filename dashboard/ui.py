@@ -258,3 +258,22 @@ def presenter_css() -> None:
 def digit_picker(key: str, default_index: int = 0, label: str = "MNIST test digit (index)") -> int:
     default(key, default_index)
     return int(st.number_input(label, min_value=0, max_value=9999, step=1, key=key))
+
+
+def canvas(key: str, size_px: int, *, background=None, stroke: str = "#ffffff", width: int = 24,
+           background_color: str = "#000000") -> np.ndarray | None:
+    """A freehand drawing canvas (streamlit-drawable-canvas); its pixels (H, W, 4) uint8 once
+    something is drawn, else None. ``background`` (a PIL image) is shown under the strokes and is
+    not part of the returned pixels. None too where the component cannot load."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+
+        result = st_canvas(
+            stroke_width=width, stroke_color=stroke, background_color=background_color,
+            background_image=background, width=size_px, height=size_px, drawing_mode="freedraw",
+            return_image_data=True, key=key,
+        )
+        return result.image_data
+    except Exception as e:  # noqa: BLE001 -- a missing or broken component must not end the page
+        st.caption(f"The drawing canvas is not available here ({type(e).__name__}).")
+        return None

@@ -84,27 +84,12 @@ if source == "MNIST test digit":
     x_0, known_label = cache.mnist_digit(index)
     name = f"mnist_{index}"
 elif source == "Drawing":
-    st.caption(
-        "No drawing widget ships with the lab (it must work offline), so draw with up to three "
-        "straight strokes: each from (x₀, y₀) to (x₁, y₁) on the 28×28 canvas."
-    )
-    defaults = [(9, 6, 19, 6), (19, 6, 12, 23), (0, 0, 0, 0)]
-    strokes = []
-    for s, d in enumerate(defaults):
-        cols = st.columns([1, 4, 4, 4, 4])
-        with cols[0]:
-            ui.default(f"a4_on{s}", s < 2)
-            on = st.checkbox(f"stroke {s + 1}", key=f"a4_on{s}")
-        vals = []
-        for j, (axis, v) in enumerate(zip(("x₀", "y₀", "x₁", "y₁"), d, strict=True)):
-            with cols[j + 1]:
-                ui.default(f"a4_s{s}{j}", v)
-                vals.append(st.slider(axis, 0, size - 1, key=f"a4_s{s}{j}", disabled=not on))
-        if on:
-            strokes.append(tuple(vals))
-    ui.default("a4_width", 2.5)
-    width = st.slider("Stroke width", 1.0, 5.0, step=0.5, key="a4_width")
-    x_0 = figures.strokes_image(strokes, width, size)[None]
+    st.caption("Draw a digit on the black square (white ink, like MNIST); the edits start from it.")
+    drawn = figures.canvas_drawing(ui.canvas("a4_canvas", 280), size)
+    if drawn is None:
+        st.caption("Nothing drawn yet, so the lab uses this 7 until you draw.")
+        drawn = figures.strokes_image([(9, 6, 19, 6), (19, 6, 12, 23)], 2.5, size)
+    x_0 = drawn[None]
     name = "drawing"
 elif source == "Upload":
     up = st.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 10 MB)", key="a4_upload")
@@ -185,23 +170,36 @@ elif mode == "Inpainting":
     st.markdown(
         "Start from noise and, after **every** step, put the known pixels back at the current "
         "noise level (RePaint): $x_t \\leftarrow m\\,x_t + (1 - m)\\,"
-        "\\mathrm{forward}(x_{orig}, t)$. The model only invents the $m = 1$ rectangle."
+        "\\mathrm{forward}(x_{orig}, t)$. The model only invents where $m = 1$."
     )
-    cols = st.columns(4)
-    rect = []
-    box = (0, size // 4, size // 2, 3 * size // 4) if text else (14, 0, size, size)
-    for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), box, strict=True)):
-        with cols[j]:
-            rkey = f"a4_r{j}" if not text else f"a4_r{j}_{size}"
-            ui.default(rkey, v)
-            rect.append(st.slider(lab, 0, size, key=rkey))
-    top, left, bottom, right = rect
-    if not (top < bottom and left < right):
-        ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
-        st.stop()
+    ui.default("a4_mask_kind", "Rectangle")
+    mask_kind = st.segmented_control("Mask", ["Rectangle", "Paint it"], key="a4_mask_kind") or "Rectangle"
+    if mask_kind == "Paint it":
+        st.caption("Paint over the part the model should fill in.")
+        px = size * max(1, 280 // size)  # whole canvas pixels per image pixel
+        painted = ui.canvas(f"a4_mask_canvas_{name}_{size}", px, background=figures.enlarged(x_0, px),
+                            stroke="rgba(255, 64, 64, 0.7)", width=max(8, px // 10), background_color="")
+        rect = figures.canvas_mask(painted, size, size)
+        if rect is None:
+            st.info("Nothing painted yet: paint the region to fill in, or choose Rectangle.")
+            st.stop()
+    else:
+        cols = st.columns(4)
+        rect = []
+        box = (0, size // 4, size // 2, 3 * size // 4) if text else (14, 0, size, size)
+        for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), box, strict=True)):
+            with cols[j]:
+                rkey = f"a4_r{j}" if not text else f"a4_r{j}_{size}"
+                ui.default(rkey, v)
+                rect.append(st.slider(lab, 0, size, key=rkey))
+        top, left, bottom, right = rect
+        if not (top < bottom and left < right):
+            ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
+            st.stop()
+        rect = (top, left, bottom, right)
     cond = class_select("Condition", "a4_inpaint_cond", known_label if known_label is not None else no_class)
     g = gamma if cond is not None else 0.0
-    result, mask = cache.inpaint_result(key, x_0, (top, left, bottom, right), cond, seed, stride, g)
+    result, mask = cache.inpaint_result(key, x_0, rect, cond, seed, stride, g)
     ui.image(
         figures.labeled_row(
             [x_0, mask, x_0 * (1 - mask), result], ["original", "mask", "kept", "inpainted"], scale=sc

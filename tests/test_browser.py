@@ -373,6 +373,56 @@ def test_forward_upload(browser_page, server):
     assert_page_ok(page, "upload, then slider")
 
 
+def _stroke(page, canvas, points) -> None:
+    """Drag the mouse through ``points`` (fractions of the canvas) with the button held."""
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for a, b in zip(xy, xy[1:], strict=False):
+        for k in range(1, 9):  # intermediate moves, as a hand makes them
+            page.mouse.move(a[0] + (b[0] - a[0]) * k / 8, a[1] + (b[1] - a[1]) * k / 8)
+    page.mouse.up()
+
+
+def _image_srcs(page) -> list[str]:
+    imgs = '[data-testid="stMain"] [data-testid="stImage"] img'
+    return page.eval_on_selector_all(imgs, "els => els.map(e => e.src)")
+
+
+def test_image_to_image_drawing_and_painted_mask(browser_page, server):
+    """A person draws a digit on the canvas, the SDEdit row starts from it; then paints the
+    region to inpaint over the picture and gets an inpainting of exactly that region."""
+    page = browser_page
+    go(page, server, "a4_image_to_image")
+    page.locator('[data-testid="stButtonGroup"] button').filter(has_text="Drawing").click()
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=PAGE_TIMEOUT * 1000)
+    wait_idle(page)
+    assert page.get_by_text("Nothing drawn yet").count() == 1  # the default 7 until one draws
+    before = _image_srcs(page)
+    _stroke(page, canvas, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])  # a 7
+    page.get_by_text("Nothing drawn yet").wait_for(state="detached", timeout=PAGE_TIMEOUT * 1000)
+    wait_idle(page)
+    assert_page_ok(page, "a4 after drawing")
+    assert _image_srcs(page) != before, "the SDEdit row did not change after drawing"
+    screenshot(page, "a4_image_to_image_drawn")
+
+    page.locator('[data-testid="stButtonGroup"] button').filter(has_text="Inpainting").click()
+    wait_idle(page)
+    page.locator('[data-testid="stButtonGroup"] button').filter(has_text="Paint it").click()
+    page.get_by_text("Nothing painted yet").wait_for(timeout=PAGE_TIMEOUT * 1000)
+    wait_idle(page)
+    mask_canvas = page.locator("canvas.upper-canvas").last
+    _stroke(page, mask_canvas, [(0.1, 0.75), (0.9, 0.75)])  # the bottom of the digit
+    page.get_by_text("Nothing painted yet").wait_for(state="detached", timeout=PAGE_TIMEOUT * 1000)
+    wait_idle(page)
+    assert_page_ok(page, "a4 after painting a mask")
+    assert page.get_by_text("stride", exact=False).count() >= 1  # the inpainting's caption
+    screenshot(page, "a4_image_to_image_painted_mask")
+
+
 def test_report_timings():
     """Prints the page load times collected above (always passes)."""
     if TIMINGS:

@@ -127,3 +127,32 @@ def test_figures_module_has_no_streamlit():
         a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names
     } | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any(str(n).startswith("streamlit") for n in names)
+
+
+def test_canvas_drawing_is_mnist_like_and_blank_is_none():
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    assert figures.canvas_drawing(rgba) is None  # nothing drawn
+    assert figures.canvas_drawing(None) is None and figures.canvas_drawing(np.zeros((5, 5))) is None
+    rgba[100:180, 130:150] = 255  # a white vertical bar, opaque
+    img = figures.canvas_drawing(rgba, 28)
+    assert img.shape == (28, 28) and img.dtype == np.float32
+    assert img[10:18, 13:15].min() == 1.0 and img[:, :12].max() == 0.0  # where it was drawn, only
+    rgba[..., 3] = 0  # the same strokes fully transparent: nothing visible
+    assert figures.canvas_drawing(rgba) is None
+
+
+def test_canvas_mask_marks_the_painted_pixels():
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    assert figures.canvas_mask(rgba, 28, 28) is None
+    rgba[200:240, :, :] = (255, 64, 64, 178)  # a translucent red band over rows 20-23
+    mask = figures.canvas_mask(rgba, 28, 28)
+    assert mask.shape == (28, 28) and set(np.unique(mask)) == {0.0, 1.0}
+    assert mask[20:24].all() and not mask[:20].any() and not mask[24:].any()
+    assert figures.canvas_mask(rgba, 64, 64)[46:54].all()  # another image size (DeepFloyd's 64)
+
+
+def test_enlarged_background_is_nearest_neighbour():
+    img = np.zeros((1, 2, 2), np.float32)
+    img[0, 0, 0] = 1.0
+    big = np.asarray(figures.enlarged(img, 20))
+    assert big.shape == (20, 20) and big[:10, :10].min() == 255 and big[10:, :].max() == 0

@@ -149,11 +149,17 @@ def test_image_to_image_sweep_has_six_results(models_dir):
     at.session_state["a4_mode"] = "Inpainting"
     at.run()
     ok(at)
+    at.session_state["a4_mask_kind"] = "Paint it"  # AppTest cannot paint: the page asks for it
+    at.run()
+    ok(at)
+    assert any("Nothing painted yet" in i.value for i in at.info)
+    at.session_state["a4_mask_kind"] = "Rectangle"
     at.session_state["a4_mode"] = "Change the class"
     at.session_state["a4_source"] = "Drawing"
     at.run()
     ok(at)
     assert any("toward class 8" in c.value for c in at.caption)
+    assert any("Nothing drawn yet" in c.value for c in at.caption)  # the default 7 until one draws
 
 
 def test_illusions(models_dir):
