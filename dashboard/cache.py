@@ -456,24 +456,24 @@ def sdedit_grid(
 def inpaint_result(
     key: ModelKey,
     x_0: np.ndarray,
-    rect: tuple[int, int, int, int] | np.ndarray,
+    region: tuple[int, int, int, int] | np.ndarray,
     label: int | None,
     seed: int,
     stride: int,
     gamma: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """RePaint inside ``rect`` = (top, left, bottom, right), or inside a painted mask (H, W) of
-    0/1: (result, mask), each (C, H, W)."""
+    """RePaint inside ``region``: a rectangle (top, left, bottom, right) or a painted mask
+    (H, W) of 0/1. Returns (result, mask), each (C, H, W)."""
     model = _model(key)
     spec = model.spec
     x = _to_model(x_0, spec)[None]
     h, w = x.shape[-2:]
-    if isinstance(rect, np.ndarray):
-        if rect.shape != (h, w):
-            raise ValueError(f"mask is {rect.shape}, the image {h}x{w}")
-        mask = torch.from_numpy(rect.astype(np.float32))[None, None]
+    if isinstance(region, np.ndarray):
+        if region.shape != (h, w):
+            raise ValueError(f"mask is {region.shape}, the image {h}x{w}")
+        mask = torch.from_numpy(region.astype(np.float32))[None, None]
     else:
-        mask = rectangle_mask(h, w, *rect)
+        mask = rectangle_mask(h, w, *region)
     traj = inpaint(
         _guided(model, gamma),
         x,

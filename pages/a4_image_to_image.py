@@ -179,8 +179,8 @@ elif mode == "Inpainting":
         px = size * max(1, 280 // size)  # whole canvas pixels per image pixel
         painted = ui.canvas(f"a4_mask_canvas_{name}_{size}", px, background=figures.enlarged(x_0, px),
                             stroke="rgba(255, 64, 64, 0.7)", width=max(8, px // 10), background_color="")
-        rect = figures.canvas_mask(painted, size, size)
-        if rect is None:
+        region = figures.canvas_mask(painted, size, size)
+        if region is None:
             st.info("Nothing painted yet: paint the region to fill in, or choose Rectangle.")
             st.stop()
     else:
@@ -196,10 +196,10 @@ elif mode == "Inpainting":
         if not (top < bottom and left < right):
             ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
             st.stop()
-        rect = (top, left, bottom, right)
+        region = (top, left, bottom, right)
     cond = class_select("Condition", "a4_inpaint_cond", known_label if known_label is not None else no_class)
     g = gamma if cond is not None else 0.0
-    result, mask = cache.inpaint_result(key, x_0, rect, cond, seed, stride, g)
+    result, mask = cache.inpaint_result(key, x_0, region, cond, seed, stride, g)
     ui.image(
         figures.labeled_row(
             [x_0, mask, x_0 * (1 - mask), result], ["original", "mask", "kept", "inpainted"], scale=sc
