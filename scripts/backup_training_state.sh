@@ -13,10 +13,12 @@ case "${1:-}" in
       cp -a "$run/checkpoint.safetensors" "$run/log.jsonl" "$dir/models/$name/"
       [ -d "$run/snapshots" ] && cp -a "$run/snapshots" "$dir/models/$name/"
     done ;;
-  restore)  # only into runs that have no checkpoint of their own
+  restore)  # only into unfinished runs that have no checkpoint of their own
     for saved in "$dir"/models/*/; do
       name=$(basename "$saved")
       [ -f "cache/models/$name/checkpoint.safetensors" ] && continue
+      # a finished model (trained elsewhere, e.g. on a GPU) must keep its own log and snapshots
+      [ -f "cache/models/$name/manifest.json" ] && { echo "skip $name: already trained"; continue; }
       mkdir -p "cache/models/$name" && cp -a "$saved"/. "cache/models/$name/"
     done ;;
   *) echo "usage: $0 save|restore [DIR]" >&2; exit 2 ;;
