@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 # Plotly's modebar camera button downloads the chart as a PNG, in the browser.
 PLOTLY_CONFIG = {
@@ -83,12 +83,25 @@ def labeled_row(images: Sequence, labels: Sequence[str], scale: int = 4, pad: in
     row = _as_rgb(grid(images, len(images), scale, pad))
     h, w = row.shape[:2]
     cell = (w - (len(images) - 1) * pad) // len(images)
-    canvas = Image.new("RGB", (w, h + 16), "white")
+    font = _label_font(cell, labels)
+    canvas = Image.new("RGB", (w, h + font.size + 6), "white")
     canvas.paste(Image.fromarray(row), (0, 0))
     draw = ImageDraw.Draw(canvas)
     for k, text in enumerate(labels):
-        draw.text((k * (cell + pad) + 2, h + 2), str(text), fill="black")
+        draw.text((k * (cell + pad) + 2, h + 3), str(text), fill="black", font=font)
     return np.asarray(canvas)
+
+
+def _label_font(cell: int, labels: Sequence[str]) -> ImageFont.FreeTypeFont:
+    """Pillow's built-in font, as large as the widest label allows in a ``cell`` (readable on a
+    projector: up to 1/7 of the tile, never below 10 px)."""
+    size = max(10, cell // 7)
+    while size > 10:
+        font = ImageFont.load_default(size)
+        if max((font.getlength(str(t)) for t in labels), default=0) <= cell - 4:
+            return font
+        size -= 1
+    return ImageFont.load_default(size)
 
 
 def png(img, scale: int = 1) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -250,6 +251,27 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def log_ticks(values) -> dict:
+    """Tick values and full labels for a log axis over ``values`` (Plotly's own labels its minor
+    ticks with a bare "2" or "5", which reads as 2 and 5 rather than 0.2 and 0.05). Steps of
+    1-2-5 per decade over wide ranges, finer ones over narrow ranges. ``{}`` if nothing to span."""
+    v = np.asarray([x for x in np.ravel(values) if np.isfinite(x) and x > 0], dtype=np.float64)
+    if v.size == 0:
+        return {}
+    lo, hi = float(v.min()), float(v.max())
+    ratio = hi / lo
+    mant = (1, 2, 5) if ratio > 8 else (1, 2, 3, 4, 5, 6, 7, 8, 9) if ratio > 2.5 else (
+        1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+             for m in mant]
+    inside = [t for t in ticks if lo / 1.05 <= t <= hi * 1.05]
+    if len(inside) < 2:  # keep one tick either side, so the axis is never bare
+        below = [t for t in ticks if t < lo]
+        above = [t for t in ticks if t > hi]
+        inside = below[-1:] + inside + above[:1]
+    return {"tickvals": inside, "ticktext": [f"{t:.3g}" for t in inside]}
+
+
 def loss_figure(curves: Sequence[Curve], weight: float = 0.9, x: str = "epoch",
                 title: str = "Training loss", height: int = 380) -> go.Figure:
     """Loss vs epoch (or step), log y: the raw loss faint, its moving average bold."""
@@ -273,7 +295,8 @@ def loss_figure(curves: Sequence[Curve], weight: float = 0.9, x: str = "epoch",
         legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
     )
     fig.update_xaxes(title="epoch" if x == "epoch" else "step")
-    fig.update_yaxes(title="loss (log scale)", type="log")
+    fig.update_yaxes(title="loss (log scale)", type="log",
+                     **log_ticks(np.concatenate([c.loss for c in curves]) if curves else []))
     return fig
 
 
@@ -285,7 +308,8 @@ def lr_figure(curves: Sequence[Curve], height: int = 260) -> go.Figure:
     fig.update_layout(title="Learning rate", height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.3})
     fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title="lr (log scale)", type="log")
+    fig.update_yaxes(title="lr (log scale)", type="log",
+                     **log_ticks(np.concatenate([c.lr for c in curves]) if curves else []))
     return fig
 
 
@@ -315,6 +339,11 @@ def lr_sweep_caption(sweep: dict) -> str:
 def lr_sweep_figure(sweep: dict, height: int = 380) -> go.Figure:
     """Epoch-mean loss of each constant rate (the chosen one bold) and the ExponentialLR run."""
     fig = go.Figure()
+    if sweep["reference"]:  # drawn first, so the constant 1e-2 run (the same in epoch 1) shows over it
+        ref = sweep["reference"]
+        fig.add_trace(go.Scatter(x=np.arange(1, len(ref) + 1), y=ref, mode="lines",
+                                 name="ExponentialLR 1e-2 → 1e-3 (flow-class)",
+                                 line={"color": "rgba(0, 0, 0, 0.45)", "width": 6, "dash": "dot"}))
     for i, (lr, means) in enumerate(sweep["runs"]):
         chosen = np.isclose(lr, sweep["chosen_lr"])
         fig.add_trace(go.Scatter(
@@ -322,16 +351,12 @@ def lr_sweep_figure(sweep: dict, height: int = 380) -> go.Figure:
             name=f"constant {lr:g}" + (" (shipped)" if chosen else ""),
             line={"color": _COLORS[i % len(_COLORS)], "width": 4 if chosen else 1.5},
         ))
-    if sweep["reference"]:
-        ref = sweep["reference"]
-        fig.add_trace(go.Scatter(x=np.arange(1, len(ref) + 1), y=ref, mode="lines+markers",
-                                 name="ExponentialLR 1e-2 → 1e-3 (flow-class)",
-                                 line={"color": "black", "width": 2, "dash": "dash"}))
     fig.update_layout(title="Mean loss per epoch, constant learning rates", height=height,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
     fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title="mean loss (log scale)", type="log")
+    fig.update_yaxes(title="mean loss (log scale)", type="log",
+                     **log_ticks([v for _, m in sweep["runs"] for v in m] + list(sweep["reference"])))
     return fig
 
 

@@ -268,6 +268,7 @@ def canvas(key: str, size_px: int, *, background=None, stroke: str = "#ffffff", 
     try:
         from streamlit_drawable_canvas import st_canvas
 
+        st.html('<div style="height: 1.6rem"></div>')  # room for the canvas's floating toolbar
         result = st_canvas(
             stroke_width=width, stroke_color=stroke, background_color=background_color,
             background_image=background, width=size_px, height=size_px, drawing_mode="freedraw",

@@ -109,6 +109,7 @@ elif source == "Upload":
             ui.error_box(f"Could not use this file: {e}", "upload a PNG or JPEG image")
 if x_0 is None:
     st.stop()
+src_key = ui.slug(source or "photo")
 
 sc = ui.scale_for(size, 5)
 with ui.secondary("Sampler settings"):
@@ -150,7 +151,9 @@ def class_select(label: str, key: str, default):
 
 
 if mode == "SDEdit sweep":
-    cond = class_select("Condition", "a4_cond", known_label if known_label is not None else no_class)
+    # one key per source: a drawing must not inherit the MNIST digit's class as its condition
+    cond = class_select("Condition", f"a4_cond_{src_key}",
+                        known_label if known_label is not None else no_class)
     g = gamma if cond is not None else 0.0
     edits, ts = cache.sdedit_grid(key, x_0, cond, seed, stride, g, SDEDIT_I_STARTS)
     labels = [f"i={i} t={t}" for i, t in zip(SDEDIT_I_STARTS, ts, strict=False)] + ["original"]
@@ -197,7 +200,8 @@ elif mode == "Inpainting":
             ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
             st.stop()
         region = (top, left, bottom, right)
-    cond = class_select("Condition", "a4_inpaint_cond", known_label if known_label is not None else no_class)
+    cond = class_select("Condition", f"a4_inpaint_cond_{src_key}",
+                        known_label if known_label is not None else no_class)
     g = gamma if cond is not None else 0.0
     result, mask = cache.inpaint_result(key, x_0, region, cond, seed, stride, g)
     ui.image(

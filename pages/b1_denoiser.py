@@ -108,6 +108,8 @@ if denoiser is not None:
     fig = pb.psnr_figure(sig, p_den, np.minimum(p_noisy, 40.0), 0.5, height=460 if big else 360)
     fig.update_yaxes(range=[0, 42])
     st.plotly_chart(fig, config=pb.plotly_config("denoiser_psnr_vs_sigma"), key="b1_psnr")
+    st.caption("At σ = 0 the noisy input is the clean digit itself: its PSNR is infinite, drawn "
+               "at 40 dB. The denoiser still changes a clean digit a little, so its curve starts lower.")
 else:
     st.caption("Needs the denoiser model (see above).")
 

@@ -100,7 +100,7 @@ if loaded is not None:
         img = digit_grid(run.images)
         g = "" if shown[1] is None else f"γ = {shown[1]:g}, "
         pb.image(img, scale + 1, caption=f"{g}{shown[2]} steps, seed {shown[3]}",
-                 width=900 if big else 620)
+                 width=800 if big else 620)
         download("samples", img, f"{name}_g{shown[1]}_steps{shown[2]}_seed{shown[3]}", "b2_dl_live")
         if shown[1:] != params[1:]:
             st.caption("The controls changed: press **Sample** to draw with the new settings.")
@@ -109,10 +109,11 @@ if loaded is not None:
         if final:
             snap = pb.load_snapshot(name, final[-1])
             if snap is not None:
-                pb.image(digit_grid(snap[0]["samples"][:, 0]), scale + 1, width=900 if big else 620,
-                         caption=f"Saved at the end of training (epoch {final[-1]}, γ = 5, 300 steps, "
-                                 "seed 0). "
-                                 "Press Sample to draw live and to see the trajectory.")
+                pb.image(digit_grid(snap[0]["samples"][:, 0]), scale + 1, width=800 if big else 620,
+                         caption=f"Saved at the end of training (epoch {final[-1]}, "
+                                 + ("γ = 5, " if class_model else "no guidance, ")
+                                 + "300 steps, seed 0). Press Sample to draw live and to see the "
+                                 "trajectory.")
         else:
             st.caption("Press **Sample** to draw 4 of each digit (300 steps take a while on a laptop CPU).")
 
@@ -122,8 +123,9 @@ st.markdown(
     r"""
 Each frame is one Euler step. Left: the state $x_t$ (values outside $[0, 1]$ clipped). Right: the
 clean image the model predicts from it, $\hat{x}_1 = x_t + (1 - t)\,u_\theta(x_t, t)$: where the
-straight path would land if the velocity stayed constant. Early on $\hat{x}_1$ is a blurry
-average digit; it sharpens as $t \to 1$. Press ▶ to play, or drag the slider.
+straight path would land if the velocity stayed constant. Early on, $\hat{x}_1$ of the
+time-only model is a blurry average of all digits; with a class and CFG it is already a blurry
+digit of that class. Both sharpen as $t \to 1$. Press ▶ to play, or drag the slider.
 """
 )
 if run is None:
@@ -132,7 +134,7 @@ else:
     choices = ["all"] + (list(range(10)) if class_model else [])
     which = st.segmented_control("Show", choices, default="all", key="b2_which",
                                  format_func=lambda d: "all 40" if d == "all" else f"digit {d}") or "all"
-    show_speed = True if big else st.toggle("Velocity magnitude |u|", value=False, key="b2_speed")
+    show_speed = False if big else st.toggle("Velocity magnitude |u|", value=False, key="b2_speed")
     if which == "all":
         xs = np.stack([pb.tile(pb.digit_columns(f, PER_DIGIT)) for f in run.x])
         x1 = np.stack([pb.tile(pb.digit_columns(f, PER_DIGIT)) for f in run.x1_hat])
@@ -160,8 +162,9 @@ else:
 st.header("ExponentialLR or a constant learning rate?")
 st.markdown(
     r"""
-**flow-class** decays the learning rate from $10^{-2}$ to $10^{-3}$ with `ExponentialLR`
-($\gamma = 0.1^{1/\text{epochs}}$ per epoch); **flow-class-constant-lr** keeps one rate all along.
+**flow-class** decays the learning rate with `ExponentialLR`, multiplying it by
+$\gamma = 0.1^{1/\text{epochs}}$ after each epoch: $10^{-2}$ in epoch 1 down to
+$1.26 \cdot 10^{-3}$ in epoch 10; **flow-class-constant-lr** keeps one rate all along.
 Same network, data and seed, so both see the same batches and noise. Which constant rate? The
 last chart compares the rates we tried; the one with the lowest loss summed over the epochs ships.
 """

@@ -154,8 +154,9 @@ def test_lr_sweep_file_chart_and_caption(tmp_path):
         "reference": {"epoch_mean_loss": [0.19, 0.08]}, "chosen_lr": 0.001}))
     sweep = pb.read_lr_sweep(path)
     fig = pb.lr_sweep_figure(sweep)
-    assert [t.name for t in fig.data][:2] == ["constant 0.01", "constant 0.001 (shipped)"]
-    assert fig.data[1].line.width > fig.data[0].line.width and len(fig.data) == 3
+    assert [t.name for t in fig.data][1:] == ["constant 0.01", "constant 0.001 (shipped)"]
+    assert fig.data[2].line.width > fig.data[1].line.width and len(fig.data) == 3
+    assert fig.data[0].name.startswith("ExponentialLR")  # underneath the constant runs
     assert fig.layout.yaxis.type == "log"
     caption = pb.lr_sweep_caption(sweep)
     assert "Shipped: constant 0.001" in caption and "0.01: 50 %" in caption
@@ -295,3 +296,15 @@ def test_b3_training_lab_start_busy_cancel(env, tmp_path):
     assert at.button(key="b3_resume") is not None  # a cancelled run offers Resume
     assert "run: class-demo" in at.multiselect(key="b3_compare").value
     assert len(at.get("plotly_chart")) >= 2  # live loss and the comparison
+
+
+def test_log_ticks_have_full_labels():
+    wide = pb.log_ticks([0.008, 0.3, 5.3])
+    assert wide["ticktext"] == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2", "5"]
+    narrow = pb.log_ticks([0.086, 0.2])  # the LR sweep's epoch means: within one decade
+    assert "0.1" in narrow["ticktext"] and "0.14" in narrow["ticktext"] and len(narrow["tickvals"]) >= 4
+    assert len(pb.log_ticks([0.5, 0.51])["tickvals"]) >= 2  # never a bare axis
+    assert pb.log_ticks([np.nan, -1.0, 0.0]) == {}
+    c = pb.Curve("run", np.arange(3.0), np.arange(3) / 3, np.array([1.0, 0.1, 0.01]), np.full(3, 1e-3))
+    ticks = list(pb.loss_figure([c]).layout.yaxis.ticktext)
+    assert ticks == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
