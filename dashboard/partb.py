@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
 from dashboard.cache import amp_dtype, ddpm_adapter, flow_adapter, load_model, models_dir
-from dashboard.ui import error_box, png_bytes
+from dashboard.ui import error_box, png_bytes, presenter_fonts
 from engine.checkpoints import CheckpointError, load_tensors
 from engine.models import ModelNotFound, model_path
 from engine.train import RunFiles, read_log
@@ -230,6 +230,12 @@ def frame_indices(num_states: int, max_frames: int) -> np.ndarray:
     if num_states <= max_frames:
         return np.arange(num_states)
     return np.unique(np.round(np.linspace(0, num_states - 1, max_frames)).astype(int))
+
+
+def chart(fig: go.Figure, filename: str, key: str) -> None:
+    """Render a Plotly figure (presenter-sized text in presenter mode); the modebar's camera
+    button saves it as ``filename``.png."""
+    st.plotly_chart(presenter_fonts(fig), config=plotly_config(filename), key=key)
 
 
 def plotly_config(filename: str) -> dict:

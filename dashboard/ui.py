@@ -126,8 +126,17 @@ def gif_download(frames, label: str, file_name: str, scale_by: int = 4, key: str
     )
 
 
+def presenter_fonts(fig):
+    """In presenter mode, chart text (ticks, axis titles, legends) large enough for the back
+    row; the figure otherwise unchanged. Returns ``fig``."""
+    if presenter():
+        fig.update_layout(font={"size": 17}, title_font={"size": 21})
+    return fig
+
+
 def plot(fig, key: str | None = None) -> None:
     """A Plotly chart; its modebar camera button saves it as PNG."""
+    presenter_fonts(fig)
     st.plotly_chart(
         fig,
         config={

@@ -106,7 +106,7 @@ $\\hat{{x}}_1$ for flow).
         [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))], scale=scale, rows=2,
         height=720 if big else 560,
     )
-    st.plotly_chart(fig, config=pb.plotly_config(f"ddpm_vs_flow_digit{digit}"), key="ab_anim")
+    pb.chart(fig, f"ddpm_vs_flow_digit{digit}", key="ab_anim")
     sep = np.full((ddpm_x.shape[1], 6), 255, np.uint8)
     gif_frames = [
         np.concatenate([np.concatenate([a, sep, b], 1), np.full((6, 2 * a.shape[1] + 6), 255, np.uint8),

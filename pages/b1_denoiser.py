@@ -107,7 +107,7 @@ if denoiser is not None:
     sig, p_den, p_noisy = pb.sigma_sweep(pb.SWEEP_SIGMAS, 32, seed, root, pb.stamp("denoiser"))
     fig = pb.psnr_figure(sig, p_den, np.minimum(p_noisy, 40.0), 0.5, height=460 if big else 360)
     fig.update_yaxes(range=[0, 42])
-    st.plotly_chart(fig, config=pb.plotly_config("denoiser_psnr_vs_sigma"), key="b1_psnr")
+    pb.chart(fig, "denoiser_psnr_vs_sigma", key="b1_psnr")
     st.caption("At σ = 0 the noisy input is the clean digit itself: its PSNR is infinite, drawn "
                "at 40 dB. The denoiser still changes a clean digit a little, so its curve starts lower.")
 else:
@@ -156,7 +156,7 @@ no network can do better than $\mathbb{E}[x]$ there.
 weight = 0.9 if big else st.slider("Smoothing", 0.0, 0.99, 0.9, 0.01, key="b1_smooth")
 curves = [c for c in (pb.model_curve("denoiser"), pb.model_curve("denoiser-pure-noise")) if c is not None]
 if curves:
-    st.plotly_chart(pb.loss_figure(curves, weight, height=460 if big else 380),
-                    config=pb.plotly_config("denoiser_training_curve"), key="b1_loss")
+    pb.chart(pb.loss_figure(curves, weight, height=460 if big else 380), "denoiser_training_curve",
+             key="b1_loss")
 else:
     st.info(f"No training log yet in `{models_dir()}` (log.jsonl of denoiser, denoiser-pure-noise).")

@@ -151,7 +151,7 @@ else:
         scale=2 if which == "all" else 4,
         height=(620 if big else 500) if which == "all" else (460 if big else 380),
     )
-    st.plotly_chart(fig, config=pb.plotly_config(f"{name}_trajectory"), key="b2_anim")
+    pb.chart(fig, f"{name}_trajectory", key="b2_anim")
     gif = pb.gif_bytes([np.concatenate([a, np.full((a.shape[0], 4), 255, np.uint8), b], 1)
                         for a, b in zip(xs, x1, strict=True)], scale=3 if which == "all" else 5,
                        captions=[f"t = {t:.2f}   left: x_t   right: x1_hat" for t in run.frame_t])
@@ -174,21 +174,18 @@ if not curves:
     st.info(f"No training logs yet in `{models_dir()}` (flow-class, flow-class-constant-lr).")
 else:
     weight = 0.95 if big else st.slider("Smoothing", 0.0, 0.99, 0.95, 0.01, key="b2_smooth")
-    st.plotly_chart(pb.loss_figure(curves, weight, title="Flow-matching loss",
-                                   height=460 if big else 380),
-                    config=pb.plotly_config("flow_lr_schedule_loss"), key="b2_loss")
+    pb.chart(pb.loss_figure(curves, weight, title="Flow-matching loss",
+                                   height=460 if big else 380), "flow_lr_schedule_loss", key="b2_loss")
     if not big:
-        st.plotly_chart(pb.lr_figure(curves), config=pb.plotly_config("flow_lr_schedule_lr"), key="b2_lr")
+        pb.chart(pb.lr_figure(curves), "flow_lr_schedule_lr", key="b2_lr")
     missing = {"flow-class", "flow-class-constant-lr"} - {c.label for c in curves}
     for m in sorted(missing):
         st.caption(f"{m} has no log yet: `python -m engine train {m} --out {pb.model_folder(m)}`")
 sweep = pb.read_lr_sweep(pb.model_folder("flow-class-constant-lr") / "lr_sweep.json")
 if sweep is not None:
-    st.plotly_chart(pb.lr_sweep_figure(sweep, height=460 if big else 380),
-                    config=pb.plotly_config("flow_constant_lr_sweep"), key="b2_sweep")
+    pb.chart(pb.lr_sweep_figure(sweep, height=460 if big else 380), "flow_constant_lr_sweep", key="b2_sweep")
     st.caption(pb.lr_sweep_caption(sweep))
 if name == "flow-time":
     c = pb.model_curve("flow-time")
     if c is not None:
-        st.plotly_chart(pb.loss_figure([c], 0.95, title="flow-time loss"),
-                        config=pb.plotly_config("flow_time_loss"), key="b2_loss_time")
+        pb.chart(pb.loss_figure([c], 0.95, title="flow-time loss"), "flow_time_loss", key="b2_loss_time")

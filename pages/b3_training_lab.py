@@ -149,9 +149,8 @@ else:
             st.code(job.message, language=None)
         curve = pb.read_curve(RunFiles(jobs.run_path(run_id)).log, run_id)
         if curve is not None:
-            st.plotly_chart(pb.loss_figure([curve], 0.8, title=f"{run_id}: loss ({job.model})",
-                                           height=420 if big else 340),
-                            config=pb.plotly_config(f"{run_id}_loss"), key="b3_live_loss")
+            pb.chart(pb.loss_figure([curve], 0.8, title=f"{run_id}: loss ({job.model})",
+                                           height=420 if big else 340), f"{run_id}_loss", key="b3_live_loss")
         if not big:
             with st.expander("Command and output"):
                 st.code(job.command, language="bash")
@@ -195,8 +194,8 @@ else:
         if c is not None:
             curves.append(c)
     if curves:
-        st.plotly_chart(pb.loss_figure(curves, weight, x_axis, "Training loss", 460 if big else 400),
-                        config=pb.plotly_config("training_lab_compare"), key="b3_compare_fig")
+        pb.chart(pb.loss_figure(curves, weight, x_axis, "Training loss", 460 if big else 400),
+                 "training_lab_compare", key="b3_compare_fig")
     elif chosen:
         st.caption("The chosen runs have no logged steps yet.")
 

@@ -308,3 +308,15 @@ def test_log_ticks_have_full_labels():
     c = pb.Curve("run", np.arange(3.0), np.arange(3) / 3, np.array([1.0, 0.1, 0.01]), np.full(3, 1e-3))
     ticks = list(pb.loss_figure([c]).layout.yaxis.ticktext)
     assert ticks == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
+
+
+def test_presenter_mode_enlarges_chart_text(env):
+    at = app("b1_denoiser.py")
+    at.session_state["presenter"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert specs and all(s["layout"]["font"]["size"] == 17 for s in specs)
+    plain = app("b1_denoiser.py")
+    plain.run()
+    assert all("font" not in json.loads(c.proto.spec)["layout"] for c in plain.get("plotly_chart"))
