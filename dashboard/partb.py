@@ -397,6 +397,7 @@ def animation_figure(panels: Sequence[Panel], slider_labels: Sequence[str], *,
                      scale: int = 3, duration_ms: int = 120, height: int | None = None,
                      rows: int = 1) -> go.Figure:
     """Client-side animation (Plotly frames) with play/pause buttons and a scrub slider.
+    ``height`` None fits the figure to its images' aspect ratio.
 
     Each panel shows its frame k as a PNG (crisp pixels); ``line = (x, y, label)`` adds a
     chart with a marker that follows the frames (e.g. |u| against t); its x must have one
@@ -425,8 +426,12 @@ def animation_figure(panels: Sequence[Panel], slider_labels: Sequence[str], *,
                                  showlegend=False), row=r, col=c)
         fig.add_trace(go.Scatter(x=[lx[0]], y=[ly[0]], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker={"size": 12, "color": _COLORS[1]}), row=r, col=c)
-        fig.update_xaxes(title="t", row=r, col=c)
+        pad = 0.04 * (float(np.max(lx)) - float(np.min(lx)) or 1.0)  # the marker fits at both ends
+        fig.update_xaxes(title="t", range=[float(np.min(lx)) - pad, float(np.max(lx)) + pad], row=r, col=c)
     n_traces = len(fig.data)
+    if height is None:  # as tall as the images need at a ~760 px wide column, plus the controls
+        h, w = panels[0].frames.shape[1:3]
+        height = int(rows * (760 / cols * h / w + 45) + 110)
     image_ids = list(range(len(panels)))
     marker_ids = [n_traces - 1] if line is not None else []
     base_annotations = list(fig.layout.annotations)

@@ -149,7 +149,7 @@ else:
         labels,
         line=(run.frame_t, run.speed, "mean |u|") if show_speed else None,
         scale=2 if which == "all" else 4,
-        height=(620 if big else 500) if which == "all" else (460 if big else 380),
+        height=None if which == "all" else (460 if big else 380),
     )
     pb.chart(fig, f"{name}_trajectory", key="b2_anim")
     gif = pb.gif_bytes([np.concatenate([a, np.full((a.shape[0], 4), 255, np.uint8), b], 1)
