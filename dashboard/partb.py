@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
 from dashboard.cache import amp_dtype, ddpm_adapter, flow_adapter, load_model, models_dir
-from dashboard.ui import error_box, png_bytes, presenter_fonts
+from dashboard.ui import error_box, plot, png_bytes
 from engine.checkpoints import CheckpointError, load_tensors
 from engine.models import ModelNotFound, model_path
 from engine.train import RunFiles, read_log
@@ -233,17 +233,8 @@ def frame_indices(num_states: int, max_frames: int) -> np.ndarray:
 
 
 def chart(fig: go.Figure, filename: str, key: str) -> None:
-    """Render a Plotly figure (presenter-sized text in presenter mode); the modebar's camera
-    button saves it as ``filename``.png."""
-    st.plotly_chart(presenter_fonts(fig), config=plotly_config(filename), key=key)
-
-
-def plotly_config(filename: str) -> dict:
-    """The modebar's camera button downloads the figure as PNG (client-side, no kaleido)."""
-    return {
-        "displaylogo": False,
-        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
-    }
+    """``ui.plot`` with a file name for the PNG download (client-side, no kaleido)."""
+    plot(fig, key=key, filename=filename)
 
 
 # ----------------------------------------------------------------------------- figures

@@ -134,8 +134,9 @@ def presenter_fonts(fig):
     return fig
 
 
-def plot(fig, key: str | None = None) -> None:
-    """A Plotly chart; its modebar camera button saves it as PNG."""
+def plot(fig, key: str | None = None, filename: str | None = None) -> None:
+    """A Plotly chart (presenter-sized text in presenter mode); its modebar camera button saves
+    it as ``filename``.png (default: from ``key``)."""
     presenter_fonts(fig)
     st.plotly_chart(
         fig,
@@ -143,7 +144,7 @@ def plot(fig, key: str | None = None) -> None:
             **figures.PLOTLY_CONFIG,
             "toImageButtonOptions": {
                 **figures.PLOTLY_CONFIG["toImageButtonOptions"],
-                "filename": slug(key or "chart"),
+                "filename": filename or slug(key or "chart"),
             },
         },
         key=key,

@@ -104,7 +104,6 @@ $\\hat{{x}}_1$ for flow).
         [pb.Panel("DDPM x_t", ddpm_x, ddpm_titles), pb.Panel("flow x_t", flow_x, flow_titles),
          pb.Panel("DDPM x̂<sub>0</sub>", ddpm_x0), pb.Panel("flow x̂<sub>1</sub>", flow_x1)],
         [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))], scale=scale, rows=2,
-        height=None,  # fitted to the images
     )
     pb.chart(fig, f"ddpm_vs_flow_digit{digit}", key="ab_anim")
     sep = np.full((ddpm_x.shape[1], 6), 255, np.uint8)

@@ -174,8 +174,8 @@ if not curves:
     st.info(f"No training logs yet in `{models_dir()}` (flow-class, flow-class-constant-lr).")
 else:
     weight = 0.95 if big else st.slider("Smoothing", 0.0, 0.99, 0.95, 0.01, key="b2_smooth")
-    pb.chart(pb.loss_figure(curves, weight, title="Flow-matching loss",
-                                   height=460 if big else 380), "flow_lr_schedule_loss", key="b2_loss")
+    pb.chart(pb.loss_figure(curves, weight, title="Flow-matching loss", height=460 if big else 380),
+             "flow_lr_schedule_loss", key="b2_loss")
     if not big:
         pb.chart(pb.lr_figure(curves), "flow_lr_schedule_lr", key="b2_lr")
     missing = {"flow-class", "flow-class-constant-lr"} - {c.label for c in curves}

@@ -150,7 +150,7 @@ else:
         curve = pb.read_curve(RunFiles(jobs.run_path(run_id)).log, run_id)
         if curve is not None:
             pb.chart(pb.loss_figure([curve], 0.8, title=f"{run_id}: loss ({job.model})",
-                                           height=420 if big else 340), f"{run_id}_loss", key="b3_live_loss")
+                                    height=420 if big else 340), f"{run_id}_loss", key="b3_live_loss")
         if not big:
             with st.expander("Command and output"):
                 st.code(job.command, language="bash")

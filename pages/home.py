@@ -103,7 +103,8 @@ st.caption(
     "Each item links to the page that makes its figure; every figure has a PNG button. A ticked "
     "box means the model it needs is on this machine."
 )
-ready = active.backend in ("deepfloyd", "pack") or cache.available_models().get("ddpm-class", False)
+on_disk = cache.available_models()
+ready = active.backend in ("deepfloyd", "pack") or on_disk.get("ddpm-class", False)
 DELIVERABLES = [
     ("pages/a1_forward.py", "A1.1 The forward process: the test image at t = 250, 500, 750"),
     ("pages/a2_denoising.py", "A1.2 Classical denoising: Gaussian blur of the three noisy images"),
@@ -128,7 +129,6 @@ for path, text in DELIVERABLES:
 
 st.subheader("Deliverables (Part B)")
 st.caption("Each needs the shipped model named after it; a ticked box means it is on this machine.")
-on_disk = cache.available_models()
 DELIVERABLES_B = [  # (page, deliverable, the model it needs or None)
     ("pages/b1_denoiser.py", "B1.2 The noising process over σ = 0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0", None),
     ("pages/b1_denoiser.py", "B1.2.1 Denoiser training curve; results after epochs 1 and 5", "denoiser"),
