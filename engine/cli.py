@@ -332,11 +332,10 @@ def cmd_evaluate(args) -> int:
     from .checkpoints import atomic_write_text
     from .evaluate import evaluate
     from .models import model_path
+    from .train import pick_device
 
     _setup_threads(None)
     root = Path(args.models_dir) if args.models_dir else None
-    from .train import pick_device
-
     try:
         device = str(pick_device(args.device))
     except (ValueError, RuntimeError) as e:

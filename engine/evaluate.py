@@ -60,26 +60,26 @@ def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | N
     net = net.to(device)
     amp = cpu_amp() if torch.device(device).type == "cpu" else None
     labels = digit_labels(range(10), per_label)
+    conditional = cfg.arch == "class"  # ddpm-class and flow-class; flow-time has no class to ask for
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     if cfg.objective == "ddpm":
         guidance = 7.0 if guidance is None else guidance
         images = to_unit(sample_ddpm(MNISTDDPM(net, amp=amp), labels, stride, guidance, gen).final)
         setting = {"guidance": guidance, "stride": stride}
-    elif cfg.arch == "class":
+    elif conditional:
         guidance = 5.0 if guidance is None else guidance
         images = sample_flow(FlowModel(net, cfg, amp), labels, len(labels), steps, guidance, gen)
         setting = {"guidance": guidance, "steps": steps}
     else:  # time-only flow: no class to ask for, so no accuracy; which digits come out, how surely
         images = sample_flow(FlowModel(net, cfg, amp), None, len(labels), steps, None, gen)
-        seconds = time.perf_counter() - t0
-        return unconditional_quality(classifier, images) | {
-            "steps": steps, "samples": len(labels), "seed": seed, "sampling_s": round(seconds, 1),
-            "device": device}
-    seconds = time.perf_counter() - t0
+        setting = {"steps": steps}
+    run = {"samples": len(labels), "seed": seed, "sampling_s": round(time.perf_counter() - t0, 1),
+           "device": device}
+    if not conditional:
+        return unconditional_quality(classifier, images) | setting | run
     result = {"per_class_accuracy": per_class_accuracy(classify(classifier, images), labels)}
-    return result | setting | {"samples": len(labels), "seed": seed, "sampling_s": round(seconds, 1),
-                               "device": device}
+    return result | setting | run
 
 
 def unconditional_quality(classifier: torch.nn.Module, images: torch.Tensor) -> dict:
