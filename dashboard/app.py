@@ -1,4 +1,4 @@
-"""Diffusion Lab: the one entrypoint. ``python -m streamlit run dashboard/app.py``
+"""Diffusion Lab: the one entrypoint. ``streamlit run dashboard/app.py`` (or ``python -m streamlit run``)
 
 Navigation (explicit ``st.Page``s, Part A and Part B sections) and the shared sidebar: backend
 (built-in MNIST DDPM, DeepFloyd IF or a precomputed pack; ``dashboard.backends``), seed
@@ -8,17 +8,21 @@ machine and the loaded models are. Pages never import this file and run without 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import streamlit as st
-import torch
-
-from dashboard import backends, cache, ui
-from dashboard import performance as perf
-from engine.deepfloyd import DEFAULT_MODEL_ID
-from engine.train import cpu_supports_bf16
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on sys.path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+import torch  # noqa: E402
+
+from dashboard import backends, cache, ui  # noqa: E402
+from dashboard import performance as perf  # noqa: E402
+from engine.deepfloyd import DEFAULT_MODEL_ID  # noqa: E402
+from engine.device import cpu_supports_bf16  # noqa: E402
+
 PAGES = ROOT / "pages"
 
 st.set_page_config(page_title="Diffusion Lab", page_icon=":material/blur_on:", layout="wide")
@@ -108,12 +112,12 @@ def backend_settings(side) -> None:
             if found
             else "No packs in cache/packs/ yet."
         )
-    active = cache.active()
+    active = backends.resolve()
     if active.error:
         side.warning("Using the built-in MNIST DDPM: the chosen backend is unavailable (the page says why).")
-    elif active.backend == backends.DEEPFLOYD:
+    elif active.kind == backends.DEEPFLOYD:
         side.success(f"DeepFloyd IF: `{active.model.model_id}` on {active.model.device.type}.")
-    elif active.backend == backends.PACK:
+    elif active.kind == backends.PACK:
         side.success(f"Pack by `{active.pack.model_id}`: {len(active.pack.figures)} figures.")
 
 
@@ -121,7 +125,7 @@ nav = st.navigation({name: present(ps) for name, ps in sections.items() if prese
 
 with st.sidebar:
     st.markdown("### Diffusion Lab")
-    ui.default("backend", cache.DEFAULT_BACKEND)
+    ui.default("backend", backends.DEFAULT_BACKEND)
     st.selectbox(
         "Backend (Part A)",
         list(backends.CHOICES),
@@ -158,7 +162,7 @@ def machine_panel(machine) -> None:
             f"torch {torch.__version__.split('+')[0]} · {torch.get_num_threads()} CPU threads · "
             f"bf16 {'yes (training: autocast; sampling: bf16 weights)' if bf16 else 'no (float32)'}"
         )
-        loaded = cache.loaded_models()
+        loaded = cache.LOADED
         lines = []
         for name, ok in cache.available_models().items():
             state = "loaded" if name in loaded else ("on disk" if ok else "missing")

@@ -1,11 +1,12 @@
-"""Which model the Part A pages use: the built-in MNIST DDPM, DeepFloyd IF, or a precomputed pack.
+"""Which backend the Part A pages use: the built-in MNIST DDPM, DeepFloyd IF, or a precomputed pack.
 
 The sidebar (``dashboard/app.py``) writes the choice into session state; pages, which also run
-on their own, call ``resolve()``. DeepFloyd IF is loaded once per settings with
-``st.cache_resource`` (read-only weights shared by every session); a pack is opened and verified
-once per set of file stamps. Anything a user can fix (``DeepFloydError``, ``PackError``, no GPU,
-no weights, no prompt embeddings) becomes ``Active.error``: the page shows that message and runs
-on the built-in backend instead. Never a stack trace.
+on their own, call ``resolve()``. It returns an ``Active``: the ``BackendKey`` the cached results
+are keyed by and the backend that answers (``dashboard.parta.LiveBackend`` for a model that runs
+here, ``dashboard.pack.PackBackend`` for a pack; both answer the same calls). Anything a user
+can fix (``DeepFloydError``, ``PackError``, no GPU, no weights, no prompt embeddings) becomes
+``Active.error``: the page shows that message and runs on the built-in backend instead. Never a
+stack trace.
 
 Convention (DDPM, Part A): x_0 is clean and t counts down from 999, as for the built-in model.
 """
@@ -15,22 +16,24 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from dashboard import cache
+from dashboard.cache import BackendKey, DeepFloydConfig
+from dashboard.pack import PACK_FIX
 from engine.data import CACHE_DIR
 from engine.deepfloyd import DEFAULT_MODEL_ID, DEFAULT_PROMPT, EMBEDDINGS_DIR, NULL_PROMPT
+from engine.models import MNISTDDPM
 
 MNIST, DEEPFLOYD, PACK = "mnist", "deepfloyd", "pack"
-CHOICES = {
-    MNIST: "Built-in MNIST DDPM",
-    DEEPFLOYD: "DeepFloyd IF",
-    PACK: "Precomputed pack",
-}
-PACK_FIX = "python -m engine precompute --backend deepfloyd --model-path MODEL --pack cache/packs/NAME"
+CHOICES = {MNIST: "Built-in MNIST DDPM", DEEPFLOYD: "DeepFloyd IF", PACK: "Precomputed pack"}
+DEFAULT_BACKEND = MNIST
+MNIST_LABEL = "Built-in MNIST DDPM (ddpm-class)"
+MNIST_SPEC = MNISTDDPM.spec
+__all__ = ["PACK_FIX"]
 
 
 def embeddings_dir() -> Path:
@@ -65,72 +68,30 @@ def pack_path(text: str) -> Path:
     return packs_dir() / p
 
 
-@dataclass(frozen=True)
-class DeepFloydConfig:
-    """What a loaded DeepFloyd IF depends on; also part of every cached result's key."""
-
-    model: str = DEFAULT_MODEL_ID
-    embeddings_dir: str = ""
-    allow_cpu: bool = False
-    offline: bool = True
-
-
-@st.cache_resource(max_entries=2, show_spinner="Loading DeepFloyd IF stage I…")
-def deepfloyd(cfg: DeepFloydConfig):
-    """The shared, read-only ``DeepFloydIF`` adapter; raises ``DeepFloydError``."""
-    from engine.deepfloyd import SlowOnCPUWarning, load_deepfloyd
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SlowOnCPUWarning)  # said on the page instead, every run
-        return load_deepfloyd(
-            cfg.model,
-            device="auto",
-            allow_cpu=cfg.allow_cpu,
-            embeddings_dir=cfg.embeddings_dir or None,
-            offline=cfg.offline,
-        )
-
-
-@st.cache_resource(max_entries=16, show_spinner="Importing prompt embeddings…")
-def imported_prompts(cfg: DeepFloydConfig, path: str, stamp: tuple) -> tuple[str, ...]:
-    """Import a prompt -> embedding file into the model's store once per file version."""
-    return tuple(deepfloyd(cfg).embeddings.import_file(path))
-
-
 def _stamp(folder: Path) -> tuple:
     files = [folder / "manifest.json", *sorted((folder / "figures").glob("*"))]
     return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
 
 
-@st.cache_resource(max_entries=8, show_spinner="Opening and verifying the pack…")
-def _open_pack(path: str, stamp: tuple):
-    from engine.packs import open_pack
-
-    return open_pack(path)
-
-
-def open_pack(path: str | Path):
-    """A verified, read-only ``engine.packs.Pack`` (re-verified when any of its files change)."""
-    folder = Path(path)
-    return _open_pack(str(folder), _stamp(folder) if folder.is_dir() else ())
-
-
 @dataclass(frozen=True, eq=False)
 class Active:
-    """The backend a page runs on. ``requested`` is the sidebar's choice, ``backend`` what is
-    used; ``error`` says why they differ (the page shows it)."""
+    """The backend a page runs on. ``requested`` is the sidebar's choice, ``kind`` what is used;
+    ``error`` says why they differ (the page shows it). ``backend`` answers the page's calls,
+    ``key`` keys their cached results; ``model`` is the DeepFloyd adapter, ``pack`` the pack."""
 
     requested: str
-    backend: str
+    kind: str
+    key: BackendKey
     error: str | None = None
-    df: DeepFloydConfig | None = None
-    model: object | None = None  # the DeepFloydIF adapter
-    pack: object | None = None  # the engine.packs.Pack
+    model: object | None = None
+    pack: object | None = None
     notes: tuple[str, ...] = ()
 
     @property
-    def fell_back(self) -> bool:
-        return self.error is not None
+    def backend(self):
+        """``LiveBackend`` or ``PackBackend``; loading the built-in model may raise
+        ``ModelNotFound`` (``ui.part_a`` says how to fix it)."""
+        return cache.backend(self.key)
 
 
 def requested() -> str:
@@ -146,6 +107,10 @@ def deepfloyd_config() -> DeepFloydConfig:
         allow_cpu=bool(s.get("df_allow_cpu", False)),
         offline=not bool(s.get("df_download", False)),
     )
+
+
+def _builtin(requested_kind: str = MNIST, error: str | None = None) -> Active:
+    return Active(requested_kind, MNIST, BackendKey(MNIST, str(cache.models_dir())), error=error)
 
 
 def _embeddings_file() -> tuple[str, tuple] | None:
@@ -175,11 +140,11 @@ def _resolve_deepfloyd() -> Active:
 
     cfg = deepfloyd_config()
     try:
-        model = deepfloyd(cfg)
+        model = cache.deepfloyd(cfg)
         notes = []
         emb = _embeddings_file()
         if emb is not None:
-            got = imported_prompts(cfg, *emb)
+            got = cache.imported_prompts(cfg, *emb)
             notes.append(f"Imported {len(got)} prompt embeddings from {Path(emb[0]).name}.")
         if NULL_PROMPT not in model.embeddings:
             raise DeepFloydError(
@@ -196,16 +161,17 @@ def _resolve_deepfloyd() -> Active:
             )
         if model.device.type == "cpu":
             notes.append("DeepFloyd IF runs on the CPU in float32: expect minutes per 64×64 image.")
-        return Active(DEEPFLOYD, DEEPFLOYD, df=cfg, model=model, notes=tuple(notes))
+        key = BackendKey(DEEPFLOYD, cfg.model, cfg)
+        return Active(DEEPFLOYD, DEEPFLOYD, key, model=model, notes=tuple(notes))
     except DeepFloydError as e:
         hint = ""
         if isinstance(e, NoGPUError):
             hint = " In this app: turn on “Allow the CPU (very slow)” in the sidebar."
         elif isinstance(e, ModelNotFoundError) and cfg.offline and "/" in cfg.model:
             hint = " In this app: turn on “Download from the Hub if missing” in the sidebar."
-        return Active(DEEPFLOYD, MNIST, error=f"DeepFloyd IF is not available: {e}{hint}")
+        return _builtin(DEEPFLOYD, f"DeepFloyd IF is not available: {e}{hint}")
     except Exception as e:  # noqa: BLE001 -- diffusers/torch failures we did not foresee: say it, fall back
-        return Active(DEEPFLOYD, MNIST, error=f"DeepFloyd IF could not be loaded ({type(e).__name__}: {e}).")
+        return _builtin(DEEPFLOYD, f"DeepFloyd IF could not be loaded ({type(e).__name__}: {e}).")
 
 
 def _resolve_pack() -> Active:
@@ -213,18 +179,16 @@ def _resolve_pack() -> Active:
 
     text = str(st.session_state.get("pack_path", "") or "").strip()
     if not text:
-        return Active(
-            PACK,
-            MNIST,
-            error=f"no pack chosen. Give a folder under {packs_dir()} or an absolute path; "
-            f"make one on a GPU machine with: {PACK_FIX}",
-        )
+        return _builtin(PACK, f"no pack chosen. Give a folder under {packs_dir()} or an absolute path; "
+                              f"make one on a GPU machine with: {PACK_FIX}")
     try:
-        return Active(PACK, PACK, pack=open_pack(pack_path(text)))
+        folder = pack_path(text)
+        key = BackendKey(PACK, str(folder), stamp=_stamp(folder) if folder.is_dir() else ())
+        return Active(PACK, PACK, key, pack=cache.open_pack(key.where, key.stamp))
     except PackError as e:
-        return Active(PACK, MNIST, error=f"this pack cannot be used: {e}")
+        return _builtin(PACK, f"this pack cannot be used: {e}")
     except Exception as e:  # noqa: BLE001
-        return Active(PACK, MNIST, error=f"this pack cannot be used ({type(e).__name__}: {e}).")
+        return _builtin(PACK, f"this pack cannot be used ({type(e).__name__}: {e}).")
 
 
 def resolve() -> Active:
@@ -234,21 +198,7 @@ def resolve() -> Active:
         return _resolve_deepfloyd()
     if choice == PACK:
         return _resolve_pack()
-    return Active(MNIST, MNIST)
-
-
-# ----------------------------------------------------------------------------- pages
-
-
-def show_status(active: Active) -> None:
-    """At the top of a Part A page: why we fell back, or what the pack is."""
-    if active.error:
-        st.error(active.error)
-        st.warning(f"Falling back to the built-in backend ({CHOICES[MNIST]}): this page shows MNIST digits.")
-    for note in active.notes:
-        st.caption(note)
-    if active.pack is not None:
-        st.info(pack_label(active.pack), icon=":material/inventory_2:")
+    return _builtin()
 
 
 def pack_label(pack) -> str:
@@ -262,33 +212,9 @@ def pack_label(pack) -> str:
     )
 
 
-def pack_figure(pack, name: str):
-    """The figure, or None after saying the pack lacks it."""
-    if name not in pack.figures:
-        st.info(
-            f"This pack has no “{name}” figure (it has {', '.join(pack.figures)}). Recompute it "
-            f"with --figures {name}: {PACK_FIX}"
-        )
-        return None
-    return pack.figure(name)
-
-
-def pack_seed(pack, key: str) -> tuple[int, int]:
-    """A seed picker limited to the pack's seeds: (index into the seed axis, seed)."""
-    seeds = [int(v) for v in pack.settings.get("seeds", (0,))]
-    if len(seeds) == 1:
-        st.caption(f"Seed {seeds[0]} (the only one in this pack).")
-        return 0, seeds[0]
-    st.session_state[key] = st.session_state.get(key, seeds[0])
-    if st.session_state[key] not in seeds:
-        st.session_state[key] = seeds[0]
-    seed = int(st.selectbox("Seed (from the pack)", seeds, key=key))
-    return seeds.index(seed), seed
-
-
-def prompt_options(model) -> list[str]:
+def prompt_options(spec) -> list[str]:
     """Stored prompts, the default first; "" (the null prompt) is not listed."""
-    prompts = list(model.spec.prompts)
+    prompts = list(spec.prompts)
     if DEFAULT_PROMPT in prompts:
         prompts.remove(DEFAULT_PROMPT)
         prompts.insert(0, DEFAULT_PROMPT)

@@ -1,25 +1,16 @@
-"""The one place the dashboard caches things.
+"""The one place the dashboard caches things, for Part A and Part B alike.
 
-``st.cache_resource`` holds models (read-only, shared by every session); ``st.cache_data``
-holds arrays keyed by small parameters (model key, seed, t, stride...) with bounded
-``max_entries``. Everything else in the dashboard calls these instead of the engine directly.
-
-Part A pages reach their model only through ``part_a_model(backend)``: the built-in
-class-conditioned MNIST DDPM ("ddpm-class", conditions are class ints) or DeepFloyd IF stage I
-(``dashboard.backends``, conditions are prompt strings; "" is the null prompt). The same cached
-functions serve both: a condition is an int, a str or None. A third choice, a precomputed pack,
-has no model: pages show its arrays. Randomness always comes from a ``torch.Generator`` seeded
-with the page's seed, never ``torch.manual_seed``.
-
-Convention (DDPM, Part A): x_0 is the clean image, t counts down from 999 to 0. Images travel
-as float32 numpy arrays in [0, 1]; they are mapped to the model's ``value_range`` ([-1, 1] for
-ddpm-class) right before the model and back right after.
+``st.cache_resource`` holds models and backends (read-only, shared by every session);
+``st.cache_data`` holds results keyed by small parameters (a backend key, seed, t, stride...)
+with bounded ``max_entries``. Every function here is a thin wrapper: the work is done by
+``dashboard.parta`` (a live Part A model), ``dashboard.pack`` (a precomputed pack) and
+``dashboard.partb`` (the Part B models). Long computations take ``_progress`` (not part of the
+key) and run through ``ui.run_with_progress``, which feeds a progress bar from it.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,37 +19,33 @@ import streamlit as st
 import torch
 from streamlit.logger import get_logger
 
-from dashboard import backends
+from dashboard import partb
+from dashboard.pack import PackBackend
+from dashboard.parta import DenoiseComparison, HybridResult, LiveBackend, Progress
+from dashboard.partb import models_dir
+from engine.checkpoints import CheckpointError
 from engine.data import list_photos, load_mnist, load_photo
-from engine.denoise import best_blur_sigma, gaussian_blur, iterative_denoise, one_step_denoise
-from engine.editing import SDEDIT_I_STARTS, inpaint, rectangle_mask, sdedit
-from engine.forward import forward
-from engine.guidance import CFGModel
-from engine.illusions import AnagramModel, HybridModel, fft_magnitude, get_view
-from engine.metrics import psnr, ssim
-from engine.models import MNISTDDPM, MODEL_NAMES, MODELS_DIR, FlowModel, ModelSpec, load_builtin
-from engine.schedule import Schedule, strided_timesteps
-from engine.train import TrainConfig, cpu_amp
+from engine.deepfloyd import DEFAULT_MODEL_ID
+from engine.device import cpu_amp
+from engine.models import MNISTDDPM, MODEL_NAMES, FlowModel, load_builtin
+from engine.runs import RunFiles
+from engine.schedule import Schedule
+from engine.trajectory import Trajectory
+
+_log = get_logger(__name__)
+LOADED: dict[str, str] = {}  # model name -> folder it was loaded from (for the sidebar)
+LOAD_COUNT: dict[str, int] = {}  # model name -> real loads (cache misses) in this process
+
 
 # ----------------------------------------------------------------------------- models
-
-
-def models_dir() -> Path:
-    """Shipped models, or ``DIFFLAB_MODELS_DIR`` (tests and development point it elsewhere)."""
-    return Path(os.environ.get("DIFFLAB_MODELS_DIR", MODELS_DIR))
 
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
     name: str
     net: torch.nn.Module
-    config: TrainConfig
+    config: object  # engine.config.TrainConfig
     manifest: dict
-
-
-_LOADED: dict[str, str] = {}  # model name -> folder it was loaded from (for the sidebar)
-LOAD_COUNT: dict[str, int] = {}  # model name -> times actually loaded (cache misses) in this process
-_log = get_logger(__name__)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model…")
@@ -66,21 +53,12 @@ def load_model(name: str, root: str | None = None) -> LoadedModel:
     """A built-in model by name; raises ``engine.models.ModelNotFound`` with the fix command."""
     folder = Path(root) if root else models_dir()
     net, cfg, manifest = load_builtin(name, folder)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    _LOADED[name] = str(folder)
+    net.requires_grad_(False)
+    LOADED[name] = str(folder)
     LOAD_COUNT[name] = LOAD_COUNT.get(name, 0) + 1
     # one line per real load in the server log: proves the model is shared, not per session
     _log.info("difflab: loaded model %s from %s (load #%d in this process)", name, folder, LOAD_COUNT[name])
     return LoadedModel(name, net, cfg, manifest)
-
-
-def loaded_models() -> dict[str, str]:
-    return dict(_LOADED)
-
-
-def amp_dtype() -> torch.dtype | None:
-    return cpu_amp()
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -88,9 +66,7 @@ def _adapter(kind: str, name: str, root: str):
     """One adapter per model and folder, shared by every session: building one makes the folded
     bf16 copy of the weights (``engine.unet.inference_copy``, ~20 ms), so it is done once."""
     m = load_model(name, root)
-    if kind == "ddpm":
-        return MNISTDDPM(m.net, amp=amp_dtype())
-    return FlowModel(m.net, m.config, amp_dtype())
+    return MNISTDDPM(m.net, amp=cpu_amp()) if kind == "ddpm" else FlowModel(m.net, m.config, cpu_amp())
 
 
 def ddpm_adapter(name: str = "ddpm-class") -> MNISTDDPM:
@@ -106,117 +82,71 @@ def available_models() -> dict[str, bool]:
     return {n: (root / n / "model.safetensors").exists() for n in MODEL_NAMES}
 
 
-# ----------------------------------------------------------------------------- backends
+# ----------------------------------------------------------------------------- Part A backends
 
 
 @dataclass(frozen=True)
-class Backend:
-    key: str
-    label: str
-    models: tuple[str, ...]
-    spec: ModelSpec
+class DeepFloydConfig:
+    """What a loaded DeepFloyd IF depends on; also part of every cached result's key."""
 
-
-BACKENDS: dict[str, Backend] = {
-    "mnist": Backend(
-        "mnist",
-        "Built-in MNIST DDPM (ddpm-class)",
-        ("ddpm-class",),
-        MNISTDDPM.spec,
-    ),
-    "deepfloyd": Backend(
-        "deepfloyd",
-        "DeepFloyd IF (stage I)",
-        ("DeepFloyd/IF-I-XL-v1.0",),
-        ModelSpec("DeepFloyd/IF-I-XL-v1.0", "ddpm", 64, 3, (-1.0, 1.0), "text"),
-    ),
-    "pack": Backend(
-        "pack",
-        "Precomputed pack (DeepFloyd IF figures)",
-        (),
-        ModelSpec("pack", "ddpm", 64, 3, (0.0, 1.0), "text"),
-    ),
-}
-DEFAULT_BACKEND = "mnist"
-
-
-def active() -> backends.Active:
-    """The backend this run uses (loading DeepFloyd IF or opening a pack, cached)."""
-    return backends.resolve()
-
-
-def active_backend() -> str:
-    """The backend in use: the sidebar's choice, or "mnist" when that choice failed."""
-    return active().backend
-
-
-def part_a_model(backend: str | None = None, df: backends.DeepFloydConfig | None = None):
-    """The Part A model of a backend: a callable ``(x_t, t, cond) -> eps`` (or [eps, v]) with
-    ``.spec``, ``.schedule``, ``.encode(conds)`` and ``.null_cond(n)``. Raises ``ModelNotFound``
-    (built-in) or ``DeepFloydError``; a pack has no model (ValueError)."""
-    if backend is None:
-        a = active()
-        backend, df = a.backend, a.df
-    if backend == "mnist":
-        return ddpm_adapter("ddpm-class")
-    if backend == "deepfloyd":
-        return backends.deepfloyd(df or backends.deepfloyd_config())
-    raise ValueError(f"backend {backend!r} has no model")
+    model: str = DEFAULT_MODEL_ID
+    embeddings_dir: str = ""
+    allow_cpu: bool = False
+    offline: bool = True
 
 
 @dataclass(frozen=True)
-class ModelKey:
-    """What a cached result depends on besides its parameters: backend, weights folder and,
-    for DeepFloyd IF, the model id and embedding store."""
+class BackendKey:
+    """What a cached Part A result depends on besides its parameters: the kind of backend and
+    where its model or pack is ("mnist": the models folder; "deepfloyd": its config; "pack":
+    the folder and the stamps of its files)."""
 
-    backend: str
-    root: str
-    df: backends.DeepFloydConfig | None = None
-
-
-def model_key(backend: str | backends.Active | None = None) -> ModelKey:
-    a = backend if isinstance(backend, backends.Active) else None
-    if backend is None:
-        a = active()
-    if a is not None:
-        return ModelKey(a.backend, str(models_dir()), a.df)
-    return ModelKey(backend, str(models_dir()))
+    kind: str
+    where: str
+    df: DeepFloydConfig | None = None
+    stamp: tuple = ()
 
 
-def _model(key: ModelKey):
-    if key.root != str(models_dir()):
+@st.cache_resource(max_entries=2, show_spinner="Loading DeepFloyd IF stage I…")
+def deepfloyd(cfg: DeepFloydConfig):
+    """The shared, read-only ``DeepFloydIF`` adapter; raises ``DeepFloydError``."""
+    from engine.deepfloyd import SlowOnCPUWarning, load_deepfloyd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowOnCPUWarning)  # said on the page instead, every run
+        return load_deepfloyd(
+            cfg.model,
+            device="auto",
+            allow_cpu=cfg.allow_cpu,
+            embeddings_dir=cfg.embeddings_dir or None,
+            offline=cfg.offline,
+        )
+
+
+@st.cache_resource(max_entries=16, show_spinner="Importing prompt embeddings…")
+def imported_prompts(cfg: DeepFloydConfig, path: str, stamp: tuple) -> tuple[str, ...]:
+    """Import a prompt -> embedding file into the model's store once per file version."""
+    return tuple(deepfloyd(cfg).embeddings.import_file(path))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Opening and verifying the pack…")
+def open_pack(path: str, stamp: tuple):
+    """A verified, read-only ``engine.packs.Pack`` (re-verified when any of its files change)."""
+    from engine.packs import open_pack as open_verified
+
+    return open_verified(path)
+
+
+def backend(key: BackendKey) -> LiveBackend | PackBackend:
+    """The Part A backend of ``key``; raises what loading it raises (``ModelNotFound``,
+    ``DeepFloydError``, ``PackError``)."""
+    if key.kind == "pack":
+        return PackBackend(open_pack(key.where, key.stamp))
+    if key.kind == "deepfloyd":
+        return LiveBackend(deepfloyd(key.df))
+    if key.where != str(models_dir()):
         raise RuntimeError("model folder changed while the app was running; reload the page")
-    return part_a_model(key.backend, key.df)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
-def _to_model(x: np.ndarray, spec: ModelSpec) -> torch.Tensor:
-    lo, hi = spec.value_range
-    return torch.as_tensor(np.asarray(x, dtype=np.float32)) * (hi - lo) + lo
-
-
-def _from_model(x: torch.Tensor, spec: ModelSpec) -> np.ndarray:
-    lo, hi = spec.value_range
-    return ((x.float() - lo) / (hi - lo)).clamp(0, 1).cpu().numpy()
-
-
-Cond = int | str | None  # a class (built-in), a prompt (DeepFloyd IF); None, -1 or "": null
-
-
-def _cond(model, label: Cond, n: int) -> torch.Tensor:
-    """The condition for ``n`` images: one-hot class, stored prompt embedding, or null."""
-    if label is None or label == "" or (not isinstance(label, str) and int(label) < 0):
-        return model.null_cond(n)
-    if isinstance(label, str):
-        return model.encode([label] * n)
-    return model.encode(torch.full((n,), int(label), dtype=torch.long))
-
-
-def _guided(model, gamma: float):
-    return CFGModel(model, model.null_cond(1), float(gamma), model.spec.channels)
+    return LiveBackend(ddpm_adapter("ddpm-class"))
 
 
 # ----------------------------------------------------------------------------- data
@@ -243,351 +173,146 @@ def photo_names() -> list[str]:
     return list_photos()
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def alphas_cumprod(backend: str = DEFAULT_BACKEND) -> np.ndarray:
-    """abar_t, t = 0..999, of the backend's schedule (no model weights needed)."""
+@st.cache_data(max_entries=1, show_spinner=False)
+def alphas_cumprod() -> np.ndarray:
+    """abar_t, t = 0..999, of the cosine schedule every Part A backend uses (IF's own)."""
     return Schedule.cosine().alphas_cumprod.numpy().copy()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def noise_like(shape: tuple[int, ...], seed: int) -> np.ndarray:
     """eps ~ N(0, I) of ``shape`` from a generator seeded with ``seed``."""
-    return torch.randn(tuple(shape), generator=_gen(seed)).numpy()
+    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(int(seed))).numpy()
 
 
-def forward_image(x_0: np.ndarray, eps: np.ndarray, abar: float) -> np.ndarray:
-    """Eq. A.2 on [0, 1] images: x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps in [-1, 1] units,
-    shown back in [0, 1]. Cheap; not cached."""
-    x = np.sqrt(abar) * (np.asarray(x_0) * 2 - 1) + np.sqrt(1 - abar) * np.asarray(eps)
-    return np.clip((x + 1) / 2, 0, 1)
+# ----------------------------------------------------------------------------- Part A results
 
 
-# ----------------------------------------------------------------------------- A1.2-A1.4
+# Each forwards ``(key, *args)`` to the backend's method of the same name (``parta.LiveBackend``
+# documents the arguments); ``_progress`` is not part of the key.
 
 
-@dataclass(frozen=True)
-class DenoiseComparison:
-    """Images (1, H, W) in [0, 1] at matched noise; ``metrics[name] = (psnr, ssim)`` vs clean."""
-
-    t: int
-    noisy: np.ndarray
-    blurred: np.ndarray
-    one_step: np.ndarray
-    iterative: np.ndarray
-    iterative_steps: np.ndarray  # (K, C, H, W): x every 5th step of the loop, then the result
-    iterative_ts: list[int]
-    blur_sigma: float
-    blur_kernel: int
-    metrics: dict[str, tuple[float, float]]
+@st.cache_data(max_entries=24, show_spinner=False)
+def sample(key: BackendKey, *args, _progress: Progress | None = None) -> Trajectory:
+    """A1.5/A1.6 and Part 0, ``(conds, seed, stride, gamma)``: strided DDPM from pure noise, CFG."""
+    return backend(key).sample(*args, progress=_progress)
 
 
-def _blur_kernel_for(sigma: float, size: int) -> int:
-    k = 2 * int(3 * sigma + 0.5) + 1
-    return min(k, 2 * ((size - 1) // 2) + 1)
+@st.cache_data(max_entries=32, show_spinner=False)
+def denoise(key: BackendKey, *args, _progress: Progress | None = None) -> DenoiseComparison:
+    """A1.2-A1.4, ``(x_0, cond, t, seed, stride, kernel, sigma)``: blur, one step and the loop."""
+    return backend(key).denoise(*args, progress=_progress)
 
 
-def _methods(
-    model,
-    x_0: torch.Tensor,
-    label,
-    t: int,
-    seed: int,
-    stride: int,
-    blur_kernel: int,
-    blur_sigma: float | None,
-):
-    """Shared by the comparison and the PSNR curve: same eps for every method at this t."""
-    spec = model.spec
-    gen = _gen(seed)
-    eps = torch.randn(x_0.shape, generator=gen)
-    x_t = forward(x_0, t, model.schedule, noise=eps)
-    lo, hi = spec.value_range
-    if blur_sigma is None:  # the best case for blurring: pick sigma with the answer
-        blur_sigma, _ = best_blur_sigma(x_t, x_0, data_range=(hi - lo) / 2)
-        blur_kernel = _blur_kernel_for(blur_sigma, x_0.shape[-1])
-    blurred = gaussian_blur(x_t, blur_kernel, blur_sigma)
-    cond = _cond(model, label, x_0.shape[0])
-    one = one_step_denoise(model, x_t, t, model.schedule, cond)
-    ts = strided_timesteps(stride, start=t) if t > 0 else [0]
-    if len(ts) >= 2:
-        traj = iterative_denoise(model, x_t, 0, ts, model.schedule, cond, gen)
-    else:
-        traj = None
-    return x_t, blurred, one, traj, blur_kernel, float(blur_sigma)
+@st.cache_data(max_entries=16, show_spinner=False)
+def psnr_curve(key: BackendKey, *args, _progress: Progress | None = None) -> dict[str, list[float]]:
+    """PSNR against t, ``(x_0, cond, seed, stride, ts)``."""
+    return backend(key).psnr_curve(*args, progress=_progress)
 
 
-def _scores(img: torch.Tensor, clean: torch.Tensor, spec) -> tuple[float, float]:
-    a, b = torch.as_tensor(_from_model(img, spec)), torch.as_tensor(_from_model(clean, spec))
-    return psnr(a, b, 1.0), ssim(a, b, 1.0)
+@st.cache_data(max_entries=16, show_spinner=False)
+def sdedit(key: BackendKey, *args, _progress: Progress | None = None) -> tuple[np.ndarray, list[int]]:
+    """A1.7, ``(x_0, cond, seed, stride, gamma, i_starts)``: one edit per i_start, and its t."""
+    return backend(key).sdedit(*args, progress=_progress)
 
 
-@st.cache_data(max_entries=32, show_spinner="Denoising three ways…")
-def denoise_comparison(
-    key: ModelKey,
-    x_0: np.ndarray,
-    label: int | None,
-    t: int,
-    seed: int,
-    stride: int,
-    blur_kernel: int,
-    blur_sigma: float | None,
-) -> DenoiseComparison:
-    """A1.2-A1.4 at one t: Gaussian blur (``blur_sigma=None``: best sigma), one-step x0_hat,
-    and the iterative loop from t down to 0 with the given stride. ``x_0`` (C, H, W) in [0, 1]."""
-    model = _model(key)
-    spec = model.spec
-    clean = _to_model(x_0, spec)[None]
-    x_t, blurred, one, traj, k, s = _methods(
-        model, clean, label, int(t), seed, stride, blur_kernel, blur_sigma
-    )
-    final = traj.final if traj is not None else x_t
-    frames = traj.x[::5] + ([traj.x[-1]] if (len(traj.x) - 1) % 5 else []) if traj else [x_t]
-    frame_ts = traj.timesteps[::5] + ([0] if (len(traj.x) - 1) % 5 else []) if traj else [int(t)]
-    metrics = {
-        name: _scores(img.clamp(*spec.value_range), clean, spec)
-        for name, img in (("noisy", x_t), ("blur", blurred), ("one-step", one), ("iterative", final))
-    }
-    return DenoiseComparison(
-        int(t),
-        _from_model(x_t, spec)[0],
-        _from_model(blurred, spec)[0],
-        _from_model(one, spec)[0],
-        _from_model(final, spec)[0],
-        np.stack([_from_model(f, spec)[0] for f in frames]),
-        [int(v) for v in frame_ts],
-        s,
-        k,
-        metrics,
-    )
+@st.cache_data(max_entries=16, show_spinner=False)
+def inpaint(key: BackendKey, *args, _progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A1.7.2, ``(x_0, region, cond, seed, stride, gamma)``: RePaint; (result, mask)."""
+    return backend(key).inpaint(*args, progress=_progress)
 
 
-@st.cache_data(max_entries=16, show_spinner="Computing PSNR for each t…")
-def psnr_curve(
-    key: ModelKey, x_0: np.ndarray, label: int | None, seed: int, stride: int, ts: tuple[int, ...]
-) -> dict[str, list[float]]:
-    """PSNR vs t of noisy, best-sigma blur, one-step and iterative (same eps at every t)."""
-    model = _model(key)
-    spec = model.spec
-    clean = _to_model(x_0, spec)[None]
-    out: dict[str, list[float]] = {"noisy": [], "blur (best σ)": [], "one-step": [], "iterative": []}
-    for t in ts:
-        x_t, blurred, one, traj, _, _ = _methods(model, clean, label, int(t), seed, stride, 3, None)
-        final = traj.final if traj is not None else x_t
-        for name, img in zip(out, (x_t, blurred, one, final), strict=True):
-            out[name].append(_scores(img.clamp(*spec.value_range), clean, spec)[0])
-    return out
+@st.cache_data(max_entries=16, show_spinner=False)
+def anagram(key: BackendKey, *args, _progress: Progress | None = None) -> np.ndarray:
+    """A1.8, ``(cond_1, cond_2, view, count, seed, stride, gamma)``."""
+    return backend(key).anagram(*args, progress=_progress)
 
 
-# ----------------------------------------------------------------------------- A1.5-A1.6
-
-
-@dataclass(frozen=True)
-class Trajectory:
-    """A sampling loop in [0, 1]: ``x[k]`` at ``timesteps[k]``; ``x0_hat[k]`` made at step k."""
-
-    timesteps: list[int]
-    x: np.ndarray  # (K + 1, B, C, H, W)
-    x0_hat: np.ndarray  # (K, B, C, H, W)
-    labels: list
-
-    @property
-    def final(self) -> np.ndarray:
-        return self.x[-1]
-
-
-@st.cache_data(max_entries=24, show_spinner="Sampling from noise…")
-def sample_trajectory(
-    key: ModelKey, labels: tuple[Cond, ...], seed: int, stride: int, gamma: float
-) -> Trajectory:
-    """A1.5/A1.6: strided DDPM from pure noise with CFG scale ``gamma`` (0 = unconditional,
-    1 = conditional). A label of -1 (or the prompt "") means the null condition."""
-    model = _model(key)
-    spec = model.spec
-    gen = _gen(seed)
-    n = len(labels)
-    noise = torch.randn(n, spec.channels, spec.image_size, spec.image_size, generator=gen)
-    cond = torch.cat([_cond(model, lab, 1) for lab in labels])
-    ts = strided_timesteps(stride)
-    traj = iterative_denoise(_guided(model, gamma), noise, 0, ts, model.schedule, cond, gen)
-    return Trajectory(
-        list(traj.timesteps),
-        np.stack([_from_model(x, spec) for x in traj.x]),
-        np.stack([_from_model(x, spec) for x in traj.x0_hat]),
-        [v if isinstance(v, str) else int(v) for v in labels],
-    )
-
-
-@st.cache_data(max_entries=16, show_spinner="Sampling one row per γ…")
-def gamma_sweep(
-    key: ModelKey, label: Cond, count: int, seed: int, stride: int, gammas: tuple[float, ...]
-) -> np.ndarray:
-    """(G, count, C, H, W): the same seed (same starting noise) at each CFG scale."""
-    label = label if isinstance(label, str) or label is None else int(label)
-    return np.stack([sample_trajectory(key, (label,) * count, seed, stride, g).final for g in gammas])
-
-
-# ----------------------------------------------------------------------------- A1.7
-
-
-@st.cache_data(max_entries=16, show_spinner="SDEdit: noising and denoising at each i_start…")
-def sdedit_grid(
-    key: ModelKey,
-    x_0: np.ndarray,
-    label: int | None,
-    seed: int,
-    stride: int,
-    gamma: float,
-    i_starts: tuple[int, ...] = SDEDIT_I_STARTS,
-) -> tuple[np.ndarray, list[int]]:
-    """One edit per i_start: (len(i_starts), C, H, W) in [0, 1] and the t each started at.
-    ``label`` conditions the edit (a 3 edited with class 8 becomes an 8); None: no class."""
-    model = _model(key)
-    spec = model.spec
-    x = _to_model(x_0, spec)[None]
-    ts = strided_timesteps(stride)
-    starts = [i for i in i_starts if i < len(ts) - 1]
-    cond = _cond(model, label, 1)
-    guided = _guided(model, gamma)
-    outs = [sdedit(guided, x, i, ts, model.schedule, cond, _gen(seed)).final for i in starts]
-    return np.stack([_from_model(o, spec)[0] for o in outs]), [ts[i] for i in starts]
-
-
-@st.cache_data(max_entries=16, show_spinner="Inpainting…")
-def inpaint_result(
-    key: ModelKey,
-    x_0: np.ndarray,
-    region: tuple[int, int, int, int] | np.ndarray,
-    label: int | None,
-    seed: int,
-    stride: int,
-    gamma: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """RePaint inside ``region``: a rectangle (top, left, bottom, right) or a painted mask
-    (H, W) of 0/1. Returns (result, mask), each (C, H, W)."""
-    model = _model(key)
-    spec = model.spec
-    x = _to_model(x_0, spec)[None]
-    h, w = x.shape[-2:]
-    if isinstance(region, np.ndarray):
-        if region.shape != (h, w):
-            raise ValueError(f"mask is {region.shape}, the image {h}x{w}")
-        mask = torch.from_numpy(region.astype(np.float32))[None, None]
-    else:
-        mask = rectangle_mask(h, w, *region)
-    traj = inpaint(
-        _guided(model, gamma),
-        x,
-        mask,
-        strided_timesteps(stride),
-        model.schedule,
-        _cond(model, label, 1),
-        _gen(seed),
-    )
-    return _from_model(traj.final, spec)[0], mask[0].numpy()
-
-
-# ----------------------------------------------------------------------------- A1.8-A1.9
-
-
-@st.cache_data(max_entries=16, show_spinner="Sampling a visual anagram…")
-def anagram(
-    key: ModelKey, label_1: int, label_2: int, view: str, count: int, seed: int, stride: int, gamma: float
-) -> np.ndarray:
-    """A1.8: (count, C, H, W) images that read as ``label_1`` as is and ``label_2`` under ``view``."""
-    model = _model(key)
-    spec = model.spec
-    gen = _gen(seed)
-    noise = torch.randn(count, spec.channels, spec.image_size, spec.image_size, generator=gen)
-    m = AnagramModel(
-        _guided(model, gamma),
-        _cond(model, label_1, 1),
-        _cond(model, label_2, 1),
-        get_view(view),
-        spec.channels,
-    )
-    traj = iterative_denoise(m, noise, 0, strided_timesteps(stride), model.schedule, None, gen)
-    return _from_model(traj.final, spec)
-
-
-@dataclass(frozen=True)
-class HybridResult:
-    images: np.ndarray  # (count, C, H, W) in [0, 1]
-    fft_low: np.ndarray  # (H, W) log|FFT| of the low-passed far-class noise estimate
-    fft_high: np.ndarray  # (H, W) log|FFT| of the high-passed near-class noise estimate
-    fft_image: np.ndarray  # (H, W) log|FFT| of the first image
-    band_t: int
-
-
-@st.cache_data(max_entries=16, show_spinner="Sampling a hybrid image…")
-def hybrid(
-    key: ModelKey,
-    label_far: int,
-    label_near: int,
-    kernel_size: int,
-    sigma: float,
-    count: int,
-    seed: int,
-    stride: int,
-    gamma: float,
-) -> HybridResult:
-    """A1.9: eps = lowpass(eps_far) + highpass(eps_near); the FFT views show the two bands of
-    the noise estimate at the loop's middle step."""
-    model = _model(key)
-    spec = model.spec
-    gen = _gen(seed)
-    noise = torch.randn(count, spec.channels, spec.image_size, spec.image_size, generator=gen)
-    guided = _guided(model, gamma)
-    m = HybridModel(
-        guided, _cond(model, label_far, 1), _cond(model, label_near, 1), kernel_size, sigma, spec.channels
-    )
-    ts = strided_timesteps(stride)
-    traj = iterative_denoise(m, noise, 0, ts, model.schedule, None, gen)
-    mid = len(ts) // 2
-    x_mid, t_mid = traj.x[mid][:1], ts[mid]
-    tt = torch.full((1,), t_mid, dtype=torch.long)
-    eps_far = guided(x_mid, tt, _cond(model, label_far, 1))[:, : spec.channels]
-    eps_near = guided(x_mid, tt, _cond(model, label_near, 1))[:, : spec.channels]
-    low, high = m.bands(eps_far, eps_near)
-    return HybridResult(
-        _from_model(traj.final, spec),
-        fft_magnitude(low[0]).numpy(),
-        fft_magnitude(high[0]).numpy(),
-        fft_magnitude(traj.final[0]).numpy(),
-        int(t_mid),
-    )
-
-
-def as_labels(values: Sequence[Cond]) -> tuple[Cond, ...]:
-    return tuple(v if isinstance(v, str) or v is None else int(v) for v in values)
-
-
-# ----------------------------------------------------------------------------- Part 0
-
-
-@st.cache_data(max_entries=16, show_spinner="Text to image: sampling stage I…")
-def text_to_image(key: ModelKey, prompt: str, count: int, seed: int, stride: int, gamma: float) -> Trajectory:
-    """Part 0 / A1.6 on DeepFloyd IF: ``engine.deepfloyd.sample_images`` (strided DDPM with CFG
-    and IF's learned variance) from pure noise; ``count`` images of one prompt."""
-    from engine.deepfloyd import sample_images
-
-    model = _model(key)
-    spec = model.spec
-    traj = sample_images(model, [prompt], int(count), int(stride), float(gamma), _gen(seed))
-    return Trajectory(
-        list(traj.timesteps),
-        np.stack([_from_model(x, spec) for x in traj.x]),
-        np.stack([_from_model(x, spec) for x in traj.x0_hat]),
-        [prompt] * int(count),
-    )
+@st.cache_data(max_entries=16, show_spinner=False)
+def hybrid(key: BackendKey, *args, _progress: Progress | None = None) -> HybridResult:
+    """A1.9, ``(far, near, kernel, sigma, count, seed, stride, gamma)``."""
+    return backend(key).hybrid(*args, progress=_progress)
 
 
 @st.cache_data(max_entries=4, show_spinner="Stage II: upscaling to 256×256…")
-def stage2_upscale(key: ModelKey, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
+def stage2_upscale(key: BackendKey, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
     """Display only: IF stage II on stage I's (N, 3, 64, 64) [0, 1] images -> (N, 3, 256, 256).
     Needs the IF-II-L weights (and in practice a GPU); raises ``DeepFloydError``."""
     from engine.deepfloyd import upscale_stage2
 
-    model = _model(key)
+    model = deepfloyd(key.df)
     n = images.shape[0]
     x = torch.as_tensor(images) * 2 - 1
-    return upscale_stage2(x, model.encode([prompt] * n), model.null_cond(n), generator=_gen(seed)).numpy()
+    gen = torch.Generator().manual_seed(int(seed))
+    return upscale_stage2(x, model.encode([prompt] * n), model.null_cond(n), generator=gen).numpy()
+
+
+# ----------------------------------------------------------------------------- Part B results
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def snapshot(name: str, epoch: int, root: str, mtime: float) -> tuple[dict, dict]:
+    """Arrays and meta of one training snapshot (keyed by the file's mtime)."""
+    return partb.read_snapshot(RunFiles(Path(root) / name).snapshot(epoch))
+
+
+def load_snapshot(name: str, epoch: int) -> tuple[dict, dict] | None:
+    """A shipped model's epoch snapshot (arrays, meta), or None when missing or unreadable."""
+    path = RunFiles(partb.model_folder(name)).snapshot(epoch)
+    try:
+        return snapshot(name, epoch, str(models_dir()), path.stat().st_mtime)
+    except (OSError, CheckpointError):
+        return None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _curve(path: str, label: str, mtime: float, size: int):
+    return partb.read_curve(Path(path), label)
+
+
+def curve(path: Path, label: str):
+    """A training log as a ``Curve``, re-read when the file grows; None when missing or empty."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    return _curve(str(path), label, info.st_mtime, info.st_size)
+
+
+def model_curve(name: str, label: str | None = None):
+    """The training log of shipped model ``name``."""
+    return curve(RunFiles(partb.model_folder(name)).log, label or name)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def denoise_grid(
+    sigmas: tuple[float, ...], count: int, seed: int, root: str, mtime: float
+) -> partb.DenoiseGrid:
+    return partb.denoise_grid(load_model("denoiser", root).net, sigmas, count, seed)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def pure_noise(count: int, seed: int, root: str, mtime: float) -> partb.PureNoiseResult:
+    return partb.pure_noise(load_model("denoiser-pure-noise", root).net, count, seed)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def flow_samples(
+    name: str,
+    guidance: float | None,
+    steps: int,
+    seed: int,
+    per_digit: int,
+    root: str,
+    mtime: float,
+    _progress: Progress | None = None,
+) -> Trajectory:
+    """B2: Euler samples (CFG for the class model) and their trajectory at 48 states."""
+    return partb.flow_samples(flow_adapter(name), guidance, steps, seed, per_digit, progress=_progress)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def ddpm_vs_flow(root: str, mtimes: tuple[float, float], *args, _progress: Progress | None = None):
+    """``partb.ddpm_vs_flow(ddpm, flow, *args)`` on the shipped ddpm-class and flow-class."""
+    ddpm, flow = ddpm_adapter("ddpm-class"), flow_adapter("flow-class")
+    return partb.ddpm_vs_flow(ddpm, flow, *args, progress=_progress)

@@ -76,6 +76,7 @@ def serve(
     runs_dir: Path | None = None,
     timeout: float = 120,
     extra_args: tuple[str, ...] = (),
+    plain: bool = False,
 ) -> Iterator[Server]:
     """``streamlit run dashboard/app.py`` on a free 127.0.0.1 port, healthy before it yields;
     always stopped afterwards (terminate, then kill). ``models_dir``/``runs_dir`` become
@@ -89,7 +90,11 @@ def serve(
         env["DIFFLAB_MODELS_DIR"] = str(models_dir)
     if runs_dir is not None:
         env["DIFFLAB_RUNS_DIR"] = str(runs_dir)
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "127.0.0.1"]
+    # plain: the `streamlit` command itself, as most users and Docker recipes run it (it puts only
+    # dashboard/ on sys.path, unlike `python -m streamlit`, which adds the working directory)
+    plain_cmd = [str(Path(sys.executable).with_name("streamlit"))]
+    launcher = plain_cmd if plain else [sys.executable, "-m", "streamlit"]
+    cmd = [*launcher, "run", "dashboard/app.py", "--server.address", "127.0.0.1"]
     cmd += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     cmd += list(extra_args)
     log_path.parent.mkdir(parents=True, exist_ok=True)

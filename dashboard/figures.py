@@ -1,20 +1,24 @@
-"""Pure figure builders: numpy in, PNG / GIF bytes, Plotly figures or HTML out. No Streamlit.
+"""Pure figure builders for every page: numpy in, Plotly figures or self-contained HTML out.
+No Streamlit. Training-curve charts are in ``dashboard.curves``, pictures in ``dashboard.images``.
 
-Images are float arrays in [0, 1] shaped (H, W), (C, H, W) or (H, W, C), or uint8. They leave
-as PNG (lossless: JPEG smears noise), upscaled with nearest neighbour so a 28x28 digit stays
-crisp on a projector, and a row or grid of images is composed into one picture.
+- ``schedule_figure``, ``metric_vs_t_figure``, ``fft_pair_figure``: Part A charts.
+- ``animation_figure``: a client-side animation (Plotly frames) of image panels with play/pause
+  and a scrub slider; frames are sent once, so scrubbing needs no server round trip.
+- ``forward_scrubber_html``: the Forward page's t scrubber, computed in the browser.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image, ImageDraw, ImageFont
+from plotly.subplots import make_subplots
+
+from dashboard.images import data_uri
 
 # Plotly's modebar camera button downloads the chart as a PNG, in the browser.
 PLOTLY_CONFIG = {
@@ -22,116 +26,7 @@ PLOTLY_CONFIG = {
     "toImageButtonOptions": {"format": "png", "scale": 2},
     "modeBarButtonsToRemove": ["lasso2d", "select2d"],
 }
-
-
 PALETTE = ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
-
-
-def to_uint8(img) -> np.ndarray:
-    """Float [0, 1] (tensor or array; (H, W), (C, H, W), (H, W, C)) -> uint8 HxW or HxWx3."""
-    if hasattr(img, "detach"):
-        img = img.detach().float().cpu().numpy()
-    a = np.asarray(img)
-    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
-        a = np.moveaxis(a, 0, -1)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    if a.dtype == np.uint8:
-        return a
-    a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def upscale(img, scale: int) -> np.ndarray:
-    """Nearest-neighbour upscale by an integer factor: uint8 out."""
-    a = to_uint8(img)
-    if scale <= 1:
-        return a
-    return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
-
-
-def _as_rgb(a: np.ndarray) -> np.ndarray:
-    return np.repeat(a[..., None], 3, axis=-1) if a.ndim == 2 else a
-
-
-def grid(
-    images: Sequence, ncols: int | None = None, scale: int = 1, pad: int = 2, pad_value: int = 255
-) -> np.ndarray:
-    """Compose images (all the same size) into one uint8 picture, row-major, ``pad`` pixels
-    of ``pad_value`` between cells (after upscaling). Gray stays gray unless colours mix."""
-    tiles = [upscale(im, scale) for im in images]
-    if not tiles:
-        raise ValueError("grid needs at least one image")
-    if any(t.shape[:2] != tiles[0].shape[:2] for t in tiles):
-        raise ValueError("grid images must share one size")
-    if any(t.ndim == 3 for t in tiles):
-        tiles = [_as_rgb(t) for t in tiles]
-    n = len(tiles)
-    ncols = max(1, min(ncols or n, n))
-    nrows = -(-n // ncols)
-    h, w = tiles[0].shape[:2]
-    shape = (nrows * h + (nrows - 1) * pad, ncols * w + (ncols - 1) * pad) + tiles[0].shape[2:]
-    out = np.full(shape, pad_value, dtype=np.uint8)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, ncols)
-        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = tile
-    return out
-
-
-def labeled_row(images: Sequence, labels: Sequence[str], scale: int = 4, pad: int = 4) -> np.ndarray:
-    """One row of images with a small text label under each (for the PNG download)."""
-    row = _as_rgb(grid(images, len(images), scale, pad))
-    h, w = row.shape[:2]
-    cell = (w - (len(images) - 1) * pad) // len(images)
-    font = _label_font(cell, labels)
-    canvas = Image.new("RGB", (w, h + font.size + 6), "white")
-    canvas.paste(Image.fromarray(row), (0, 0))
-    draw = ImageDraw.Draw(canvas)
-    for k, text in enumerate(labels):
-        draw.text((k * (cell + pad) + 2, h + 3), str(text), fill="black", font=font)
-    return np.asarray(canvas)
-
-
-def _label_font(cell: int, labels: Sequence[str]) -> ImageFont.FreeTypeFont:
-    """Pillow's built-in font, as large as the widest label allows in a ``cell`` (readable on a
-    projector: up to 1/7 of the tile, never below 10 px)."""
-    size = max(10, cell // 7)
-    while size > 10:
-        font = ImageFont.load_default(size)
-        if max((font.getlength(str(t)) for t in labels), default=0) <= cell - 4:
-            return font
-        size -= 1
-    return ImageFont.load_default(size)
-
-
-def png(img, scale: int = 1) -> bytes:
-    """PNG bytes of one image (or an already composed grid), nearest-neighbour upscaled."""
-    buf = io.BytesIO()
-    Image.fromarray(upscale(img, scale)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def gif(frames: Sequence, scale: int = 4, duration_ms: int = 80, hold_last_ms: int = 800) -> bytes:
-    """An animated GIF (loops forever) from frames of one size; the last frame lingers."""
-    ims = [Image.fromarray(upscale(f, scale)).convert("RGB") for f in frames]
-    if not ims:
-        raise ValueError("gif needs at least one frame")
-    durations = [duration_ms] * (len(ims) - 1) + [hold_last_ms]
-    buf = io.BytesIO()
-    ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=durations, loop=0)
-    return buf.getvalue()
-
-
-def to_unit(x) -> np.ndarray:
-    """Model pixels in [-1, 1] -> display values in [0, 1] (clipped)."""
-    return np.clip((np.asarray(x, dtype=np.float32) + 1) / 2, 0, 1)
-
-
-def normalize(x) -> np.ndarray:
-    """Min-max to [0, 1] for showing noise, FFT magnitudes and other unbounded maps."""
-    a = np.asarray(x, dtype=np.float32)
-    lo, hi = float(a.min()), float(a.max())
-    return np.zeros_like(a) if hi - lo < 1e-12 else (a - lo) / (hi - lo)
 
 
 # ----------------------------------------------------------------------------- Plotly charts
@@ -306,8 +201,6 @@ document.getElementById("dl").addEventListener("click",()=>{const big=document.c
 
 def fft_pair_figure(magnitudes: dict[str, np.ndarray], height: int = 300) -> go.Figure:
     """Side-by-side heatmaps of log(1 + |FFT|) maps (centred: low frequencies in the middle)."""
-    from plotly.subplots import make_subplots
-
     names = list(magnitudes)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
     for k, name in enumerate(names):
@@ -322,51 +215,90 @@ def fft_pair_figure(magnitudes: dict[str, np.ndarray], height: int = 300) -> go.
     return fig
 
 
-def canvas_drawing(rgba: np.ndarray | None, size: int = 28) -> np.ndarray | None:
-    """A white-on-black canvas (H, W, 4) uint8 as a ``size`` x ``size`` gray image in [0, 1]
-    (box-averaged like MNIST's antialiasing), or None when nothing is drawn on it."""
-    if rgba is None or rgba.ndim != 3 or rgba.shape[-1] != 4:
-        return None
-    gray = rgba[..., :3].astype(np.float32).max(-1) * (rgba[..., 3].astype(np.float32) / 255.0)
-    if gray.max() < 32:  # blank, or a stray dot
-        return None
-    small = Image.fromarray(gray.clip(0, 255).astype(np.uint8)).resize((size, size), Image.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+@dataclass(frozen=True)
+class Panel:
+    """One image column of an animation: (F, H, W) uint8 frames, and a title per frame."""
+
+    title: str
+    frames: np.ndarray
+    frame_titles: Sequence[str] | None = None
 
 
-def enlarged(img, px: int) -> Image.Image:
-    """An image ((C, H, W) or (H, W) in [0, 1]) as a ``px`` x ``px`` PIL image, nearest
-    neighbour: the background to paint a mask on."""
-    return Image.fromarray(to_uint8(img)).resize((px, px), Image.NEAREST)
+def animation_figure(panels: Sequence[Panel], slider_labels: Sequence[str], *,
+                     line: tuple[np.ndarray, np.ndarray, str] | None = None,
+                     scale: int = 3, duration_ms: int = 120, height: int | None = None,
+                     rows: int = 1) -> go.Figure:
+    """Client-side animation (Plotly frames) with play/pause buttons and a scrub slider.
+    ``height`` None fits the figure to its images' aspect ratio.
+
+    Each panel shows its frame k as a PNG (crisp pixels); ``line = (x, y, label)`` adds a
+    chart with a marker that follows the frames (e.g. |u| against t); its x must have one
+    value per frame. ``rows`` lays the panels (and the line chart) out in that many rows.
+    """
+    n_cells = len(panels) + (line is not None)
+    cols = -(-n_cells // rows)
+    titles = [p.title for p in panels] + ([line[2]] if line is not None else [])
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
+                        vertical_spacing=0.12)
+    pos = [(i // cols + 1, i % cols + 1) for i in range(n_cells)]
+    for i, (p, (r, c)) in enumerate(zip(panels, pos, strict=False)):
+        fig.add_trace(go.Image(source=data_uri(p.frames[0], scale), hoverinfo="skip"), row=r, col=c)
+        fig.update_xaxes(visible=False, row=r, col=c)
+        fig.update_yaxes(visible=False, row=r, col=c, scaleanchor="x" if i == 0 else f"x{i + 1}")
+    if line is not None:
+        _add_follower(fig, line, *pos[-1])
+    if height is None:  # as tall as the images need at a ~760 px wide column, plus the controls
+        h, w = panels[0].frames.shape[1:3]
+        height = int(rows * (760 / cols * h / w + 45) + 110)
+    base = list(fig.layout.annotations)
+    fig.frames = [
+        go.Frame(data=[go.Image(source=data_uri(p.frames[k], scale)) for p in panels]
+                 + ([go.Scatter(x=[line[0][k]], y=[line[1][k]])] if line is not None else []),
+                 traces=list(range(len(panels))) + ([len(fig.data) - 1] if line is not None else []),
+                 name=str(k), layout={"annotations": _frame_titles(base, panels, k)})
+        for k in range(len(slider_labels))
+    ]
+    if any(p.frame_titles is not None for p in panels):
+        fig.update_layout(annotations=_frame_titles(base, panels, 0))
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      updatemenus=[_play_buttons(duration_ms)], sliders=[_scrub_slider(slider_labels)])
+    return fig
 
 
-def canvas_mask(rgba: np.ndarray | None, height: int, width: int, cover: float = 0.25) -> np.ndarray | None:
-    """The painted part of a canvas (H, W, 4) as an inpainting mask (height, width) of 0/1:
-    a pixel is 1 where at least ``cover`` of its area is painted. None when nothing is."""
-    if rgba is None or rgba.ndim != 3 or rgba.shape[-1] != 4:
-        return None
-    small = Image.fromarray(rgba[..., 3]).resize((width, height), Image.BOX)
-    mask = (np.asarray(small, dtype=np.float32) / 255.0 >= cover).astype(np.float32)
-    return mask if mask.any() else None
+def _add_follower(fig: go.Figure, line: tuple, r: int, c: int) -> None:
+    """The line chart beside the images, and the marker the frames move along it."""
+    lx, ly, label = line
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line={"color": PALETTE[1]}, name=label,
+                             showlegend=False), row=r, col=c)
+    fig.add_trace(go.Scatter(x=[lx[0]], y=[ly[0]], mode="markers", showlegend=False, hoverinfo="skip",
+                             marker={"size": 12, "color": PALETTE[4]}), row=r, col=c)
+    pad = 0.04 * (float(np.max(lx)) - float(np.min(lx)) or 1.0)  # the marker fits at both ends
+    fig.update_xaxes(title="t", range=[float(np.min(lx)) - pad, float(np.max(lx)) + pad], row=r, col=c)
 
 
-def strokes_image(
-    strokes: Sequence[tuple[float, float, float, float]],
-    width: float = 2.5,
-    size: int = 28,
-    supersample: int = 8,
-) -> np.ndarray:
-    """A white-on-black drawing (like MNIST) from line strokes (x0, y0, x1, y1) in pixel
-    coordinates of a ``size`` x ``size`` canvas, antialiased by drawing large and shrinking."""
-    big = size * supersample
-    im = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(im)
-    r = width * supersample / 2
-    for x0, y0, x1, y1 in strokes:
-        p0 = (x0 * supersample, y0 * supersample)
-        p1 = (x1 * supersample, y1 * supersample)
-        draw.line([p0, p1], fill=255, width=max(1, int(2 * r)))
-        for x, y in (p0, p1):  # round caps
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
-    small = im.resize((size, size), Image.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+def _frame_titles(base: list, panels: Sequence[Panel], k: int) -> list:
+    out = []
+    for i, a in enumerate(base):
+        a = go.layout.Annotation(a)
+        if i < len(panels) and panels[i].frame_titles is not None:
+            a.text = panels[i].frame_titles[k]
+        out.append(a)
+    return out
+
+
+def _play_buttons(duration_ms: int) -> dict:
+    play = {"frame": {"duration": duration_ms, "redraw": True}, "fromcurrent": True,
+            "transition": {"duration": 0}, "mode": "immediate"}
+    pause = {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}
+    return {"type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left", "yanchor": "top",
+            "pad": {"r": 10, "t": 30},
+            "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
+                        {"label": "❚❚ Pause", "method": "animate", "args": [[None], pause]}]}
+
+
+def _scrub_slider(labels: Sequence[str]) -> dict:
+    jump = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}
+    return {"active": 0, "x": 0.18, "len": 0.82, "y": -0.02, "yanchor": "top", "pad": {"t": 20, "b": 10},
+            "currentvalue": {"prefix": "", "visible": True},
+            "steps": [{"label": lab, "method": "animate", "args": [[str(k)], jump]}
+                      for k, lab in enumerate(labels)]}

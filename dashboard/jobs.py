@@ -1,20 +1,18 @@
 """Background training runs for the Training lab page: one subprocess per run, state on disk.
 
 A run is ``python -m engine train MODEL --out cache/runs/<run-id> [--resume] --no-progress``
-started from the repository root in its own session (so a Ctrl-C of the Streamlit server does
-not reach it). Everything about a run lives in its folder, so the page can be left, reloaded,
-or the server restarted without losing it:
+(``dashboard.runner`` starts and watches the process). Everything about a run lives in its
+folder, so the page can be left, reloaded, or the server restarted without losing it:
 
 - the engine's files: ``checkpoint.safetensors``, ``log.jsonl``, ``model.safetensors``,
-  ``manifest.json``, ``snapshots/`` (see ``engine.train.RunFiles``);
+  ``manifest.json``, ``snapshots/`` (see ``engine.runs.RunFiles``);
 - ``job.json``: our record (model, the exact command, pid and process start time, status);
 - ``output.log``: the engine's stdout and stderr (its last line says how it ended).
 
 Cancel is SIGTERM: the engine finishes the step, writes a checkpoint and exits, so *resume*
 (the same command plus ``--resume``) continues exactly where it stopped. Only one run trains
 at a time (the machines have 2 cores); a file lock makes "check nothing runs, then start" atomic
-across browser sessions, and a pid only counts as running if that process still exists, is not
-a zombie, and started when the job says it did (pids get reused after a reboot).
+across browser sessions.
 
 This module makes no ``st.*`` calls; the page polls ``list_jobs``/``progress`` from a fragment.
 """
@@ -27,31 +25,23 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import psutil
-
+from dashboard import runner
+from dashboard.runner import OUTPUT_FILE  # noqa: F401  -- part of a run folder
 from engine.checkpoints import atomic_write_text
-from engine.data import ROOT
+from engine.config import PRESETS
 from engine.models import RUNS_DIR
-from engine.train import PRESETS, read_log
+from engine.runs import RunFiles, read_log
 
 JOB_FILE = "job.json"
-OUTPUT_FILE = "output.log"
 RUN_ID_MAX = 60
 # Statuses: "running" (process alive), "cancelling" (SIGTERM sent, still writing its
 # checkpoint), and when the process is gone: "finished", "cancelled", "failed".
 ACTIVE = ("running", "cancelling")
-
-# Popen objects of the children this server started: polling them reaps the exited ones, so
-# they never linger as zombies that look alive. After a server restart, psutil takes over.
-_CHILDREN: dict[int, subprocess.Popen] = {}
-
 
 class JobError(RuntimeError):
     """A user-facing refusal (bad id, run not found, already running); the message says why."""
@@ -152,79 +142,11 @@ def _lock(root: Path):
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-# ----------------------------------------------------------------------------- processes
-
-
-def _alive(job: Job) -> bool:
-    """Is the job's own process still running (not exited, not a zombie, not a reused pid)?"""
-    if job.pid is None:
-        return False
-    child = _CHILDREN.get(job.pid)
-    if child is not None and child.poll() is not None:
-        job.returncode = child.returncode
-        _CHILDREN.pop(job.pid, None)
-        return False
-    try:
-        proc = psutil.Process(job.pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            if child is not None:  # it died between poll() and now: reap it, keep its exit code
-                job.returncode = child.wait(timeout=5)
-                _CHILDREN.pop(job.pid, None)
-            return False
-        if job.pid_started is not None and abs(proc.create_time() - job.pid_started) > 1.0:
-            return False
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-    return True
-
-
-def _output_tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = (path / OUTPUT_FILE).read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(line for line in text.strip().splitlines()[-lines:])
-
-
-def _killed_message(path: Path, how: str) -> str:
-    if (path / "checkpoint.safetensors").exists():
-        return f"{how}; resume continues from the last checkpoint"
-    return f"{how} before its first checkpoint; start a new run"
-
-
-def _ended_status(job: Job, path: Path) -> tuple[str, str]:
-    """How a run whose process is gone ended, from its exit code or (after a server restart,
-    when the exit code is lost) from the engine's last output line and files."""
-    tail = _output_tail(path)
-    # the "$ engine train ..." lines _spawn writes are ours, not the engine's
-    said = [line for line in tail.splitlines() if not line.startswith("$ ")]
-    last = said[-1] if said else ""
-    if last.startswith("error:") or "Traceback" in tail:
-        return "failed", tail
-    if job.status == "cancelling":  # also when SIGTERM came before the engine's handler was set
-        return "cancelled", "cancelled; resume continues from the last checkpoint"
-    if job.returncode is not None and job.returncode < 0:  # killed by a signal (kill -9, OOM killer)
-        try:
-            name = signal.Signals(-job.returncode).name
-        except ValueError:
-            name = f"signal {-job.returncode}"
-        return "failed", _killed_message(path, f"the training process was killed ({name})")
-    if job.returncode not in (None, 0):
-        return "failed", tail or f"exited with status {job.returncode}"
-    if last.startswith("finished") and (path / "manifest.json").exists():
-        return "finished", last
-    if last.startswith("stopped"):
-        return "cancelled", "cancelled; resume continues from the last checkpoint"
-    if not said:
-        return "failed", _killed_message(path, "the training process ended without a message (killed?)")
-    return "failed", tail
-
-
 def refresh(job: Job, root: Path | None = None) -> Job:
     """Bring ``job.status`` up to date with its process; saves the record when it changed."""
     root = Path(root or runs_dir())
-    if job.active and not _alive(job):
-        job.status, job.message = _ended_status(job, run_path(job.run_id, root))
+    if job.active and not runner.alive(job):
+        job.status, job.message = runner.ended_status(job, run_path(job.run_id, root))
         job.ended_at = time.time()
         with suppress(OSError):  # read-only or full disk: report the status anyway, save it later
             _save(job, root)
@@ -276,27 +198,6 @@ def train_args(
     return args
 
 
-def _spawn(job: Job, path: Path, resume: bool) -> None:
-    cmd = [sys.executable, "-m", "engine", "train", job.model, "--out", str(path), *job.args]
-    cmd += ["--no-progress"] + (["--resume"] if resume else [])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(path / OUTPUT_FILE, "a") as out:
-        out.write(f"$ {' '.join(cmd[1:])}\n")
-        out.flush()
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
-        )
-    _CHILDREN[proc.pid] = proc
-    job.pid, job.command = proc.pid, "python " + " ".join(cmd[1:])
-    try:
-        job.pid_started = psutil.Process(proc.pid).create_time()
-    except psutil.NoSuchProcess:  # already gone: refresh() reads its exit code
-        job.pid_started = None
-    job.status, job.returncode, job.ended_at, job.message = "running", None, None, ""
-    job.started_at = job.started_at or time.time()
-
-
 def _refuse_if_busy(root: Path) -> None:
     busy = running_job(root)
     if busy is not None:
@@ -319,10 +220,10 @@ def start(model: str, args: list[str], run_id: str | None = None, root: Path | N
         path.mkdir(parents=True)
         job = Job(run_id, model, list(args), epochs, started_at=time.time())
         try:
-            _spawn(job, path, resume=False)
+            runner.spawn(job, path, resume=False)
             _save(job, root)
         except BaseException:
-            _undo_spawn(job)
+            runner.undo_spawn(job)
             shutil.rmtree(path, ignore_errors=True)  # our own, just-made folder
             raise
     return job
@@ -338,14 +239,6 @@ def _writable(root: Path):
             f"cannot write the runs folder {root}: {e.strerror or e} "
             f"(errno {e.errno}); nothing was started and no existing run was changed"
         ) from e
-
-
-def _undo_spawn(job: Job) -> None:
-    """Stop a process we just started but could not record (it would train unseen)."""
-    proc = _CHILDREN.pop(job.pid, None) if job.pid is not None else None
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=30)
 
 
 def cancel(run_id: str, root: Path | None = None) -> Job:
@@ -390,10 +283,10 @@ def resume(run_id: str, root: Path | None = None, epochs: int | None = None) -> 
             job.epochs = int(epochs)
         job.starts += 1
         try:
-            _spawn(job, path, resume=True)
+            runner.spawn(job, path, resume=True)
             _save(job, root)
         except BaseException:
-            _undo_spawn(job)
+            runner.undo_spawn(job)
             raise
     return job
 
@@ -422,8 +315,13 @@ class JobProgress:
         return min(max(self.epoch / max(self.epochs, 1), 0.0), 1.0)
 
 
+def log_path(run_id: str, root: Path | None = None) -> Path:
+    """The run's loss log (``engine.runs.RunFiles.log``)."""
+    return RunFiles(run_path(run_id, root)).log
+
+
 def log_records(run_id: str, root: Path | None = None) -> list[dict]:
-    return read_log(run_path(run_id, root) / "log.jsonl")
+    return read_log(log_path(run_id, root))
 
 
 def progress(job: Job, root: Path | None = None, records: list[dict] | None = None) -> JobProgress:

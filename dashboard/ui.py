@@ -1,4 +1,5 @@
-"""Small shared UI helpers: presenter mode, images as PNG, downloads, errors as messages.
+"""Shared Streamlit rendering for every page, Part A and Part B: presenter mode, images as PNG,
+downloads, charts, errors as messages, and progress bars fed by the engine's step callbacks.
 
 Pages must run on their own (AppTest runs them one by one), so everything here reads the
 sidebar's choices with ``st.session_state.get(..., default)``.
@@ -7,14 +8,20 @@ sidebar's choices with ``st.session_state.get(..., default)``.
 from __future__ import annotations
 
 import re
+import threading
+import time
 
-import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from dashboard import figures
+from dashboard import figures, images
 
 SEED_DEFAULT = 0
 PERSISTED = "_ui_default_keys"  # session-state keys whose widgets got their default via default()
+
+
+class Abandoned(Exception):
+    """Raised inside a computation whose page run was interrupted (a widget changed)."""
 
 
 def presenter() -> bool:
@@ -28,16 +35,6 @@ def seed() -> int:
         return int(st.session_state.get("seed", SEED_DEFAULT))
     except (TypeError, ValueError):
         return SEED_DEFAULT
-
-
-def to_uint8(img) -> np.ndarray:
-    """(H, W), (C, H, W) or (H, W, C) float in [0, 1] (tensor or array) -> uint8 HxW or HxWx3."""
-    return figures.to_uint8(img)
-
-
-def png_bytes(img, scale: int = 1) -> bytes:
-    """PNG (lossless: JPEG ruins noise images), upscaled with nearest neighbour."""
-    return figures.png(img, scale)
 
 
 def error_box(message: str, fix: str | None = None) -> None:
@@ -71,6 +68,11 @@ def scale(base: int = 6) -> int:
     return base * 3 // 2 if presenter() else base
 
 
+def scale_for(size: int, base: int = 6) -> int:
+    """``scale(base)`` for a 28x28 digit, adjusted so a ``size`` px image shows as big."""
+    return max(1, round(scale(base) * 28 / size))
+
+
 def secondary(label: str = "More controls"):
     """A container for secondary controls: open normally, collapsed in presenter mode (the
     widgets keep their values)."""
@@ -81,49 +83,41 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "figure"
 
 
-def image(
-    img, caption: str | None = None, scale_by: int = 1, download: str | None = None, key: str | None = None
-) -> None:
-    """Show an image (already a composed grid or one image) as a nearest-neighbour PNG, with
-    an optional PNG download button named ``download``."""
-    data = png_bytes(img, scale_by)
-    st.image(data, caption=caption, output_format="PNG")
+# ----------------------------------------------------------------------------- images and downloads
+
+
+def image(img, caption: str | None = None, scale_by: int = 1, download: str | None = None,
+          key: str | None = None, width="content") -> None:
+    """Show an image (one image or an already composed grid) as a nearest-neighbour PNG
+    (st.image would pick JPEG for bytes on its own), with an optional PNG download button
+    named ``download``."""
+    data = images.png(img, scale_by)
+    st.image(data, caption=caption, output_format="PNG", width=width)
     if download:
-        st.download_button(
-            "PNG",
-            data,
-            file_name=f"{slug(download)}.png",
-            mime="image/png",
-            icon=":material/download:",
-            key=key or f"dl_{slug(download)}",
-            on_click="ignore",
-        )
+        _download("PNG", data, f"{slug(download)}.png", "image/png", ":material/download:",
+                  key or f"dl_{slug(download)}")
 
 
-def download_png(img, name: str, key: str | None = None, label: str = "PNG") -> None:
-    """Only the download button for a PNG of ``img`` (a composed figure)."""
-    st.download_button(
-        label,
-        lambda: png_bytes(img),  # deferred: encoded only when clicked
-        file_name=f"{slug(name)}.png",
-        mime="image/png",
-        icon=":material/download:",
-        key=key or f"dl_{slug(name)}",
-        on_click="ignore",
-    )
+def download_png(img, name: str, key: str | None = None, label: str = "PNG", scale_by: int = 1,
+                 icon: str | None = ":material/download:", kind: str = "secondary") -> None:
+    """Only the download button for a PNG of ``img`` (encoded when clicked)."""
+    _download(label, lambda: images.png(img, scale_by), f"{slug(name)}.png", "image/png", icon,
+              key or f"dl_{slug(name)}", kind)
 
 
-def gif_download(frames, label: str, file_name: str, scale_by: int = 4, key: str | None = None) -> None:
-    """A GIF download, encoded only when clicked (deferred download)."""
-    st.download_button(
-        label,
-        lambda: figures.gif(frames, scale_by),
-        file_name=f"{slug(file_name)}.gif",
-        mime="image/gif",
-        icon=":material/animation:",
-        key=key or f"gif_{slug(file_name)}",
-        on_click="ignore",
-    )
+def gif_download(frames, label: str, file_name: str, scale_by: int = 4, key: str | None = None,
+                 icon: str | None = ":material/animation:", kind: str = "secondary", **gif_args) -> None:
+    """A GIF download, encoded only when clicked; ``gif_args`` go to ``images.gif`` (durations,
+    captions)."""
+    _download(label, lambda: images.gif(frames, scale_by, **gif_args), f"{slug(file_name)}.gif", "image/gif",
+              icon, key or f"gif_{slug(file_name)}", kind)
+
+
+def _download(label: str, data, file_name: str, mime: str, icon, key: str, kind: str = "secondary") -> None:
+    """A download button that does not rerun the page when clicked (``data``: bytes or a
+    function that makes them, called on click)."""
+    st.download_button(label, data, file_name=file_name, mime=mime, icon=icon, key=key, on_click="ignore",
+                       type=kind)
 
 
 def presenter_fonts(fig):
@@ -138,120 +132,8 @@ def plot(fig, key: str | None = None, filename: str | None = None) -> None:
     """A Plotly chart (presenter-sized text in presenter mode); its modebar camera button saves
     it as ``filename``.png (default: from ``key``)."""
     presenter_fonts(fig)
-    st.plotly_chart(
-        fig,
-        config={
-            **figures.PLOTLY_CONFIG,
-            "toImageButtonOptions": {
-                **figures.PLOTLY_CONFIG["toImageButtonOptions"],
-                "filename": filename or slug(key or "chart"),
-            },
-        },
-        key=key,
-    )
-
-
-def model_or_stop(backend=None):
-    """The active Part A model (``backend``: a key, a ``backends.Active`` or None for the
-    sidebar's), or a clear message with the command that fixes it (and the rest of the page
-    is skipped). Never a stack trace."""
-    from dashboard import backends, cache
-    from engine.checkpoints import CheckpointError
-    from engine.deepfloyd import DeepFloydError
-    from engine.models import ModelNotFound
-
-    try:
-        if isinstance(backend, backends.Active):
-            return cache.part_a_model(backend.backend, backend.df)
-        return cache.part_a_model(backend)
-    except ModelNotFound as e:
-        text = str(e)
-        message, _, fix = text.partition("Train it with: ")
-        error_box(
-            "The model this page needs is not trained yet. "
-            + message.strip()
-            + " Training the full model takes a while on a CPU; a shipped copy normally lives in "
-            "cache/models/.",
-            fix.strip() or None,
-        )
-        st.stop()
-    except DeepFloydError as e:
-        error_box(f"DeepFloyd IF is not available: {e}")
-        st.stop()
-    except CheckpointError as e:  # a truncated, foreign or mismatched model file: say which
-        error_box(
-            f"The model file cannot be used: {e}. Restore the shipped copy or retrain it.",
-            "python -m engine train ddpm-class --out cache/models/ddpm-class",
-        )
-        st.stop()
-
-
-def part_a():
-    """What a Part A page runs on: ``(active, model)``. Shows why the sidebar's backend could
-    not be used (and that the page falls back to the built-in one), or the pack's label; the
-    model is None for a pack (the page shows its arrays)."""
-    from dashboard import cache
-
-    active = cache.active()
-    from dashboard.backends import show_status
-
-    show_status(active)
-    if active.backend == "pack":
-        return active, None
-    return active, model_or_stop(active)
-
-
-def scale_for(size: int, base: int = 6) -> int:
-    """``scale(base)`` for a 28x28 digit, adjusted so a ``size`` px image shows as big."""
-    return max(1, round(scale(base) * 28 / size))
-
-
-def photo_source(prefix: str, size: int, label: str = "Source image") -> tuple:
-    """A 64x64-style RGB image for the text-conditioned backend: a shipped sample photo or an
-    upload, at ``size`` px. Returns (x_0 (3, size, size) in [0, 1] or None, name)."""
-    from dashboard import cache
-    from dashboard.uploads import UploadError, load_image
-
-    sources = ["Sample photo", "Upload"]
-    default(f"{prefix}_rgb_source", sources[0])
-    source = st.segmented_control(label, sources, key=f"{prefix}_rgb_source") or sources[0]
-    if source == "Sample photo":
-        names = cache.photo_names()
-        if not names:
-            error_box(
-                "No sample photos found in cache/datasets/photos.", "git checkout -- cache/datasets/photos"
-            )
-            return None, "photo"
-        default(f"{prefix}_photo", "camera" if "camera" in names else names[0])
-        pick = st.selectbox(f"Photo ({size}×{size})", names, key=f"{prefix}_photo")
-        return cache.photo(pick, size), pick
-    up = st.file_uploader(
-        "An image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 10 MB)", key=f"{prefix}_rgb_upload"
-    )
-    if up is None:
-        st.info(f"Choose a file. It is shrunk and center-cropped to {size}×{size}.")
-        return None, "upload"
-    try:
-        result = load_image(up.getvalue(), size=size, mode="RGB", mnist_style=False)
-    except UploadError as e:
-        error_box(f"Could not use this file: {e}", "upload a PNG or JPEG photo")
-        return None, "upload"
-    if result.notes:
-        st.caption("Converted: " + "; ".join(result.notes) + ".")
-    return result.image, "upload"
-
-
-def prompt_select(label: str, key: str, prompts: list[str], preferred=(), allow_null: bool = False) -> str:
-    """A prompt from the stored embeddings; the first of ``preferred`` that is stored is the
-    default. With ``allow_null``, "" (the null prompt, CFG's unconditional branch) is offered."""
-    from dashboard.backends import prompt_label
-
-    options = ([""] if allow_null else []) + list(prompts)
-    first = next((p for p in preferred if p in options), options[0] if options else "")
-    default(key, first)
-    if st.session_state[key] not in options:
-        st.session_state[key] = first
-    return st.selectbox(label, options, key=key, format_func=prompt_label)
+    options = {**figures.PLOTLY_CONFIG["toImageButtonOptions"], "filename": filename or slug(key or "chart")}
+    st.plotly_chart(fig, config={**figures.PLOTLY_CONFIG, "toImageButtonOptions": options}, key=key)
 
 
 def presenter_css() -> None:
@@ -265,26 +147,45 @@ def presenter_css() -> None:
         )
 
 
-def digit_picker(key: str, default_index: int = 0, label: str = "MNIST test digit (index)") -> int:
-    default(key, default_index)
-    return int(st.number_input(label, min_value=0, max_value=9999, step=1, key=key))
+# ----------------------------------------------------------------------------- long work
 
 
-def canvas(key: str, size_px: int, *, background=None, stroke: str = "#ffffff", width: int = 24,
-           background_color: str = "#000000") -> np.ndarray | None:
-    """A freehand drawing canvas (streamlit-drawable-canvas); its pixels (H, W, 4) uint8 once
-    something is drawn, else None. ``background`` (a PIL image) is shown under the strokes and is
-    not part of the returned pixels. None too where the component cannot load."""
+def run_with_progress(fn, *args, label: str = "Computing…", delay_s: float = 0.3):
+    """``fn(*args, _progress=...)`` (a ``dashboard.cache`` function) with a progress bar fed by
+    the engine's step callbacks. The work runs in a helper thread while this script updates the
+    bar; a cache hit returns before ``delay_s``, so no bar flashes. When the page run is
+    interrupted (a widget changed) the work stops at its next step and nothing is cached."""
+    state = {"fraction": 0.0, "text": label}
+    done, abandoned, out = threading.Event(), threading.Event(), {}
+
+    def progress(fraction: float, text: str) -> None:
+        if abandoned.is_set():
+            raise Abandoned
+        state["fraction"], state["text"] = min(max(fraction, 0.0), 1.0), text
+
+    def work() -> None:
+        try:
+            out["value"] = fn(*args, _progress=progress)
+        except BaseException as e:  # noqa: BLE001 -- handed to the script thread below
+            out["error"] = e
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, daemon=True, name="difflab-compute")
+    add_script_run_ctx(worker, get_script_run_ctx())
+    worker.start()
+    bar, t0 = None, time.monotonic()
     try:
-        from streamlit_drawable_canvas import st_canvas
-
-        st.html('<div style="height: 1.6rem"></div>')  # room for the canvas's floating toolbar
-        result = st_canvas(
-            stroke_width=width, stroke_color=stroke, background_color=background_color,
-            background_image=background, width=size_px, height=size_px, drawing_mode="freedraw",
-            return_image_data=True, key=key,
-        )
-        return result.image_data
-    except Exception as e:  # noqa: BLE001 -- a missing or broken component must not end the page
-        st.caption(f"The drawing canvas is not available here ({type(e).__name__}).")
-        return None
+        while not done.wait(0.1):
+            if bar is None and time.monotonic() - t0 >= delay_s:
+                bar = st.progress(0.0, text=label)
+            if bar is not None:
+                bar.progress(state["fraction"], text=state["text"])
+    finally:
+        if not done.is_set():
+            abandoned.set()
+    if bar is not None:
+        bar.empty()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]

@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.nn import functional as F
 
+from .config import PRESETS, build_model
 from .denoise import iterative_denoise
+from .device import cpu_amp, cpu_supports_bf16, machine_description
 from .flow import euler_sample
 from .guidance import CFGModel
 from .models import MNISTDDPM, FlowModel
 from .schedule import strided_timesteps
-from .train import PRESETS, build_model, cpu_amp, cpu_supports_bf16, machine_description
 from .unet import one_hot
 
 
@@ -113,10 +114,10 @@ def bench_flow_cfg(count: int, steps: int, repeats: int) -> BenchResult:
     labels = torch.arange(count) % 10
     cond, null = one_hot(labels), torch.zeros(count, 10)
     noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    fast_model = FlowModel(net, cfg, cpu_amp())
+    fast_model = CFGModel(FlowModel(net, cfg, cpu_amp()), null, 5.0)
 
     def ours():
-        euler_sample(fast_model, noise, steps, cond, null, 5.0)
+        euler_sample(fast_model, noise, steps, cond, record=False)
 
     ref_model = FlowModel(net, cfg, None)
 
@@ -128,7 +129,7 @@ def bench_flow_cfg(count: int, steps: int, repeats: int) -> BenchResult:
             u_c, u_u = ref_model(x, t, cond), ref_model(x, t, null)
             x = x + (u_u + 5.0 * (u_c - u_u)) / steps
 
-    euler_sample(fast_model, noise, 3, cond, null, 5.0)  # warm up (oneDNN primitives) on 3 steps,
+    euler_sample(fast_model, noise, 3, cond, record=False)  # warm up (oneDNN primitives) on 3 steps,
     ref_model(noise, torch.zeros(count), cond)  # not on a whole loop
     a, b = _rate(ours, count * steps, repeats, 0), _rate(reference, count * steps, repeats, 0)
     return BenchResult(f"CFG flow sampling, {count} digits x {steps} Euler steps", "digit-steps/s",
@@ -146,19 +147,21 @@ def bench_ddpm_cfg(count: int, stride: int, repeats: int) -> BenchResult:
     cond = fast.encode(labels)
 
     def ours():
-        model = CFGModel(fast, fast.null_cond(1), 7.0, 1)
-        iterative_denoise(model, noise, 0, ts, fast.schedule, cond, torch.Generator().manual_seed(0))
+        model = CFGModel(fast, fast.null_cond(1), 7.0)
+        iterative_denoise(model, noise, 0, ts, fast.schedule, cond, torch.Generator().manual_seed(0),
+                          record=False)
 
     def two_pass(x, t, c):
         e_c, e_u = slow(x, t, c), slow(x, t, slow.null_cond(x.shape[0]))
         return e_u + 7.0 * (e_c - e_u)
 
     def reference():
-        iterative_denoise(two_pass, noise, 0, ts, slow.schedule, cond, torch.Generator().manual_seed(0))
+        iterative_denoise(two_pass, noise, 0, ts, slow.schedule, cond, torch.Generator().manual_seed(0),
+                          record=False)
 
     n = count * (len(ts) - 1)
     t0 = torch.full((count,), int(ts[0]))
-    CFGModel(fast, fast.null_cond(1), 7.0, 1)(noise, t0, cond)  # warm up on one step
+    CFGModel(fast, fast.null_cond(1), 7.0)(noise, t0, cond)  # warm up on one step
     two_pass(noise, t0, cond)
     a, b = _rate(ours, n, repeats, 0), _rate(reference, n, repeats, 0)
     return BenchResult(f"strided DDPM sampling with CFG, {count} digits, stride {stride}",

@@ -1,4 +1,4 @@
-"""Safe, atomic checkpoint files.
+"""Safe, atomic checkpoint files: model weights, training state, and any tensors with metadata.
 
 Weights are safetensors (never pickles); small metadata (the frozen config dataclass, step
 counters) rides in the safetensors header as JSON. Every write goes to a temporary file in the
@@ -155,3 +155,82 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tenso
             detail.append(f"shape of {k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
         raise CheckpointError(f"checkpoint does not fit the model: {path}: " + "; ".join(detail))
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+# ----------------------------------------------------------------------------- model weights
+
+
+def save_weights(path, model: torch.nn.Module, cfg, extra: dict | None = None, dtype=torch.float16) -> None:
+    """Final weights for shipping: floating tensors in ``dtype`` (fp16 halves the size), the
+    config (a ``TrainConfig``) and ``extra`` (the manifest) in the header."""
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    save_tensors(path, tensors, {"config": config_to_dict(cfg), **(extra or {})})
+
+
+def load_weights(path) -> tuple[torch.nn.Module, object, dict]:
+    """(model in eval mode, float32; its ``TrainConfig``; the header) from a ``model.safetensors``
+    written by training. The network is rebuilt from the config, as nanoGPT does."""
+    from .config import TrainConfig, build_model
+
+    tensors, meta = load_tensors(path)
+    if "config" not in meta:
+        raise CheckpointError(f"no config in {path}: not a Diffusion Lab model file")
+    try:
+        cfg = config_from_dict(TrainConfig, meta["config"])
+    except TypeError as e:
+        raise CheckpointError(f"config in {path} is not readable: {e}") from e
+    model = build_model(cfg)
+    load_state_dict_checked(model, tensors, path)
+    return model.float().eval(), cfg, meta
+
+
+# ----------------------------------------------------------------------------- training state
+
+
+def save_train_state(path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched, cfg,
+                     counters: dict) -> None:
+    """Everything a run needs to continue exactly: model, Adam moments, LR scheduler, the config
+    and ``counters`` (epoch, step_in_epoch, global_step, elapsed_s)."""
+    opt_tensors, opt_meta = _optimizer_tensors(opt)
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
+    meta = {"config": config_to_dict(cfg), **counters, "optimizer": opt_meta,
+            "lr_scheduler": sched.state_dict() if sched is not None else None}
+    save_tensors(path, tensors, meta)
+
+
+def load_train_state(path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched) -> dict:
+    """Restore what ``save_train_state`` wrote into ``model``, ``opt`` and ``sched``; the header."""
+    tensors, meta = load_tensors(path)
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    load_state_dict_checked(model, model_state, path)
+    try:
+        _load_optimizer(opt, tensors, meta["optimizer"])
+        if sched is not None and meta.get("lr_scheduler"):
+            sched.load_state_dict(meta["lr_scheduler"])
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"checkpoint optimizer state unreadable: {path}: {e}") from e
+    return meta
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    for key, v in meta["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

@@ -30,7 +30,9 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(f"{self.prog}: {message}")
 
 
-def _finite(kind):
+def number(kind, minimum=None, strict: bool = False):
+    """An argparse type: ``kind`` (int or float), finite, and >= ``minimum`` (> with ``strict``)."""
+
     def parse(text):
         try:
             v = kind(text)
@@ -38,33 +40,19 @@ def _finite(kind):
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if isinstance(v, float) and not math.isfinite(v):
             raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+        if minimum is not None and (v < minimum or (strict and v == minimum)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
         return v
 
     return parse
 
 
-def _nonneg(kind):
-    base = _finite(kind)
-
-    def parse(text):
-        v = base(text)
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-        return v
-
-    return parse
+def positive(kind):
+    return number(kind, 0, strict=True)
 
 
-def _positive(kind):
-    base = _finite(kind)
-
-    def parse(text):
-        v = base(text)
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return v
-
-    return parse
+def nonneg(kind):
+    return number(kind, 0)
 
 
 def _labels(text: str) -> list[int]:
@@ -80,8 +68,8 @@ def _labels(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import deepfloyd_cli
+    from .config import PRESETS
     from .models import MODEL_NAMES
-    from .train import PRESETS
 
     p = _Parser(prog="python -m engine", description="Diffusion Lab engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -89,33 +77,33 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a built-in model (checkpoints every epoch; --resume)")
     t.add_argument("model", choices=sorted(PRESETS))
     t.add_argument("--out", help="run directory (default cache/runs/MODEL)")
-    t.add_argument("--epochs", type=_positive(int))
-    t.add_argument("--batch-size", type=_positive(int))
-    t.add_argument("--lr", type=_positive(float))
+    t.add_argument("--epochs", type=positive(int))
+    t.add_argument("--batch-size", type=positive(int))
+    t.add_argument("--lr", type=positive(float))
     t.add_argument("--lr-schedule", choices=["exponential", "constant"])
-    t.add_argument("--num-hiddens", type=_positive(int))
-    t.add_argument("--sigma", type=_nonneg(float))
-    t.add_argument("--p-uncond", type=_nonneg(float))
-    t.add_argument("--seed", type=_nonneg(int))
-    t.add_argument("--train-count", type=_nonneg(int), help="train on the first N images only")
+    t.add_argument("--num-hiddens", type=positive(int))
+    t.add_argument("--sigma", type=nonneg(float))
+    t.add_argument("--p-uncond", type=nonneg(float))
+    t.add_argument("--seed", type=nonneg(int))
+    t.add_argument("--train-count", type=nonneg(int), help="train on the first N images only")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default="auto")
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-    t.add_argument("--threads", type=_positive(int))
-    t.add_argument("--checkpoint-every", type=_positive(float), default=300.0, metavar="SECONDS")
-    t.add_argument("--max-steps", type=_positive(int), help=argparse.SUPPRESS)
+    t.add_argument("--threads", type=positive(int))
+    t.add_argument("--checkpoint-every", type=positive(float), default=300.0, metavar="SECONDS")
+    t.add_argument("--max-steps", type=positive(int), help=argparse.SUPPRESS)
     t.add_argument("--no-progress", action="store_true")
 
     s = sub.add_parser("sample", help="sample digits from a built-in model into an .npz")
     s.add_argument("--model", choices=[m for m in MODEL_NAMES if "denoiser" not in m and m != "classifier"],
                    help="a built-in model (required unless --backend deepfloyd)")
     s.add_argument("--labels", type=_labels, default=list(range(10)))
-    s.add_argument("--per-label", type=_positive(int), default=4)
-    s.add_argument("--count", type=_positive(int), help="number of images (unconditional models)")
-    s.add_argument("--steps", type=_positive(int), default=300, help="Euler steps (flow models)")
-    s.add_argument("--stride", type=_positive(int), default=30, help="DDPM stride (ddpm-class)")
-    s.add_argument("--guidance", type=_nonneg(float), default=None)
-    s.add_argument("--seed", type=_nonneg(int), default=0)
+    s.add_argument("--per-label", type=positive(int), default=4)
+    s.add_argument("--count", type=positive(int), help="number of images (unconditional models)")
+    s.add_argument("--steps", type=positive(int), default=300, help="Euler steps (flow models)")
+    s.add_argument("--stride", type=positive(int), default=30, help="DDPM stride (ddpm-class)")
+    s.add_argument("--guidance", type=nonneg(float), default=None)
+    s.add_argument("--seed", type=nonneg(int), default=0)
     s.add_argument("--trajectory", action="store_true")
     s.add_argument("--models-dir", help=argparse.SUPPRESS)
     s.add_argument("--out", required=True)
@@ -123,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("denoise", help="run a denoiser on noisy MNIST and report MSE/PSNR")
     d.add_argument("--model", default="denoiser", choices=["denoiser", "denoiser-pure-noise"])
-    d.add_argument("--sigma", type=_nonneg(float), default=0.5)
+    d.add_argument("--sigma", type=nonneg(float), default=0.5)
     d.add_argument("--split", choices=["train", "test"], default="test")
-    d.add_argument("--count", type=_positive(int), default=1000)
-    d.add_argument("--seed", type=_nonneg(int), default=0)
+    d.add_argument("--count", type=positive(int), default=1000)
+    d.add_argument("--seed", type=nonneg(int), default=0)
     d.add_argument("--models-dir", help=argparse.SUPPRESS)
     d.add_argument("--out")
 
@@ -136,11 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmarks as ratios against a plain reference, same run")
     b.add_argument("--quick", action="store_true", help="small sizes (seconds, for tests)")
     b.add_argument("--out", help="write the results as JSON")
-    b.add_argument("--threads", type=_positive(int))
+    b.add_argument("--threads", type=positive(int))
 
     e = sub.add_parser("evaluate", help="measure a model's quality (classifier accuracy, PSNR, ...)")
     e.add_argument("model", choices=MODEL_NAMES)
-    e.add_argument("--per-label", type=_positive(int), default=20)
+    e.add_argument("--per-label", type=positive(int), default=20)
     e.add_argument("--models-dir", help="default cache/models")
     e.add_argument("--write", action="store_true", help="save as quality.json beside the model")
     e.add_argument("--device", default="cpu", help="where sampled models run (cpu, cuda)")
@@ -183,9 +171,11 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from . import train as tr
+    from .config import PRESETS
+    from .device import init_distributed
     from .sampling import snapshot
 
-    cfg = tr.PRESETS[args.model]
+    cfg = PRESETS[args.model]
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "lr_schedule": args.lr_schedule, "num_hiddens": args.num_hiddens, "sigma": args.sigma,
@@ -194,7 +184,7 @@ def cmd_train(args) -> int:
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out) if args.out else Path("cache/runs") / cfg.name
     _setup_threads(args.threads)
-    distributed = tr.init_distributed()
+    distributed = init_distributed()
     rank = int(os.environ.get("RANK", "0"))
     bar = None
 
@@ -246,9 +236,9 @@ def cmd_sample(args) -> int:
         raise CLIError("python -m engine sample: --model is required for the built-in backend")
     import torch
 
+    from .device import cpu_amp
     from .models import MNISTDDPM, FlowModel, load_builtin
-    from .sampling import digit_labels, sample_ddpm, sample_flow, to_unit
-    from .train import cpu_amp
+    from .sampling import digit_labels, sample_ddpm, sample_flow
 
     out = _check_out(args.out)
     _setup_threads(None)
@@ -260,29 +250,18 @@ def cmd_sample(args) -> int:
         labels = digit_labels(args.labels, args.per_label)
     else:
         labels = torch.full((args.count or len(args.labels) * args.per_label,), -1)
-    traj_arr = None
     if cfg.objective == "ddpm":
         guidance = 7.0 if args.guidance is None else args.guidance
-        traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, args.stride, guidance, gen)
-        images = to_unit(traj.final)
-        if args.trajectory:
-            traj_arr = torch.stack([to_unit(x) for x in traj.x], 1)
+        traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, args.stride, guidance, gen,
+                           record=args.trajectory)
     else:
         guidance = (5.0 if args.guidance is None else args.guidance) if conditional else None
-        flow = FlowModel(net, cfg, amp)
-        res = sample_flow(flow, labels if conditional else None, len(labels), args.steps,
-                          guidance, gen, record=args.trajectory)
-        if args.trajectory:
-            images = res.x[-1].clamp(0, 1)
-            traj_arr = res.x.clamp(0, 1).transpose(0, 1)
-        else:
-            images = res
-    arrays = {
-        "images": images[:, 0].float().numpy().astype(np.float32),
-        "labels": labels.numpy().astype(np.int64),
-    }
-    if traj_arr is not None:
-        arrays["trajectory"] = traj_arr[:, :, 0].float().numpy().astype(np.float32)
+        traj = sample_flow(FlowModel(net, cfg, amp), labels if conditional else None, len(labels), args.steps,
+                           guidance, gen, record=args.trajectory)
+    shown = traj.to_unit()  # [0, 1] float32 (B, 1, 28, 28) per state
+    arrays = {"images": shown.final[:, 0], "labels": labels.numpy().astype(np.int64)}
+    if args.trajectory:
+        arrays["trajectory"] = shown.x[:, :, 0].transpose(1, 0, 2, 3)  # (B, states, 28, 28)
     _save_npz(out, **arrays)
     print(f"wrote {len(labels)} images to {out}")
     return 0
@@ -292,6 +271,7 @@ def cmd_denoise(args) -> int:
     import torch
 
     from .data import load_mnist
+    from .forward import add_noise_sigma
     from .metrics import mse, psnr
     from .models import load_builtin
 
@@ -303,7 +283,7 @@ def cmd_denoise(args) -> int:
     clean = split.images[:count]
     gen = torch.Generator().manual_seed(args.seed)
     noise = torch.randn(clean.shape, generator=gen)
-    noisy = noise if cfg.pure_noise else clean + args.sigma * noise
+    noisy = noise if cfg.pure_noise else add_noise_sigma(clean, args.sigma, noise=noise)
     with torch.inference_mode():
         denoised = torch.cat([net(b) for b in noisy.split(250)])
     print(f"{args.model} sigma={args.sigma} {args.split}[:{count}]: MSE {mse(denoised, clean):.5f} "
@@ -330,9 +310,9 @@ def cmd_info(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .checkpoints import atomic_write_text
+    from .device import pick_device
     from .evaluate import evaluate
     from .models import model_path
-    from .train import pick_device
 
     _setup_threads(None)
     root = Path(args.models_dir) if args.models_dir else None

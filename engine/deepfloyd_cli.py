@@ -19,30 +19,9 @@ import io
 import sys
 from pathlib import Path
 
+from .cli import nonneg, positive
+
 NPZ_KEYS = ("images", "prompts", "seed", "guidance", "stride", "model")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _nonneg_number(kind):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not v >= 0 or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-        return v
-
-    return parse
 
 
 def add_backend_args(parser: argparse.ArgumentParser, default_backend: str = "builtin") -> None:
@@ -69,10 +48,10 @@ def add_backend_args(parser: argparse.ArgumentParser, default_backend: str = "bu
 def add_sample_args(parser: argparse.ArgumentParser) -> None:
     """Everything ``run_sample`` reads, for a stand-alone ``sample`` parser."""
     add_backend_args(parser, default_backend="deepfloyd")
-    parser.add_argument("--count", type=_positive_int, default=None, help="images per prompt (default 1)")
-    parser.add_argument("--stride", type=_positive_int, default=30)
-    parser.add_argument("--guidance", type=_nonneg_number(float), default=None, help="CFG scale (default 7)")
-    parser.add_argument("--seed", type=_nonneg_number(int), default=0)
+    parser.add_argument("--count", type=positive(int), default=None, help="images per prompt (default 1)")
+    parser.add_argument("--stride", type=positive(int), default=30)
+    parser.add_argument("--guidance", type=nonneg(float), default=None, help="CFG scale (default 7)")
+    parser.add_argument("--seed", type=nonneg(int), default=0)
     parser.add_argument("--out", required=True)
 
 
@@ -87,10 +66,10 @@ def add_commands(subparsers, include_sample: bool = False) -> None:
     p = subparsers.add_parser("precompute", help="compute the Part A figure set into an artifact pack")
     add_backend_args(p, default_backend="deepfloyd")
     p.add_argument("--pack", required=True, help="output folder")
-    p.add_argument("--seed", type=_nonneg_number(int), action="append", help="repeatable; default 0")
+    p.add_argument("--seed", type=nonneg(int), action="append", help="repeatable; default 0")
     p.add_argument("--figures", default=",".join(FIGURES), help="comma-separated subset of the figure set")
-    p.add_argument("--stride", type=_positive_int, default=30)
-    p.add_argument("--guidance", type=_nonneg_number(float), default=7.0)
+    p.add_argument("--stride", type=positive(int), default=30)
+    p.add_argument("--guidance", type=nonneg(float), default=7.0)
     p.add_argument("--photo", default="camera", help="shipped sample photo for the editing figures")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=run_precompute)
@@ -163,7 +142,6 @@ def run_sample(args) -> int:
 
     from .checkpoints import atomic_write_bytes
     from .deepfloyd import DEFAULT_PROMPT, sample_images
-    from .sampling import to_unit
 
     out = Path(args.out)
     if not out.parent.is_dir() or out.is_dir():
@@ -173,11 +151,11 @@ def run_sample(args) -> int:
     guidance = 7.0 if args.guidance is None else args.guidance
     adapter = _load(args, prompts)
     gen = torch.Generator().manual_seed(args.seed)
-    images = to_unit(sample_images(adapter, prompts, count, args.stride, guidance, gen).final)
+    images = sample_images(adapter, prompts, count, args.stride, guidance, gen).to_unit().final
     buf = io.BytesIO()
     np.savez(
         buf,
-        images=images.numpy().astype(np.float32),
+        images=images.astype(np.float32),
         prompts=np.array([p for p in prompts for _ in range(count)]),
         seed=np.int64(args.seed),
         guidance=np.float32(guidance),
@@ -192,7 +170,8 @@ def run_sample(args) -> int:
 @_guarded
 def run_precompute(args) -> int:
     from .deepfloyd import DEFAULT_PROMPT
-    from .packs import PackSettings, precompute_pack
+    from .packs import PackSettings
+    from .precompute import precompute_pack
 
     figures = [f.strip() for f in args.figures.split(",") if f.strip()]
     fields = {"stride": args.stride, "guidance": args.guidance, "photo": args.photo}

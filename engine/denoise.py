@@ -18,27 +18,15 @@ exactly diffusers' ``DDPMScheduler.step``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from .forward import noise_coefficients
 from .metrics import psnr
 from .schedule import Schedule, strided_timesteps
+from .trajectory import Recorder, StepCallback, Trajectory
 
-
-@dataclass
-class DenoiseTrajectory:
-    """Everything a page needs to animate a loop. ``timesteps[k]`` is the t of ``x[k]``;
-    ``x0_hat[k]`` is the clean estimate made at step k (len(x) == len(x0_hat) + 1)."""
-
-    timesteps: list[int]
-    x: list[torch.Tensor]
-    x0_hat: list[torch.Tensor]
-
-    @property
-    def final(self) -> torch.Tensor:
-        return self.x[-1]
+DDPM_RANGE = (-1.0, 1.0)  # the pixels every Part A model works in (ddpm-class and DeepFloyd IF)
 
 
 # ----------------------------------------------------------------------------- blur
@@ -90,7 +78,7 @@ def split_output(out: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.
 
 
 def predict_x0(x_t: torch.Tensor, eps_hat: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
-    """x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)."""
+    """x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t) (Eq. A.2 solved for x_0)."""
     if eps_hat.shape != x_t.shape:
         raise ValueError(f"eps_hat shape {tuple(eps_hat.shape)} != x_t shape {tuple(x_t.shape)}")
     signal, sigma = noise_coefficients(t, schedule, x_t)
@@ -139,8 +127,6 @@ def ddpm_step(
     """One strided DDPM update (Eq. A.3): returns (x_t', x0_hat). No noise is added when
     ``variance_noise`` is None or t = 0."""
     check_step(t, t_prev, schedule)
-    if eps_hat.shape != x_t.shape:
-        raise ValueError(f"eps_hat shape {tuple(eps_hat.shape)} != x_t shape {tuple(x_t.shape)}")
     if variance_noise is not None and variance_noise.shape != x_t.shape:
         raise ValueError(
             f"variance_noise shape {tuple(variance_noise.shape)} != x_t shape {tuple(x_t.shape)}"
@@ -151,7 +137,7 @@ def ddpm_step(
     alpha = abar_t / abar_prev
     beta = 1 - alpha
     # 1. clean estimate from the noise estimate
-    x0_hat = (x_t - (1 - abar_t) ** 0.5 * eps_hat) / abar_t**0.5
+    x0_hat = predict_x0(x_t, eps_hat, t, schedule)
     # 2. posterior mean: a blend of x0_hat and x_t
     mean = (abar_prev**0.5 * beta / (1 - abar_t)) * x0_hat + (
         alpha**0.5 * (1 - abar_prev) / (1 - abar_t)
@@ -188,13 +174,15 @@ def iterative_denoise(
     cond=None,
     generator: torch.Generator | None = None,
     add_variance: bool = True,
-    callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    callback: StepCallback | None = None,
     after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-) -> DenoiseTrajectory:
-    """Part A1.4: denoise ``x_t`` (at ``timesteps[i_start]``) down to t = timesteps[-1].
+    record: bool = True,
+) -> Trajectory:
+    """Part A1.4-A1.5: denoise ``x_t`` (at ``timesteps[i_start]``) down to t = timesteps[-1]
+    (from pure noise at ``timesteps[0]``, this is sampling). The course's strided DDPM loop.
 
-    ``after_step(x, t)`` may rewrite x after each step (inpainting). ``callback(i, x, x0_hat)``
-    runs after each step. Variance noise comes from ``generator``.
+    ``after_step(x, t)`` may rewrite x after each step (inpainting); variance noise comes from
+    ``generator``. Returns the ``Trajectory`` in [-1, 1] pixels, times = the timesteps.
     """
     schedule = schedule or Schedule.cosine()
     timesteps = list(timesteps if timesteps is not None else strided_timesteps())
@@ -205,7 +193,8 @@ def iterative_denoise(
     schedule.check_t(timesteps)
     check_i_start(i_start, timesteps)
     x = x_t.float()
-    traj = DenoiseTrajectory([timesteps[i_start]], [x.clone()], [])
+    n = len(timesteps) - 1 - i_start
+    rec = Recorder(x, timesteps[i_start], n, record, callback)
     for i in range(i_start, len(timesteps) - 1):
         t, t_prev = timesteps[i], timesteps[i + 1]
         # 1. noise (and maybe variance) estimate
@@ -216,28 +205,8 @@ def iterative_denoise(
         if add_variance:
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         x, x0_hat = ddpm_step(x, eps, t, t_prev, schedule, noise, v)
+        # 3. constraints (inpainting), then record
         if after_step is not None:
             x = after_step(x, t_prev)
-        traj.timesteps.append(t_prev)
-        traj.x.append(x.clone())
-        traj.x0_hat.append(x0_hat)
-        if callback is not None:
-            callback(i, x, x0_hat)
-    return traj
-
-
-def sample_from_noise(
-    model: Callable,
-    shape: tuple[int, ...],
-    schedule: Schedule | None = None,
-    timesteps: Sequence[int] | None = None,
-    cond=None,
-    generator: torch.Generator | None = None,
-    device="cpu",
-    callback=None,
-) -> DenoiseTrajectory:
-    """Part A1.5: iterative denoising from pure noise at ``timesteps[0]``."""
-    noise = torch.randn(shape, generator=generator).to(device)
-    return iterative_denoise(
-        model, noise, 0, timesteps, schedule, cond, generator, callback=callback
-    )
+        rec.step(i - i_start, t_prev, x, x0_hat)
+    return rec.result(n, DDPM_RANGE)

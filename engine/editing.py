@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .denoise import DenoiseTrajectory, check_i_start, iterative_denoise
+from .denoise import check_i_start, iterative_denoise
 from .forward import forward, randn_like
 from .schedule import Schedule, strided_timesteps
+from .trajectory import StepCallback, Trajectory
 
 SDEDIT_I_STARTS = (1, 3, 5, 7, 10, 20)
 
@@ -32,11 +33,10 @@ def sdedit(
     schedule: Schedule | None = None,
     cond=None,
     generator: torch.Generator | None = None,
-    callback=None,
-) -> DenoiseTrajectory:
+    callback: StepCallback | None = None,
+) -> Trajectory:
     """Project ``x_orig`` (B, C, H, W) back to the image manifold starting at ``i_start``."""
-    schedule = schedule or Schedule.cosine()
-    timesteps = list(timesteps if timesteps is not None else strided_timesteps())
+    schedule, timesteps = _grid(schedule, timesteps)
     check_i_start(i_start, timesteps)
     # 1. noise the real image to timesteps[i_start]
     x_t = forward(x_orig.float(), timesteps[i_start], schedule, generator=generator)
@@ -44,6 +44,11 @@ def sdedit(
     return iterative_denoise(
         model, x_t, i_start, timesteps, schedule, cond, generator, callback=callback
     )
+
+
+def _grid(schedule: Schedule | None, timesteps: Sequence[int] | None) -> tuple[Schedule, list[int]]:
+    """The course's defaults: the cosine schedule and the 990 -> 0 grid with stride 30."""
+    return schedule or Schedule.cosine(), list(timesteps if timesteps is not None else strided_timesteps())
 
 
 def sdedit_sweep(model, x_orig, i_starts=SDEDIT_I_STARTS, **kwargs) -> list[torch.Tensor]:
@@ -90,11 +95,10 @@ def inpaint(
     schedule: Schedule | None = None,
     cond=None,
     generator: torch.Generator | None = None,
-    callback=None,
-) -> DenoiseTrajectory:
+    callback: StepCallback | None = None,
+) -> Trajectory:
     """Fill the ``mask == 1`` region of ``x_orig`` so it agrees with the rest (RePaint)."""
-    schedule = schedule or Schedule.cosine()
-    timesteps = list(timesteps if timesteps is not None else strided_timesteps())
+    schedule, timesteps = _grid(schedule, timesteps)
     x_orig = x_orig.float()
     mask = check_mask(mask, x_orig)
 

@@ -17,22 +17,13 @@ from pathlib import Path
 
 import torch
 
+from .classifier import class_probs, classify
 from .data import load_mnist, mnist_mean_image
+from .device import cpu_amp
+from .forward import add_noise_sigma
 from .metrics import psnr
 from .models import MNISTDDPM, FlowModel, load_builtin
-from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow, to_unit
-from .train import cpu_amp
-
-
-@torch.inference_mode()
-def class_probs(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Softmax class probabilities (N, 10) for images (N, 1, 28, 28) in [0, 1]."""
-    return torch.cat([classifier(b).softmax(1) for b in images.float().split(500)])
-
-
-def classify(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Predicted labels for images (N, 1, 28, 28) in [0, 1]."""
-    return class_probs(classifier, images).argmax(1)
+from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow
 
 
 def classifier_accuracy(root: Path | None = None) -> dict:
@@ -65,14 +56,17 @@ def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | N
     t0 = time.perf_counter()
     if cfg.objective == "ddpm":
         guidance = 7.0 if guidance is None else guidance
-        images = to_unit(sample_ddpm(MNISTDDPM(net, amp=amp), labels, stride, guidance, gen).final)
+        traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, stride, guidance, gen, record=False)
+        images = torch.from_numpy(traj.to_unit().final)
         setting = {"guidance": guidance, "stride": stride}
     elif conditional:
         guidance = 5.0 if guidance is None else guidance
-        images = sample_flow(FlowModel(net, cfg, amp), labels, len(labels), steps, guidance, gen)
+        traj = sample_flow(FlowModel(net, cfg, amp), labels, len(labels), steps, guidance, gen, record=False)
+        images = traj.final.clamp(0, 1)
         setting = {"guidance": guidance, "steps": steps}
     else:  # time-only flow: no class to ask for, so no accuracy; which digits come out, how surely
-        images = sample_flow(FlowModel(net, cfg, amp), None, len(labels), steps, None, gen)
+        traj = sample_flow(FlowModel(net, cfg, amp), None, len(labels), steps, None, gen, record=False)
+        images = traj.final.clamp(0, 1)
         setting = {"steps": steps}
     run = {"samples": len(labels), "seed": seed, "sampling_s": round(time.perf_counter() - t0, 1),
            "device": device}
@@ -107,7 +101,7 @@ def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None)
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
     out = {}
     for s in SIGMA_GRID:
-        noisy = clean + s * noise
+        noisy = add_noise_sigma(clean, s, noise=noise)
         den = torch.cat([net(b) for b in noisy.split(250)])
         out[str(s)] = {"denoised_psnr": _db(psnr(den, clean)), "noisy_psnr": _db(psnr(noisy, clean))}
     return {"psnr_by_sigma": out, "trained_sigma": cfg.sigma, "count": count, "seed": seed}

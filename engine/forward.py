@@ -6,6 +6,9 @@
   x_1 = data, t running 0 -> 1. Note the conventions are opposite: DDPM's "x_0" is data,
   flow matching's "x_0" is noise.
 
+The training losses of the two noising processes sit beside them: ``denoiser_loss`` (B1.2)
+and ``eps_loss`` (DDPM epsilon-prediction); the flow-matching loss is in ``engine.flow``.
+
 Randomness is always an argument: pass ``noise``, or a ``generator`` to draw it from.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.nn import functional as F
 
 from .schedule import Schedule, append_dims
 
@@ -30,10 +34,7 @@ def forward(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """q(x_t | x_0) sample (Eq. A.2). x_0 (B, C, H, W); t an int or (B,) ints."""
-    if noise is None:
-        noise = randn_like(x_0, generator)
-    elif noise.shape != x_0.shape:
-        raise ValueError(f"noise shape {tuple(noise.shape)} != image shape {tuple(x_0.shape)}")
+    noise = _noise_for(x_0, noise, generator)
     signal, sigma = noise_coefficients(t, schedule, x_0)
     return signal * x_0 + sigma * noise
 
@@ -65,11 +66,16 @@ def add_noise_sigma(
     """z = x + sigma * eps (Part B1.2)."""
     if not math.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
+    return x + sigma * _noise_for(x, noise, generator)
+
+
+def _noise_for(x: torch.Tensor, noise: torch.Tensor | None, generator: torch.Generator | None):
+    """The given noise (checked against ``x``'s shape), or fresh N(0, I) from ``generator``."""
     if noise is None:
-        noise = randn_like(x, generator)
-    elif noise.shape != x.shape:
+        return randn_like(x, generator)
+    if noise.shape != x.shape:
         raise ValueError(f"noise shape {tuple(noise.shape)} != image shape {tuple(x.shape)}")
-    return x + sigma * noise
+    return noise
 
 
 def flow_path(x_0: torch.Tensor, x_1: torch.Tensor, t) -> torch.Tensor:
@@ -82,3 +88,18 @@ def flow_path(x_0: torch.Tensor, x_1: torch.Tensor, t) -> torch.Tensor:
     check_batch_t(t, x_1.shape[0])
     t = append_dims(t, x_1.ndim)
     return (1 - t) * x_0 + t * x_1
+
+
+def denoiser_loss(denoiser, x: torch.Tensor, noise: torch.Tensor, sigma: float,
+                  pure_noise: bool = False) -> torch.Tensor:
+    """|| D(z) - x ||^2 with z = x + sigma eps (Part B1.2), or z = eps (B1.2.3, pure noise)."""
+    z = noise if pure_noise else add_noise_sigma(x, sigma, noise=noise)
+    return F.mse_loss(denoiser(z).float(), x.float())
+
+
+def eps_loss(model, x_0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule: Schedule,
+             cond=None) -> torch.Tensor:
+    """|| eps_theta(x_t, t, c) - eps ||^2 with x_t from Eq. A.2 (Ho et al. 2020, Algorithm 1).
+    ``model(x_t, t, cond)`` takes the integer timesteps t (B,); pixels in [-1, 1]."""
+    x_t = forward(x_0, t, schedule, noise=noise)
+    return F.mse_loss(model(x_t, t, cond).float(), noise)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from .denoise import gaussian_blur, split_output
+from .guidance import expand_batch
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,17 @@ def get_view(name: str) -> View:
 class AnagramModel:
     """eps = (eps_1(x) + view^-1(eps_2(view(x)))) / 2, both branches in one batched call."""
 
-    def __init__(self, model: Callable, cond_1, cond_2, view: View | str = "flip", channels: int = 3):
+    def __init__(self, model: Callable, cond_1, cond_2, view: View | str = "flip"):
         self.model, self.cond_1, self.cond_2 = model, cond_1, cond_2
         self.view = get_view(view) if isinstance(view, str) else view
-        self.channels = channels
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
-        b = x_t.shape[0]
+        b, c = x_t.shape[0], x_t.shape[1]
         x_in = torch.cat([x_t, self.view.apply(x_t)])
-        conds = torch.cat([_batch(self.cond_1, b), _batch(self.cond_2, b)])
+        conds = torch.cat([expand_batch(self.cond_1, b), expand_batch(self.cond_2, b)])
         out = self.model(x_in, torch.cat([t, t]), conds).float()
-        eps_1, var_1 = split_output(out[:b], self.channels)
-        eps_2, _ = split_output(out[b:], self.channels)
+        eps_1, var_1 = split_output(out[:b], c)
+        eps_2, _ = split_output(out[b:], c)
         eps = (eps_1 + self.view.invert(eps_2)) / 2
         return eps if var_1 is None else torch.cat([eps, var_1], dim=1)
 
@@ -73,12 +73,11 @@ class AnagramModel:
 class HybridModel:
     """eps = lowpass(eps_1) + highpass(eps_2): prompt 1 seen from far, prompt 2 up close."""
 
-    def __init__(self, model: Callable, cond_far, cond_near, kernel_size: int = 33,
-                 sigma: float = 2.0, channels: int = 3):
+    def __init__(self, model: Callable, cond_far, cond_near, kernel_size: int = 33, sigma: float = 2.0):
         if not sigma > 0:
             raise ValueError(f"hybrid sigma must be > 0, got {sigma}")
         self.model, self.cond_far, self.cond_near = model, cond_far, cond_near
-        self.kernel_size, self.sigma, self.channels = kernel_size, sigma, channels
+        self.kernel_size, self.sigma = kernel_size, sigma
 
     def lowpass(self, x: torch.Tensor) -> torch.Tensor:
         k = min(self.kernel_size, 2 * ((min(x.shape[-2:]) - 1) // 2) + 1)
@@ -89,18 +88,14 @@ class HybridModel:
         return self.lowpass(eps_far), eps_near - self.lowpass(eps_near)
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
-        b = x_t.shape[0]
-        conds = torch.cat([_batch(self.cond_far, b), _batch(self.cond_near, b)])
+        b, c = x_t.shape[0], x_t.shape[1]
+        conds = torch.cat([expand_batch(self.cond_far, b), expand_batch(self.cond_near, b)])
         out = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), conds).float()
-        eps_1, var_1 = split_output(out[:b], self.channels)
-        eps_2, _ = split_output(out[b:], self.channels)
+        eps_1, var_1 = split_output(out[:b], c)
+        eps_2, _ = split_output(out[b:], c)
         low, high = self.bands(eps_1, eps_2)
         eps = low + high
         return eps if var_1 is None else torch.cat([eps, var_1], dim=1)
-
-
-def _batch(cond: torch.Tensor, b: int) -> torch.Tensor:
-    return cond if cond.shape[0] == b else cond[:1].expand(b, *cond.shape[1:])
 
 
 def fft_magnitude(x: torch.Tensor) -> torch.Tensor:

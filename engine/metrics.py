@@ -30,12 +30,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     return 10 * math.log10(data_range**2 / m)
 
 
-def psnr_per_image(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    _check(a, b)
-    m = ((a.float() - b.float()) ** 2).flatten(1).mean(1)
-    return 10 * torch.log10(data_range**2 / m.clamp(min=1e-12))
-
-
 def ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> float:
     """Mean SSIM over the batch (Wang et al. 2004, Gaussian-free 7x7 window as in skimage)."""
     from skimage.metrics import structural_similarity

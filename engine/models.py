@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from . import checkpoints as ckpt
+from .config import TrainConfig
 from .data import CACHE_DIR
 from .schedule import Schedule
-from .train import TrainConfig, load_weights
 from .unet import inference_copy, one_hot
 
 MODELS_DIR = CACHE_DIR / "models"
@@ -29,7 +29,11 @@ MODEL_NAMES = (
 
 
 class ModelNotFound(ckpt.CheckpointError):
-    pass
+    """A built-in model that is not trained yet; ``fix`` is the command that trains it."""
+
+    def __init__(self, message: str, fix: str = ""):
+        super().__init__(f"{message} Train it with: {fix}" if fix else message)
+        self.reason, self.fix = message, fix
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,9 @@ def load_builtin(name: str, root: Path | None = None):
     """(torch module in eval mode, TrainConfig, manifest) of a shipped or trained model."""
     path = model_path(name, root)
     if not path.exists():
-        raise ModelNotFound(
-            f"model {name!r} is not in {path.parent}. Train it with: python -m engine train {name} "
-            f"--out {path.parent}"
-        )
-    module, cfg, meta = load_weights(path)
+        raise ModelNotFound(f"model {name!r} is not in {path.parent}.",
+                            f"python -m engine train {name} --out {path.parent}")
+    module, cfg, meta = ckpt.load_weights(path)
     return module, cfg, meta.get("manifest", {})
 
 

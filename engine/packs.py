@@ -1,8 +1,7 @@
 """Artifact packs: the CS180 Part A figure set computed once on a GPU, browsed anywhere.
 
-``precompute_pack`` runs the engine's own algorithms (``engine.forward``, ``denoise``,
-``guidance``, ``editing``, ``illusions``) through a text-conditioned adapter (DeepFloyd IF,
-``engine.deepfloyd``) and writes a self-describing folder:
+``engine.precompute.precompute_pack`` runs the engine's own algorithms through a text-conditioned
+adapter (DeepFloyd IF) and writes a self-describing folder:
 
     PACK/manifest.json              version, model id, library versions, prompts, seeds,
                                     settings, every figure's arrays (shape, dtype) and meta,
@@ -20,28 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
-import shutil
-import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from importlib import metadata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
-import torch
 
-from . import checkpoints as ckpt
-from .deepfloyd import DEFAULT_PROMPT, NULL_PROMPT, sample_images
-from .denoise import gaussian_blur, iterative_denoise, one_step_denoise
-from .editing import SDEDIT_I_STARTS, inpaint, rectangle_mask, sdedit_sweep
-from .forward import forward
-from .guidance import CFGModel
-from .illusions import AnagramModel, HybridModel, get_view
-from .sampling import to_unit
-from .schedule import strided_timesteps
+from .deepfloyd import DEFAULT_PROMPT, NULL_PROMPT
+from .editing import SDEDIT_I_STARTS
 
 PACK_VERSION = 1
 MANIFEST = "manifest.json"
@@ -142,225 +128,9 @@ class Pack:
         return self.figures[name]
 
 
-# ----------------------------------------------------------------------------- computing
 
-
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    return to_unit(x.float().cpu())
-
-
-def _traj(xs: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Steps of (B, C, H, W) -> (B, T, C, H, W) float16 in [0, 1]."""
-    return torch.stack([_unit(x) for x in xs], 1).half()
-
-
-def _load_photo(name: str, size: int) -> torch.Tensor:
-    """A shipped sample photo as (1, 3, size, size) in [-1, 1]."""
-    from .data import load_photo
-
-    photo = load_photo(name)[None]
-    if photo.shape[-1] != size:
-        photo = torch.nn.functional.interpolate(photo, size=(size, size), mode="bilinear", antialias=True)
-    return photo.clamp(0, 1) * 2 - 1
-
-
-def _figure(name: str, adapter, s: PackSettings, photo: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
-    """One figure for one seed, through the engine's algorithms. Arrays without the seed axis."""
-    gen = torch.Generator().manual_seed(seed)
-    sched = adapter.schedule
-    ts = strided_timesteps(s.stride)
-    photo_cond = adapter.encode([DEFAULT_PROMPT])
-    guided = CFGModel(adapter, adapter.null_cond(1), s.guidance, 3)
-    ts_arr = torch.tensor(ts)
-    if name in ("samples", "cfg"):
-        traj = sample_images(adapter, s.prompts, 1, s.stride, 1.0 if name == "samples" else s.guidance, gen)
-        return {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": ts_arr}
-    if name in ("forward", "one_step"):
-        noisy = torch.cat([forward(photo, t, sched, generator=gen) for t in s.forward_ts])
-        out = {"photo": _unit(photo[0]), "noisy": _unit(noisy), "timesteps": torch.tensor(s.forward_ts)}
-        if name == "one_step":
-            out["denoised"] = _unit(
-                torch.cat(
-                    [
-                        one_step_denoise(adapter, x[None], t, sched, photo_cond)
-                        for x, t in zip(noisy, s.forward_ts, strict=True)
-                    ]
-                )
-            )
-            out["blurred"] = _unit(gaussian_blur(noisy))
-        return out
-    if name == "iterative":
-        i = s.iterative_i_start
-        x_t = forward(photo, ts[i], sched, generator=gen)
-        traj = iterative_denoise(adapter, x_t, i, ts, sched, photo_cond, gen)
-        return {
-            "photo": _unit(photo[0]),
-            "noisy": _unit(x_t[0]),
-            "trajectory": _traj(traj.x),
-            "x0_hat": _traj(traj.x0_hat),
-            "final": _unit(traj.final),
-            "one_step": _unit(one_step_denoise(adapter, x_t, ts[i], sched, photo_cond)),
-            "blurred": _unit(gaussian_blur(x_t)),
-            "timesteps": torch.tensor(traj.timesteps),
-        }
-    if name in ("sdedit", "text_edit"):
-        cond = photo_cond if name == "sdedit" else adapter.encode([s.edit_prompt])
-        edits = sdedit_sweep(
-            guided, photo, s.i_starts, timesteps=ts, schedule=sched, cond=cond, generator=gen
-        )
-        return {
-            "photo": _unit(photo[0]),
-            "edits": _unit(torch.cat(edits)),
-            "i_starts": torch.tensor(s.i_starts),
-        }
-    if name == "inpaint":
-        h = photo.shape[-1]
-        top, left, bottom, right = (round(f * h) for f in s.inpaint_box)
-        mask = rectangle_mask(h, h, top, left, bottom, right)
-        traj = inpaint(guided, photo, mask, ts, sched, photo_cond, gen)
-        return {
-            "photo": _unit(photo[0]),
-            "mask": mask[0],
-            "images": _unit(traj.final),
-            "trajectory": _traj(traj.x),
-            "timesteps": ts_arr,
-        }
-    if name in ("anagram", "hybrid"):
-        if name == "anagram":
-            c1, c2 = adapter.encode(list(s.anagram_prompts)).split(1)
-            model = AnagramModel(guided, c1, c2, s.anagram_view, 3)
-        else:
-            far, near = adapter.encode(list(s.hybrid_prompts)).split(1)
-            model = HybridModel(guided, far, near, channels=3)
-        noise = torch.randn(photo.shape, generator=gen)
-        traj = iterative_denoise(model, noise, 0, ts, sched, None, gen)
-        out = {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": ts_arr}
-        if name == "anagram":
-            out["flipped"] = get_view(s.anagram_view).apply(out["images"])
-        return out
-    raise ValueError(f"unknown figure {name!r}")
-
-
-def _figure_meta(name: str, s: PackSettings) -> dict:
-    meta = {"stride": s.stride, "value_range": [0.0, 1.0]}
-    if name == "samples":
-        meta |= {"prompts": list(s.prompts), "guidance": 1.0}
-    elif name == "cfg":
-        meta |= {"prompts": list(s.prompts), "guidance": s.guidance}
-    elif name in ("forward", "one_step", "iterative"):
-        meta |= {"photo": s.photo, "prompt": DEFAULT_PROMPT}
-        if name == "iterative":
-            meta["i_start"] = s.iterative_i_start
-    elif name in ("sdedit", "text_edit", "inpaint"):
-        meta |= {
-            "photo": s.photo,
-            "guidance": s.guidance,
-            "prompt": s.edit_prompt if name == "text_edit" else DEFAULT_PROMPT,
-        }
-    elif name == "anagram":
-        meta |= {"prompts": list(s.anagram_prompts), "view": s.anagram_view, "guidance": s.guidance}
-    elif name == "hybrid":
-        meta |= {"prompts_far_near": list(s.hybrid_prompts), "guidance": s.guidance}
-    return meta
-
-
-def _versions() -> dict:
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "numpy", "diffusers", "transformers", "safetensors", "huggingface_hub"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _sha256(data: bytes) -> str:
+def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def precompute_pack(
-    adapter,
-    pack_dir: str | os.PathLike,
-    prompts: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    figures: Sequence[str] | None = None,
-    *,
-    overwrite: bool = False,
-    progress: Callable[[str, int, int], None] | None = None,
-    **settings,
-) -> Pack:
-    """Compute ``figures`` (default: the full Part A set) for every seed and write a pack.
-
-    ``settings`` overrides ``PackSettings`` fields (stride, guidance, photo, i_starts, ...). The
-    pack appears atomically: it is written to a temporary folder and renamed into place.
-    """
-    given = {"prompts": prompts, "seeds": seeds, "figures": figures}
-    s = PackSettings(**{k: tuple(v) for k, v in given.items() if v is not None})
-    s = replace(s, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
-    pack_dir = Path(pack_dir)
-    if pack_dir.exists() and not overwrite:
-        raise PackError(
-            f"{pack_dir} already exists; choose another path or pass overwrite=True (--overwrite)"
-        )
-    adapter.encode(s.needed_prompts())  # every missing embedding fails now, before any work
-    photo = _load_photo(s.photo, adapter.spec.image_size)
-
-    pack_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=pack_dir.parent, prefix=f".{pack_dir.name}.tmp-"))
-    try:
-        figures_meta, files = {}, {}
-        for k, name in enumerate(s.figures):
-            if progress is not None:
-                progress(name, k, len(s.figures))
-            per_seed = [_figure(name, adapter, s, photo, seed) for seed in s.seeds]
-            arrays = {key: torch.stack([a[key] for a in per_seed]) for key in per_seed[0]}
-            for key in ("timesteps", "i_starts", "mask"):
-                if key in arrays:
-                    arrays[key] = arrays[key][0]
-            rel = f"figures/{name}.safetensors"
-            meta = _figure_meta(name, s)
-            ckpt.save_tensors(tmp / rel, arrays, {"figure": name, **meta})
-            figures_meta[name] = {
-                "file": rel,
-                "meta": meta,
-                "arrays": {
-                    key: {"shape": list(a.shape), "dtype": str(a.dtype).removeprefix("torch.")}
-                    for key, a in arrays.items()
-                },
-            }
-        for path in sorted((tmp / "figures").iterdir()):
-            data = path.read_bytes()
-            files[f"figures/{path.name}"] = {"sha256": _sha256(data), "bytes": len(data)}
-        manifest = {
-            "pack_version": PACK_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": {
-                "id": str(getattr(adapter, "model_id", adapter.spec.name)),
-                "spec": asdict(adapter.spec) | {"prompts": []},
-                "dtype": str(getattr(adapter, "dtype", "")),
-                "device": str(getattr(adapter, "device", "")),
-                "num_timesteps": adapter.schedule.num_timesteps,
-            },
-            "versions": _versions(),
-            "settings": asdict(s),
-            "figures": figures_meta,
-            "files": files,
-        }
-        ckpt.atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=1))
-        if pack_dir.exists():
-            old = pack_dir.with_name(f".{pack_dir.name}.old-{os.getpid()}")
-            os.replace(pack_dir, old)
-            os.replace(tmp, pack_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, pack_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return open_pack(pack_dir)
-
-
-# ----------------------------------------------------------------------------- reading
 
 
 def _frozen(value):
@@ -405,7 +175,7 @@ def open_pack(pack_dir: str | os.PathLike) -> Pack:
         if not path.is_file():
             raise PackError(f"pack file missing: {path}. {redo}")
         data = path.read_bytes()
-        if len(data) != info.get("bytes") or _sha256(data) != info.get("sha256"):
+        if len(data) != info.get("bytes") or sha256(data) != info.get("sha256"):
             raise PackError(f"pack file corrupt (checksum mismatch): {path}. {redo}")
         blobs[rel] = data
     figures = {}

@@ -34,7 +34,7 @@ def cosine_betas(num_timesteps: int = NUM_TRAIN_TIMESTEPS, max_beta: float = 0.9
 
 @dataclass(frozen=True, eq=False)
 class Schedule:
-    """abar_t for t = 0..T-1, stored in float64; read it through ``abar(t, like)``."""
+    """abar_t for t = 0..T-1, stored in float64; ``engine.forward.noise_coefficients`` reads it."""
 
     alphas_cumprod: torch.Tensor = field(repr=False)
 
@@ -64,15 +64,6 @@ class Schedule:
         if t.numel() and (t.min() < 0 or t.max() >= self.num_timesteps):
             raise ValueError(f"t must be in [0, {self.num_timesteps - 1}], got {t.tolist()}")
         return t
-
-    def abar(self, t, like: torch.Tensor) -> torch.Tensor:
-        """abar_t broadcast against ``like`` (B, ...): t is an int or a (B,) tensor of ints."""
-        t = self.check_t(t)
-        values = self.alphas_cumprod[t.cpu()]
-        return append_dims(values.to(device=like.device, dtype=like.dtype), like.ndim)
-
-    def snr(self) -> torch.Tensor:
-        return self.alphas_cumprod / (1 - self.alphas_cumprod)
 
 
 def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:

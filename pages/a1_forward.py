@@ -8,8 +8,7 @@ server-side t slider."""
 import numpy as np
 import streamlit as st
 
-from dashboard import backends, cache, figures, ui
-from dashboard.uploads import UploadError, load_image
+from dashboard import backends, cache, controls, figures, images, parta, ui
 
 st.title("Forward process")
 st.markdown(
@@ -24,25 +23,10 @@ st.markdown(
     "computed in your browser."
 )
 
-active = cache.active()
-backends.show_status(active)
+active = controls.status()
 if active.pack is not None:
-    fig = backends.pack_figure(active.pack, "forward")
-    if fig is not None:
-        st.subheader("From the pack: " + str(fig.meta.get("photo", "photo")) + " at t = 250, 500, 750")
-        s_idx, s_seed = backends.pack_seed(active.pack, "a1_pack_seed")
-        ts = [int(v) for v in fig.arrays["timesteps"]]
-        frames = [fig.arrays["photo"][s_idx], *fig.arrays["noisy"][s_idx]]
-        size = frames[0].shape[-1]
-        ui.image(
-            figures.labeled_row(frames, ["x_0"] + [f"t = {v}" for v in ts], scale=max(2, 160 // size)),
-            caption=f"precomputed by {active.pack.model_id}, seed {s_seed}",
-            download=f"pack_forward_seed{s_seed}",
-            key="a1_dl_pack",
-        )
     st.caption("The forward process needs no model, so everything below is live.")
-
-text_backend = active.backend in (backends.DEEPFLOYD, backends.PACK)
+text_backend = active.kind in (backends.DEEPFLOYD, backends.PACK)
 SOURCES = ["MNIST test digit", "Sample photo", "Upload"]
 if text_backend:
     SOURCES = ["Sample photo", "Upload", "MNIST test digit"]
@@ -52,7 +36,7 @@ source = st.segmented_control("Image", SOURCES, key="a1_source") or SOURCES[0]
 x_0 = None
 name = "image"
 if source == "MNIST test digit":
-    index = ui.digit_picker("a1_index", 0)
+    index = controls.digit_picker("a1_index", 0)
     x_0, label = cache.mnist_digit(index)
     name = f"mnist_{index}"
     st.caption(f"Test digit #{index}, a {label}.")
@@ -68,24 +52,14 @@ elif source == "Sample photo":
         x_0 = cache.photo(pick)
         name = pick
 else:
-    up = st.file_uploader("An image (PNG, JPEG, GIF, BMP, WebP, TIFF; up to 10 MB)", key="a1_upload")
-    if up is None:
-        st.info("Choose a file. It is shrunk and center-cropped to 64×64.")
-    else:
-        try:
-            result = load_image(up.getvalue(), size=64, mode="RGB", mnist_style=False)
-            x_0 = result.image
-            name = "upload"
-            if result.notes:
-                st.caption("Converted: " + "; ".join(result.notes) + ".")
-        except UploadError as e:
-            ui.error_box(f"Could not use this file: {e}", "upload a PNG or JPEG photo")
+    x_0 = controls.uploaded("a1_upload", 64, "RGB", mnist_style=False)
+    name = "upload"
 
 if x_0 is None:
     st.stop()
 
 seed = ui.seed()
-abar = cache.alphas_cumprod(cache.active_backend())
+abar = cache.alphas_cumprod()
 eps = cache.noise_like(tuple(x_0.shape), seed)
 size = x_0.shape[-1]
 view_scale = max(2, (252 if ui.presenter() else 196) // size)
@@ -109,21 +83,21 @@ with left:
     st.markdown(f"ᾱ_t = {abar[t]:.4f}, SNR_t = ᾱ_t / (1 − ᾱ_t) = {abar[t] / (1 - abar[t]):.3g}")
     ui.plot(figures.schedule_figure(abar, t), key="a1_schedule")
 with right:
-    x_t = cache.forward_image(x_0, eps, float(abar[t]))
+    x_t = parta.forward_image(x_0, eps, float(abar[t]))
     st.markdown(f"x_t at t = {t}")
     ui.image(x_t, scale_by=view_scale, download=f"x_t_{name}_t{t}_seed{seed}", key="a1_dl_xt")
 
 st.subheader("The spec's strip: t = 250, 500, 750")
 strip_ts = [0, 250, 500, 750]
-frames = [x_0 if s == 0 else cache.forward_image(x_0, eps, float(abar[s])) for s in strip_ts]
+frames = [x_0 if s == 0 else parta.forward_image(x_0, eps, float(abar[s])) for s in strip_ts]
 ui.image(
-    figures.labeled_row(frames, ["x_0"] + [f"t = {s}" for s in strip_ts[1:]], scale=view_scale // 2 + 1),
+    images.labeled_row(frames, ["x_0"] + [f"t = {s}" for s in strip_ts[1:]], scale=view_scale // 2 + 1),
     download=f"forward_strip_{name}_seed{seed}",
     key="a1_dl_strip",
 )
 anim_ts = np.linspace(0, 999, 41).astype(int)
 ui.gif_download(
-    [cache.forward_image(x_0, eps, float(abar[s])) for s in anim_ts],
+    [parta.forward_image(x_0, eps, float(abar[s])) for s in anim_ts],
     "GIF: t from 0 to 999",
     f"forward_{name}_seed{seed}",
     scale_by=max(2, 112 // size),

@@ -5,7 +5,7 @@ once (cached); the scrubber only picks frames from it."""
 
 import streamlit as st
 
-from dashboard import backends, cache, figures, ui
+from dashboard import backends, cache, controls, images, ui
 
 st.title("Sampling and classifier-free guidance")
 st.markdown(
@@ -23,34 +23,12 @@ st.markdown(
     "more typical digits, less variety."
 )
 
-active, model = ui.part_a()
-if active.pack is not None:
-    pack = active.pack
-    s_idx, s_seed = backends.pack_seed(pack, "a3_pack_seed")
-    for name, title in (("samples", "Samples without guidance (γ = 1)"), ("cfg", "Samples with CFG")):
-        fig = backends.pack_figure(pack, name)
-        if fig is None:
-            continue
-        a = fig.arrays
-        prompts = list(fig.meta.get("prompts", ()))
-        size = a["images"].shape[-1]
-        st.subheader(f"{title}, γ = {fig.meta.get('guidance')}")
-        ts = [int(v) for v in a["timesteps"]]
-        ui.default(f"a3_pack_step_{name}", len(ts) - 1)
-        k = int(st.slider("Step of the loop", 0, len(ts) - 1, key=f"a3_pack_step_{name}"))
-        frames = a["trajectory"][s_idx][:, k].astype("float32")
-        ui.image(
-            figures.grid(list(frames), ncols=len(prompts) or 1, scale=max(2, 128 // size)),
-            caption=f"x_t at t = {ts[k]} · " + " · ".join(f"“{p}”" for p in prompts) + f" · seed {s_seed}",
-            download=f"pack_{name}_seed{s_seed}_t{ts[k]}",
-            key=f"a3_dl_pack_{name}",
-        )
-    st.stop()
-
-key = cache.model_key(active)
-seed = ui.seed()
-text = model.spec.conditioning == "text"
-options = backends.prompt_options(model) if text else list(range(10))
+active, backend = controls.part_a("a3")
+key = active.key
+seed = controls.seed(backend, "a3")
+spec = backend.spec
+text = spec.conditioning == "text"
+options = list(backend.allowed("prompt") or backends.prompt_options(spec)) if text else list(range(10))
 
 c1, c2 = st.columns([2, 1])
 with c1:
@@ -62,27 +40,44 @@ with c1:
         ui.default("a3_classes", list(range(10)))
         classes = st.multiselect("Classes (one sample each)", list(range(10)), key="a3_classes")
 with c2:
-    ui.default("a3_gamma", 7.0)
-    gamma = float(st.slider("CFG scale γ", 0.0, 10.0, step=0.5, key="a3_gamma"))
-with ui.secondary("Sampler settings"):
-    ui.default("a3_stride", 30)
-    stride = int(
-        st.select_slider("Stride (timesteps skipped per step)", [10, 20, 30, 50, 100], key="a3_stride")
+    gammas = backend.allowed("sample_gamma")
+    gamma = float(
+        controls.pick("CFG scale γ", "a3_gamma", None, 7.0, gammas, widget=controls.slider(0.0, 10.0, 0.5))
     )
-    ui.default("a3_per_class", 1)
-    per_class = int(st.number_input("Samples per class", 1, 4, key="a3_per_class"))
+with ui.secondary("Sampler settings"):
+    stride = int(
+        controls.pick(
+            "Stride (timesteps skipped per step)",
+            "a3_stride",
+            [10, 20, 30, 50, 100],
+            30,
+            backend.allowed("stride"),
+        )
+    )
+    per_class = int(
+        controls.pick(
+            "Samples per class",
+            "a3_per_class",
+            None,
+            1,
+            backend.allowed("count"),
+            widget=controls.number(1, 4),
+        )
+    )
 
 if not classes:
     st.info("Pick at least one prompt." if text else "Pick at least one class.")
     st.stop()
 
-labels = cache.as_labels(c for _ in range(per_class) for c in sorted(classes))  # one column per class
-traj = cache.sample_trajectory(key, labels, seed, stride, gamma)
-sc = ui.scale_for(model.spec.image_size, 4)
+labels = tuple(c for _ in range(per_class) for c in sorted(classes))  # one column per class
+traj = controls.answer(cache.sample, key, labels, seed, stride, gamma, label="Sampling from noise…")
+if traj is None:
+    st.stop()
+sc = ui.scale_for(spec.image_size, 4)
 
 st.subheader(f"Samples, γ = {gamma:g}")
 ui.image(
-    figures.grid(list(traj.final), ncols=len(classes), scale=sc),
+    images.grid(list(traj.final), ncols=len(classes), scale=sc),
     caption=" · ".join(str(c) for c in sorted(classes)) + f" (seed {seed}, stride {stride})",
     download=f"samples_gamma{gamma:g}_seed{seed}",
     key="a3_dl_grid",
@@ -90,20 +85,23 @@ ui.image(
 
 
 @st.fragment
-def scrubber(traj: cache.Trajectory, ncols: int, sc: int) -> None:
+def scrubber(traj, ncols: int, sc: int) -> None:
     """Pick a step of the precomputed loop; only this fragment reruns."""
-    n = len(traj.x0_hat)
+    n = len(traj.times) - 1
     ui.default("a3_step", n)
     if st.session_state["a3_step"] > n:
         st.session_state["a3_step"] = n
     k = int(
         st.slider("Step", 0, n, key="a3_step", help="0 is pure noise; the last step is the finished sample.")
     )
-    ui.image(figures.grid(list(traj.x[k]), ncols=ncols, scale=sc), caption=f"x_t at t = {traj.timesteps[k]}")
-    j = min(k, n - 1)
+    ui.image(images.grid(list(traj.x[k]), ncols=ncols, scale=sc), caption=f"x_t at t = {traj.times[k]}")
+    if traj.x_hat is None:
+        st.caption("The pack keeps the states only, not the model's x̂₀ at each step.")
+        return
+    j = min(k, n - 1)  # the estimate the step from x_t made (the last state is the sample itself)
     ui.image(
-        figures.grid(list(traj.x0_hat[j]), ncols=ncols, scale=sc),
-        caption=f"x̂₀ predicted from x_t at t = {traj.timesteps[j]}",
+        images.grid(list(traj.x_hat[j]), ncols=ncols, scale=sc),
+        caption=f"x̂₀ predicted from x_t at t = {traj.times[j]}",
     )
 
 
@@ -114,7 +112,7 @@ st.markdown(
 )
 scrubber(traj, len(classes), sc)
 ui.gif_download(
-    [figures.grid(list(x), ncols=len(classes)) for x in traj.x],
+    [images.grid(list(x), ncols=len(classes)) for x in traj.x],
     "GIF: the whole loop",
     f"sampling_gamma{gamma:g}_seed{seed}",
     scale_by=3,
@@ -126,19 +124,31 @@ st.markdown("Same starting noise for every row; only γ changes.")
 s1, s2 = st.columns([1, 3])
 with s1:
     if text:
-        sweep_class = ui.prompt_select("Prompt", "a3_sweep_prompt", options, sorted(classes))
+        sweep_class = controls.prompt_select("Prompt", "a3_sweep_prompt", options, sorted(classes))
     else:
         ui.default("a3_sweep_class", sorted(classes)[0])
         sweep_class = int(st.selectbox("Class", list(range(10)), key="a3_sweep_class"))
-    ui.default("a3_sweep_count", 3)
-    count = int(st.number_input("Samples per γ", 1, 8, key="a3_sweep_count"))
-gammas = (0.0, 1.0, 3.0, 5.0, 7.0)
-sweep = cache.gamma_sweep(key, sweep_class, count, seed, stride, gammas)
-with s2:
-    rows = [img for row in sweep for img in row]
-    ui.image(
-        figures.grid(rows, ncols=count, scale=max(2, sc - 1)),
-        caption="rows: γ = " + ", ".join(f"{g:g}" for g in gammas) + " (top to bottom)",
-        download=f"gamma_sweep_class{sweep_class}_seed{seed}",
-        key="a3_dl_sweep",
+    count = int(
+        controls.pick(
+            "Samples per γ", "a3_sweep_count", None, 3, backend.allowed("count"), widget=controls.number(1, 8)
+        )
     )
+sweep_gammas = tuple(g for g in (0.0, 1.0, 3.0, 5.0, 7.0) if gammas is None or g in gammas) or tuple(gammas)
+rows = []
+for g in sweep_gammas:
+    row = controls.answer(
+        cache.sample, key, (sweep_class,) * count, seed, stride, g, label=f"Sampling at γ = {g:g}…"
+    )
+    if row is None:
+        break
+    rows.append(row.final)
+with s2:
+    if rows:
+        ui.image(
+            images.grid([img for row in rows for img in row], ncols=count, scale=max(2, sc - 1)),
+            caption="rows: γ = "
+            + ", ".join(f"{g:g}" for g in sweep_gammas[: len(rows)])
+            + " (top to bottom)",
+            download=f"gamma_sweep_class{sweep_class}_seed{seed}",
+            key="a3_dl_sweep",
+        )

@@ -8,11 +8,10 @@ the noise eps. Flow matching (Part B2, Lipman et al.): x_0 is noise, x_1 is data
 import numpy as np
 import streamlit as st
 
-from dashboard import partb as pb
-from dashboard.cache import models_dir
-from dashboard.ui import presenter
+from dashboard import cache, controls, figures, images, ui
+from dashboard.partb import align_frames, models_dir, stamp
 
-big = presenter()
+big = ui.presenter()
 root = str(models_dir())
 
 st.title("DDPM ↔ flow matching")
@@ -54,7 +53,7 @@ defaults are $\gamma = 7$ for the DDPM and $\gamma = 5$ for flow matching.
 """
 )
 
-ok = pb.show_missing(["ddpm-class", "flow-class"])
+ok = controls.show_missing(["ddpm-class", "flow-class"])
 if ok:
     c1, c2, c3 = st.columns([3, 1, 1])
     digit = c1.segmented_control("Digit", list(range(10)), default=3, key="ab_digit")
@@ -71,18 +70,19 @@ if ok:
             g_ddpm = float(d2.slider("DDPM γ", 0.0, 10.0, 7.0, 0.5, key="ab_g_ddpm"))
             steps = int(d3.select_slider("Flow Euler steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps"))
             g_flow = float(d4.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow"))
-    res = pb.ddpm_vs_flow(digit, count, seed, stride, g_ddpm, steps, g_flow, root,
-                          (pb.stamp("ddpm-class"), pb.stamp("flow-class")))
-    n_ddpm, n_flow = len(res.ddpm_t), len(res.flow_t)
-    ia, ib = pb.align_frames(n_ddpm, n_flow, min(max(n_ddpm, n_flow), 48))
+    ddpm, flow, start_equal = ui.run_with_progress(
+        cache.ddpm_vs_flow, root, (stamp("ddpm-class"), stamp("flow-class")), digit, count, seed, stride,
+        g_ddpm, steps, g_flow, label="Sampling with both models…")
+    n_ddpm, n_flow = len(ddpm.times), len(flow.times)
+    ia, ib = align_frames(n_ddpm, n_flow, min(max(n_ddpm, n_flow), 48))
 
     def row(frames: np.ndarray) -> np.ndarray:
-        return np.stack([pb.tile(f, ncols=count) for f in frames])
+        return np.stack([images.grid(list(f[:, 0]), ncols=count) for f in frames])
 
-    ddpm_x, ddpm_x0 = row(res.ddpm_x)[ia], row(res.ddpm_x0)[ia]
-    flow_x, flow_x1 = row(res.flow_x)[ib], row(res.flow_x1)[ib]
-    ddpm_titles = [f"DDPM x<sub>t</sub>, t = {res.ddpm_t[i]}" for i in ia]
-    flow_titles = [f"flow x<sub>t</sub>, t = {res.flow_t[i]:.2f}" for i in ib]
+    ddpm_x, ddpm_x0 = row(ddpm.x[ia]), row(ddpm.x_hat[ia])
+    flow_x, flow_x1 = row(flow.x[ib]), row(flow.x_hat[ib])
+    ddpm_titles = [f"DDPM x<sub>t</sub>, t = {ddpm.times[i]}" for i in ia]
+    flow_titles = [f"flow x<sub>t</sub>, t = {flow.times[i]:.2f}" for i in ib]
     st.header("The two trajectories")
     st.markdown(
         f"""
@@ -93,40 +93,35 @@ current state; bottom row: each model's clean estimate ($\\hat{{x}}_0$ for DDPM,
 $\\hat{{x}}_1$ for flow).
 """
     )
-    if res.start_equal:
+    if start_equal:
         st.caption("Both start from the same tensor of N(0, I) draws. DDPM shows its [-1, 1] pixels as "
                    "(x + 1) / 2 and flow matching shows its [0, 1] pixels as they are (clipped), so the "
                    "first frames look different although the noise is the same.")
     else:
         st.caption("Note: the two samplers did not start from the same noise tensor.")
     scale = 4 if count <= 2 else 3
-    fig = pb.animation_figure(
-        [pb.Panel("DDPM x_t", ddpm_x, ddpm_titles), pb.Panel("flow x_t", flow_x, flow_titles),
-         pb.Panel("DDPM x̂<sub>0</sub>", ddpm_x0), pb.Panel("flow x̂<sub>1</sub>", flow_x1)],
+    fig = figures.animation_figure(
+        [figures.Panel("DDPM x_t", ddpm_x, ddpm_titles), figures.Panel("flow x_t", flow_x, flow_titles),
+         figures.Panel("DDPM x̂<sub>0</sub>", ddpm_x0), figures.Panel("flow x̂<sub>1</sub>", flow_x1)],
         [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))], scale=scale, rows=2,
     )
-    pb.chart(fig, f"ddpm_vs_flow_digit{digit}", key="ab_anim")
-    sep = np.full((ddpm_x.shape[1], 6), 255, np.uint8)
-    gif_frames = [
-        np.concatenate([np.concatenate([a, sep, b], 1), np.full((6, 2 * a.shape[1] + 6), 255, np.uint8),
-                        np.concatenate([c, sep, d], 1)], 0)
-        for a, b, c, d in zip(ddpm_x, flow_x, ddpm_x0, flow_x1, strict=True)
-    ]
-    captions = [f"DDPM t={res.ddpm_t[i]}  flow t={res.flow_t[j]:.2f}" for i, j in zip(ia, ib, strict=True)]
-    st.download_button("⬇ side-by-side GIF", pb.gif_bytes(gif_frames, scale=4, captions=captions),
-                       f"ddpm_vs_flow_digit{digit}_seed{seed}.gif", "image/gif", key="ab_gif",
-                       type="tertiary")
+    ui.plot(fig, key="ab_anim", filename=f"ddpm_vs_flow_digit{digit}")
+    gif_frames = [images.grid([images.side_by_side(a, b, gap=6), images.side_by_side(c, d, gap=6)], 1, pad=6)
+                  for a, b, c, d in zip(ddpm_x, flow_x, ddpm_x0, flow_x1, strict=True)]
+    captions = [f"DDPM t={ddpm.times[i]}  flow t={flow.times[j]:.2f}" for i, j in zip(ia, ib, strict=True)]
+    ui.gif_download(gif_frames, "⬇ side-by-side GIF", f"ddpm_vs_flow_digit{digit}_seed{seed}", scale_by=4,
+                    key="ab_gif", icon=None, kind="tertiary", hold_last_ms=1200, captions=captions)
 
     st.header("Where they end")
     a, b = st.columns(2)
     for col, label, img, file in (
-        (a, f"DDPM, {n_ddpm - 1} steps", pb.tile(res.ddpm_x[-1], ncols=count), "ddpm"),
-        (b, f"flow matching, {steps} Euler steps", pb.tile(res.flow_x[-1], ncols=count), "flow"),
+        (a, f"DDPM, {n_ddpm - 1} steps", images.grid(list(ddpm.final[:, 0]), ncols=count), "ddpm"),
+        (b, f"flow matching, {steps} Euler steps", images.grid(list(flow.final[:, 0]), ncols=count), "flow"),
     ):
         with col:
-            pb.image(img, 6 if big else 5, caption=label, width="stretch")
-            st.download_button("⬇ PNG", pb.png(img, 6), f"{file}_digit{digit}_seed{seed}.png", "image/png",
-                               key=f"ab_dl_{file}", type="tertiary")
+            ui.image(img, label, 6 if big else 5, width="stretch")
+            ui.download_png(img, f"{file}_digit{digit}_seed{seed}", f"ab_dl_{file}", label="⬇ PNG",
+                            scale_by=6, icon=None, kind="tertiary")
     st.markdown(
         r"""
 Same starting noise, different endings: DDPM injects new noise at every step, so its path

@@ -8,13 +8,11 @@ training curve.
 import numpy as np
 import streamlit as st
 
-from dashboard import partb as pb
-from dashboard.cache import models_dir
-from dashboard.ui import presenter
-from engine.sampling import SIGMA_GRID
+from dashboard import cache, controls, curves, images, ui
+from dashboard.partb import SIGMA_GRID, SWEEP_SIGMAS, model_folder, models_dir, rms, snapshot_epochs, stamp
 
-big = presenter()
-scale = pb.image_scale(big)
+big = ui.presenter()
+scale = 6 if big else 4
 root = str(models_dir())
 
 st.title("Single-step denoiser")
@@ -29,8 +27,7 @@ $$L = \mathbb{E}_{z, x}\,\lVert D_\theta(z) - x \rVert^2 .$$
 
 
 def download(label: str, img: np.ndarray, name: str, key: str) -> None:
-    st.download_button(f"⬇ {label}", pb.png(img, scale), f"{name}.png", "image/png", key=key,
-                       type="tertiary")
+    ui.download_png(img, name, key, label=f"⬇ {label}", scale_by=scale, icon=None, kind="tertiary")
 
 
 # ----------------------------------------------------------------------------- 1. sigma grid
@@ -43,25 +40,37 @@ The model only ever saw $\sigma = 0.5$.
 """
 )
 c1, c2 = st.columns([1, 3] if not big else [1, 5])
-seed = int(c1.number_input("Seed (picks the digits and the noise)", 0, 10_000,
-                           int(st.session_state.get("seed", 0)), key="b1_seed"))
+seed = int(
+    c1.number_input(
+        "Seed (picks the digits and the noise)",
+        0,
+        10_000,
+        int(st.session_state.get("seed", 0)),
+        key="b1_seed",
+    )
+)
 count = 3 if big else int(c2.slider("Test digits", 1, 8, 4, key="b1_count"))
-denoiser = pb.require_model("denoiser")
+denoiser = controls.require_model("denoiser")
 if denoiser is not None:
-    grid = pb.denoise_grid(SIGMA_GRID, count, seed, root, pb.stamp("denoiser"))
+    grid = cache.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
     cols = st.columns(len(SIGMA_GRID))
     for i, (col, s) in enumerate(zip(cols, SIGMA_GRID, strict=True)):
         pair = np.stack([np.clip(grid.noisy[i], 0, 1), np.clip(grid.denoised[i], 0, 1)], 1)  # (N, 2, H, W)
         with col:
             st.markdown(f"**σ = {s:g}**" + (" ✱" if s == 0.5 else ""))
-            pb.image(pb.tile(pair), scale, width="stretch",
-                     caption=f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB")
-    st.caption("Each column: noisy input z (left) and output D(z) (right) per digit; the PSNR of D(z) "
-               "against the clean digits. ✱ the training noise level.")
+            ui.image(images.table(pair), f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB", scale, width="stretch")
+    st.caption(
+        "Each column: noisy input z (left) and output D(z) (right) per digit; the PSNR of D(z) "
+        "against the clean digits. ✱ the training noise level."
+    )
     pairs = np.stack([np.clip(grid.noisy, 0, 1), np.clip(grid.denoised, 0, 1)], 2)  # (S, N, 2, H, W)
-    whole = pb.tile(pairs.transpose(1, 2, 0, 3, 4).reshape(-1, len(SIGMA_GRID), 28, 28))
-    download("sigma grid (rows: z, D(z) per digit; columns: σ)", whole, f"denoiser_sigma_grid_seed{seed}",
-             "b1_dl_grid")
+    whole = images.table(pairs.transpose(1, 2, 0, 3, 4).reshape(-1, len(SIGMA_GRID), 28, 28))
+    download(
+        "sigma grid (rows: z, D(z) per digit; columns: σ)",
+        whole,
+        f"denoiser_sigma_grid_seed{seed}",
+        "b1_dl_grid",
+    )
 
 # ----------------------------------------------------------------------------- 2. snapshots
 st.header("After epoch 1 and after epoch 5")
@@ -72,26 +81,33 @@ clean $x$, the noisy $z$ and $D_\theta(z)$. One epoch already removes most of th
 training sharpens the strokes.
 """
 )
-epochs = pb.snapshot_epochs("denoiser")
+epochs = snapshot_epochs("denoiser")
 if not epochs:
-    folder = pb.model_folder("denoiser")
-    st.info(f"No training snapshots in `{folder}/snapshots` yet; they are written after epochs 1 "
-            f"and 5 by `python -m engine train denoiser --out {folder}`.")
+    folder = model_folder("denoiser")
+    st.info(
+        f"No training snapshots in `{folder}/snapshots` yet; they are written after epochs 1 "
+        f"and 5 by `python -m engine train denoiser --out {folder}`."
+    )
 else:
     cols = st.columns(len(epochs))
     for col, ep in zip(cols, epochs, strict=True):
-        snap = pb.load_snapshot("denoiser", ep)
+        snap = cache.load_snapshot("denoiser", ep)
         if snap is None:
             col.warning(f"The epoch {ep} snapshot is unreadable.")
             continue
         arrays, meta = snap
         sig = list(meta.get("sigmas", SIGMA_GRID))
         k = sig.index(0.5) if 0.5 in sig else 0
-        rows = np.stack([arrays["clean"][:, 0], np.clip(arrays["noisy"][k][:, 0], 0, 1),
-                         np.clip(arrays["denoised"][k][:, 0], 0, 1)])
+        rows = np.stack(
+            [
+                arrays["clean"][:, 0],
+                np.clip(arrays["noisy"][k][:, 0], 0, 1),
+                np.clip(arrays["denoised"][k][:, 0], 0, 1),
+            ]
+        )
         with col:
-            pb.image(pb.tile(rows), scale, caption=f"epoch {ep}: x / z / D(z)", width="stretch")
-            download(f"epoch {ep}", pb.tile(rows), f"denoiser_epoch{ep}", f"b1_dl_ep{ep}")
+            ui.image(images.table(rows), f"epoch {ep}: x / z / D(z)", scale, width="stretch")
+            download(f"epoch {ep}", images.table(rows), f"denoiser_epoch{ep}", f"b1_dl_ep{ep}")
 
 # ----------------------------------------------------------------------------- 3. OOD sweep
 st.header("Out of distribution: other noise levels")
@@ -104,12 +120,16 @@ noisy $z$ itself, over 32 test digits.
 """
 )
 if denoiser is not None:
-    sig, p_den, p_noisy = pb.sigma_sweep(pb.SWEEP_SIGMAS, 32, seed, root, pb.stamp("denoiser"))
-    fig = pb.psnr_figure(sig, p_den, np.minimum(p_noisy, 40.0), 0.5, height=460 if big else 360)
+    sweep = cache.denoise_grid(SWEEP_SIGMAS, 32, seed, root, stamp("denoiser"))
+    fig = curves.psnr_figure(
+        sweep.sigmas, sweep.psnr_denoised, np.minimum(sweep.psnr_noisy, 40.0), 0.5, height=460 if big else 360
+    )
     fig.update_yaxes(range=[0, 42])
-    pb.chart(fig, "denoiser_psnr_vs_sigma", key="b1_psnr")
-    st.caption("At σ = 0 the noisy input is the clean digit itself: its PSNR is infinite, drawn "
-               "at 40 dB. The denoiser still changes a clean digit a little, so its curve starts lower.")
+    ui.plot(fig, key="b1_psnr", filename="denoiser_psnr_vs_sigma")
+    st.caption(
+        "At σ = 0 the noisy input is the clean digit itself: its PSNR is infinite, drawn "
+        "at 40 dB. The denoiser still changes a clean digit a little, so its curve starts lower."
+    )
 else:
     st.caption("Needs the denoiser model (see above).")
 
@@ -124,25 +144,23 @@ the average training digit. Its outputs should look like that blurry mean image,
 difference (pixels in $[0, 1]$) should be small.
 """
 )
-pure = pb.require_model("denoiser-pure-noise")
+pure = controls.require_model("denoiser-pure-noise")
 if pure is not None:
     n = 4 if big else 6
-    res = pb.pure_noise(n, seed, root, pb.stamp("denoiser-pure-noise"))
+    res = cache.pure_noise(n, seed, root, stamp("denoiser-pure-noise"))
     a, b, c = st.columns([n, n, 2])
     with a:
-        pb.image(pb.tile(np.clip(res.noise, 0, 1), ncols=n), scale, caption="inputs ε",
-                 width="stretch")
+        ui.image(images.grid(list(res.noise), n), "inputs ε", scale, width="stretch")
     with b:
-        pb.image(pb.tile(res.outputs, ncols=n), scale, caption="outputs D(ε)", width="stretch")
+        ui.image(images.grid(list(res.outputs), n), "outputs D(ε)", scale, width="stretch")
     with c:
-        pb.image(res.mean, scale, caption="training mean E[x]", width="stretch")
+        ui.image(res.mean, "training mean E[x]", scale, width="stretch")
     m1, m2, m3 = st.columns(3)
     m1.metric("RMS(D(ε) − E[x]), mean over outputs", f"{res.rms.mean():.4f}")
     m2.metric("RMS(average of D(ε) − E[x])", f"{res.rms_of_average:.4f}")
-    m3.metric("RMS(E[x]) for scale", f"{float(np.sqrt((res.mean ** 2).mean())):.4f}")
-    both = pb.tile(np.concatenate([res.outputs, res.mean[None]]), ncols=n + 1)
-    download("outputs and the mean image", both,
-             f"pure_noise_vs_mean_seed{seed}", "b1_dl_pure")
+    m3.metric("RMS(E[x]) for scale", f"{float(rms(res.mean, 0)):.4f}")
+    both = images.grid(list(np.concatenate([res.outputs, res.mean[None]])), n + 1)
+    download("outputs and the mean image", both, f"pure_noise_vs_mean_seed{seed}", "b1_dl_pure")
 
 # ----------------------------------------------------------------------------- 5. training curve
 st.header("Training curve")
@@ -154,9 +172,12 @@ no network can do better than $\mathbb{E}[x]$ there.
 """
 )
 weight = 0.9 if big else st.slider("Smoothing", 0.0, 0.99, 0.9, 0.01, key="b1_smooth")
-curves = [c for c in (pb.model_curve("denoiser"), pb.model_curve("denoiser-pure-noise")) if c is not None]
-if curves:
-    pb.chart(pb.loss_figure(curves, weight, height=460 if big else 380), "denoiser_training_curve",
-             key="b1_loss")
+logs = [c for c in (cache.model_curve("denoiser"), cache.model_curve("denoiser-pure-noise")) if c is not None]
+if logs:
+    ui.plot(
+        curves.loss_figure(logs, weight, height=460 if big else 380),
+        key="b1_loss",
+        filename="denoiser_training_curve",
+    )
 else:
     st.info(f"No training log yet in `{models_dir()}` (log.jsonl of denoiser, denoiser-pure-noise).")

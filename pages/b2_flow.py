@@ -8,12 +8,11 @@ the Euler trajectory as a client-side animation and a GIF; ExponentialLR vs cons
 import numpy as np
 import streamlit as st
 
-from dashboard import partb as pb
-from dashboard.cache import models_dir
-from dashboard.ui import presenter
+from dashboard import cache, controls, curves, figures, images, ui
+from dashboard.partb import flow_speed, model_folder, models_dir, read_lr_sweep, snapshot_epochs, stamp
 
-big = presenter()
-scale = pb.image_scale(big, 3)
+big = ui.presenter()
+scale = 5 if big else 3
 root = str(models_dir())
 PER_DIGIT = 4
 MODELS = {"flow-class": "class-conditioned u(x_t, t, c)", "flow-time": "time-conditioned u(x_t, t)"}
@@ -45,13 +44,12 @@ $\gamma = 0$ ignores the class, $\gamma = 1$ is plain conditioning, $\gamma > 1$
 
 
 def download(label: str, img: np.ndarray, file: str, key: str) -> None:
-    st.download_button(f"⬇ {label}", pb.png(img, scale), f"{file}.png", "image/png", key=key,
-                       type="tertiary")
+    ui.download_png(img, file, key, label=f"⬇ {label}", scale_by=scale, icon=None, kind="tertiary")
 
 
-def digit_grid(images: np.ndarray) -> np.ndarray:
+def digit_grid(digits: np.ndarray) -> np.ndarray:
     """40 images grouped by digit -> one grid image, a column per digit 0..9."""
-    return pb.tile(pb.digit_columns(images, PER_DIGIT))
+    return images.table(images.digit_columns(digits, PER_DIGIT))
 
 
 # ----------------------------------------------------------------------------- 1. snapshots
@@ -59,24 +57,24 @@ st.header("Samples after epochs 1, 5 and 10")
 st.caption("Saved during training: 4 samples per column" + (", digits 0 to 9 left to right, γ = 5"
            if class_model else " (unconditional: the digit is whatever the field leads to)") +
            ", 300 Euler steps, seed 0.")
-epochs = pb.snapshot_epochs(name)
+epochs = snapshot_epochs(name)
 if not epochs:
-    st.info(f"No training snapshots in `{pb.model_folder(name)}/snapshots` yet; training writes "
-            f"them after epochs 1, 5 and 10: `python -m engine train {name} --out {pb.model_folder(name)}`.")
+    st.info(f"No training snapshots in `{model_folder(name)}/snapshots` yet; training writes "
+            f"them after epochs 1, 5 and 10: `python -m engine train {name} --out {model_folder(name)}`.")
 else:
     for col, ep in zip(st.columns(max(3, len(epochs)))[:len(epochs)], epochs, strict=True):
-        snap = pb.load_snapshot(name, ep)
+        snap = cache.load_snapshot(name, ep)
         if snap is None:
             col.warning(f"The epoch {ep} snapshot is unreadable.")
             continue
         img = digit_grid(snap[0]["samples"][:, 0])
         with col:
-            pb.image(img, scale, caption=f"after epoch {ep}", width="stretch")
+            ui.image(img, f"after epoch {ep}", scale, width="stretch")
             download(f"epoch {ep}", img, f"{name}_epoch{ep}", f"b2_dl_{name}_{ep}")
 
 # ----------------------------------------------------------------------------- 2. live samples
 st.header("Sample live")
-loaded = pb.require_model(name)
+loaded = controls.require_model(name)
 run = None
 if loaded is not None:
     with st.form("b2_form", border=False):
@@ -92,28 +90,24 @@ if loaded is not None:
         st.session_state["b2_params"] = params
     shown = st.session_state.get("b2_params")
     if shown is not None and shown[0] == name:
-        bar = st.progress(0.0, text=f"Sampling: {shown[2]} Euler steps on {10 * PER_DIGIT} images…")
-        run = pb.flow_samples(*shown, PER_DIGIT, root, pb.stamp(name),
-                              progress=lambda f: bar.progress(
-                                  min(f, 1.0), text=f"Euler step {round(f * shown[2])} of {shown[2]}"))
-        bar.empty()
-        img = digit_grid(run.images)
+        run = ui.run_with_progress(cache.flow_samples, *shown, PER_DIGIT, root, stamp(name),
+                                   label=f"Sampling: {shown[2]} Euler steps on {10 * PER_DIGIT} images…")
+        img = digit_grid(run.final[:, 0])
         g = "" if shown[1] is None else f"γ = {shown[1]:g}, "
-        pb.image(img, scale + 1, caption=f"{g}{shown[2]} steps, seed {shown[3]}",
-                 width=800 if big else 620)
+        ui.image(img, f"{g}{shown[2]} steps, seed {shown[3]}", scale + 1, width=800 if big else 620)
         download("samples", img, f"{name}_g{shown[1]}_steps{shown[2]}_seed{shown[3]}", "b2_dl_live")
         if shown[1:] != params[1:]:
             st.caption("The controls changed: press **Sample** to draw with the new settings.")
     else:
-        final = pb.snapshot_epochs(name)
+        final = snapshot_epochs(name)
         if final:
-            snap = pb.load_snapshot(name, final[-1])
+            snap = cache.load_snapshot(name, final[-1])
             if snap is not None:
-                pb.image(digit_grid(snap[0]["samples"][:, 0]), scale + 1, width=800 if big else 620,
-                         caption=f"Saved at the end of training (epoch {final[-1]}, "
-                                 + ("γ = 5, " if class_model else "no guidance, ")
-                                 + "300 steps, seed 0). Press Sample to draw live and to see the "
-                                 "trajectory.")
+                ui.image(digit_grid(snap[0]["samples"][:, 0]),
+                         f"Saved at the end of training (epoch {final[-1]}, "
+                         + ("γ = 5, " if class_model else "no guidance, ")
+                         + "300 steps, seed 0). Press Sample to draw live and to see the trajectory.",
+                         scale + 1, width=800 if big else 620)
         else:
             st.caption("Press **Sample** to draw 4 of each digit (300 steps take a while on a laptop CPU).")
 
@@ -135,28 +129,27 @@ else:
     which = st.segmented_control("Show", choices, default="all", key="b2_which",
                                  format_func=lambda d: "all 40" if d == "all" else f"digit {d}") or "all"
     show_speed = False if big else st.toggle("Velocity magnitude |u|", value=False, key="b2_speed")
+    frame_t = np.array(run.times)
     if which == "all":
-        xs = np.stack([pb.tile(pb.digit_columns(f, PER_DIGIT)) for f in run.x])
-        x1 = np.stack([pb.tile(pb.digit_columns(f, PER_DIGIT)) for f in run.x1_hat])
+        xs = np.stack([digit_grid(f[:, 0]) for f in run.x])
+        x1 = np.stack([digit_grid(f[:, 0]) for f in run.x_hat])
     else:
-        sel = run.labels == which
-        xs = np.stack([pb.tile(f[sel], ncols=2) for f in run.x])
-        x1 = np.stack([pb.tile(f[sel], ncols=2) for f in run.x1_hat])
-    labels = [f"t = {t:.2f}" for t in run.frame_t]
-    fig = pb.animation_figure(
-        [pb.Panel("x<sub>t</sub>", xs, [f"x<sub>t</sub> at t = {t:.2f}" for t in run.frame_t]),
-         pb.Panel("x̂<sub>1</sub> = x<sub>t</sub> + (1 − t) u", x1)],
-        labels,
-        line=(run.frame_t, run.speed, "mean |u|") if show_speed else None,
+        sel = np.repeat(np.arange(10), PER_DIGIT) == which
+        xs = np.stack([images.grid(list(f[sel, 0]), ncols=2) for f in run.x])
+        x1 = np.stack([images.grid(list(f[sel, 0]), ncols=2) for f in run.x_hat])
+    fig = figures.animation_figure(
+        [figures.Panel("x<sub>t</sub>", xs, [f"x<sub>t</sub> at t = {t:.2f}" for t in frame_t]),
+         figures.Panel("x̂<sub>1</sub> = x<sub>t</sub> + (1 − t) u", x1)],
+        [f"t = {t:.2f}" for t in frame_t],
+        line=(frame_t, flow_speed(run), "mean |u|") if show_speed else None,
         scale=2 if which == "all" else 4,
         height=None if which == "all" else (460 if big else 380),
     )
-    pb.chart(fig, f"{name}_trajectory", key="b2_anim")
-    gif = pb.gif_bytes([np.concatenate([a, np.full((a.shape[0], 4), 255, np.uint8), b], 1)
-                        for a, b in zip(xs, x1, strict=True)], scale=3 if which == "all" else 5,
-                       captions=[f"t = {t:.2f}   left: x_t   right: x1_hat" for t in run.frame_t])
-    st.download_button("⬇ trajectory GIF", gif, f"{name}_trajectory_{which}.gif", "image/gif",
-                       key="b2_dl_gif", type="tertiary")
+    ui.plot(fig, key="b2_anim", filename=f"{name}_trajectory")
+    ui.gif_download([images.side_by_side(a, b) for a, b in zip(xs, x1, strict=True)], "⬇ trajectory GIF",
+                    f"{name}_trajectory_{which}", scale_by=3 if which == "all" else 5, key="b2_dl_gif",
+                    icon=None, kind="tertiary", hold_last_ms=1200,
+                    captions=[f"t = {t:.2f}   left: x_t   right: x1_hat" for t in frame_t])
 
 # ----------------------------------------------------------------------------- 4. LR schedule
 st.header("ExponentialLR or a constant learning rate?")
@@ -169,23 +162,25 @@ Same network, data and seed, so both see the same batches and noise. Which const
 last chart compares the rates we tried; the one with the lowest loss summed over the epochs ships.
 """
 )
-curves = [c for c in map(pb.model_curve, ("flow-class", "flow-class-constant-lr")) if c is not None]
-if not curves:
+logs = [c for c in map(cache.model_curve, ("flow-class", "flow-class-constant-lr")) if c is not None]
+if not logs:
     st.info(f"No training logs yet in `{models_dir()}` (flow-class, flow-class-constant-lr).")
 else:
     weight = 0.95 if big else st.slider("Smoothing", 0.0, 0.99, 0.95, 0.01, key="b2_smooth")
-    pb.chart(pb.loss_figure(curves, weight, title="Flow-matching loss", height=460 if big else 380),
-             "flow_lr_schedule_loss", key="b2_loss")
+    ui.plot(curves.loss_figure(logs, weight, title="Flow-matching loss", height=460 if big else 380),
+            key="b2_loss", filename="flow_lr_schedule_loss")
     if not big:
-        pb.chart(pb.lr_figure(curves), "flow_lr_schedule_lr", key="b2_lr")
-    missing = {"flow-class", "flow-class-constant-lr"} - {c.label for c in curves}
+        ui.plot(curves.lr_figure(logs), key="b2_lr", filename="flow_lr_schedule_lr")
+    missing = {"flow-class", "flow-class-constant-lr"} - {c.label for c in logs}
     for m in sorted(missing):
-        st.caption(f"{m} has no log yet: `python -m engine train {m} --out {pb.model_folder(m)}`")
-sweep = pb.read_lr_sweep(pb.model_folder("flow-class-constant-lr") / "lr_sweep.json")
+        st.caption(f"{m} has no log yet: `python -m engine train {m} --out {model_folder(m)}`")
+sweep = read_lr_sweep(model_folder("flow-class-constant-lr") / "lr_sweep.json")
 if sweep is not None:
-    pb.chart(pb.lr_sweep_figure(sweep, height=460 if big else 380), "flow_constant_lr_sweep", key="b2_sweep")
-    st.caption(pb.lr_sweep_caption(sweep))
+    ui.plot(curves.lr_sweep_figure(sweep, height=460 if big else 380), key="b2_sweep",
+            filename="flow_constant_lr_sweep")
+    st.caption(curves.lr_sweep_caption(sweep))
 if name == "flow-time":
-    c = pb.model_curve("flow-time")
+    c = cache.model_curve("flow-time")
     if c is not None:
-        pb.chart(pb.loss_figure([c], 0.95, title="flow-time loss"), "flow_time_loss", key="b2_loss_time")
+        ui.plot(curves.loss_figure([c], 0.95, title="flow-time loss"), key="b2_loss_time",
+                filename="flow_time_loss")

@@ -11,13 +11,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import jobs
-from dashboard import partb as pb
-from dashboard.cache import models_dir
-from dashboard.ui import error_box, presenter
-from engine.train import PRESETS, RunFiles
+from dashboard import cache, curves, jobs, runner, ui
+from dashboard.jobs import PRESETS
+from dashboard.ui import error_box
 
-big = presenter()
+big = ui.presenter()
 WHAT = {
     "denoiser": "single-step denoiser, z = x + 0.5 ε → x (B1)",
     "denoiser-pure-noise": "denoiser from pure noise z = ε (B1)",
@@ -147,14 +145,15 @@ else:
         if job.status == "failed" and job.message:
             st.error("The run failed:")
             st.code(job.message, language=None)
-        curve = pb.read_curve(RunFiles(jobs.run_path(run_id)).log, run_id)
+        curve = cache.curve(jobs.log_path(run_id), run_id)
         if curve is not None:
-            pb.chart(pb.loss_figure([curve], 0.8, title=f"{run_id}: loss ({job.model})",
-                                    height=420 if big else 340), f"{run_id}_loss", key="b3_live_loss")
+            title = f"{run_id}: loss ({job.model})"
+            fig = curves.loss_figure([curve], 0.8, title=title, height=420 if big else 340)
+            ui.plot(fig, key="b3_live_loss", filename=f"{run_id}_loss")
         if not big:
             with st.expander("Command and output"):
                 st.code(job.command, language="bash")
-                st.code(jobs._output_tail(jobs.run_path(run_id), 12) or "(no output yet)", language=None)
+                st.code(runner.output_tail(jobs.run_path(run_id), 12) or "(no output yet)", language=None)
         if was_polling and not any(j.active for j in jobs.list_jobs()):
             time.sleep(0.2)
             st.rerun(scope="app")  # stop polling; refresh the table and the comparison
@@ -168,7 +167,7 @@ st.markdown(
     "scale). Different models minimise different losses, so compare like with like."
 )
 options = [f"run: {j.run_id}" for j in all_jobs]
-shipped = [n for n in PRESETS if (RunFiles(models_dir() / n).log).exists()]
+shipped = [n for n in PRESETS if cache.model_curve(n) is not None]
 options += [f"shipped: {n}" for n in shipped]
 if not options:
     st.caption("Nothing to compare yet.")
@@ -186,16 +185,15 @@ else:
     c1, c2 = st.columns(2)
     x_axis = "epoch" if big else c1.radio("x axis", ["epoch", "step"], horizontal=True, key="b3_x")
     weight = 0.9 if big else c2.slider("Smoothing", 0.0, 0.99, 0.9, 0.01, key="b3_smooth")
-    curves = []
+    chosen_curves = []
     for o in chosen:
         kind, _, ident = o.partition(": ")
-        path = RunFiles(jobs.run_path(ident) if kind == "run" else models_dir() / ident).log
-        c = pb.read_curve(path, o)
+        c = cache.curve(jobs.log_path(ident), o) if kind == "run" else cache.model_curve(ident, o)
         if c is not None:
-            curves.append(c)
-    if curves:
-        pb.chart(pb.loss_figure(curves, weight, x_axis, "Training loss", 460 if big else 400),
-                 "training_lab_compare", key="b3_compare_fig")
+            chosen_curves.append(c)
+    if chosen_curves:
+        ui.plot(curves.loss_figure(chosen_curves, weight, x_axis, "Training loss", 460 if big else 400),
+                key="b3_compare_fig", filename="training_lab_compare")
     elif chosen:
         st.caption("The chosen runs have no logged steps yet.")
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache
-from engine.models import MODEL_NAMES, quality_summary, read_manifest, read_quality
+from dashboard import backends, cache, controls, partb
 
 st.title("Diffusion Lab")
 st.markdown(
@@ -24,13 +23,11 @@ st.caption(
     "opposite; each page says which it uses."
 )
 
-active = cache.active()
 st.subheader("Backend")
+active = backends.resolve()
 if active.error:
-    from dashboard.backends import show_status
-
-    show_status(active)
-if active.backend == "deepfloyd":
+    controls.status()
+if active.kind == "deepfloyd":
     spec = active.model.spec
     st.markdown(
         f"Part A uses **DeepFloyd IF stage I** (`{active.model.model_id}`, on "
@@ -38,14 +35,13 @@ if active.backend == "deepfloyd":
         f"conditioned on a text prompt ({len(spec.prompts)} stored prompt embeddings; the empty "
         "prompt is the CFG null branch). Choose the backend in the sidebar."
     )
-elif active.backend == "pack":
-    from dashboard.backends import pack_label
-
-    st.markdown("Part A shows a **precomputed pack** of DeepFloyd IF figures: " + pack_label(active.pack))
+elif active.kind == "pack":
+    label = backends.pack_label(active.pack)
+    st.markdown(f"Part A shows a **precomputed pack** of DeepFloyd IF figures: {label}")
 else:
-    spec = cache.BACKENDS["mnist"].spec
+    spec = backends.MNIST_SPEC
     st.markdown(
-        f"Part A uses **{cache.BACKENDS['mnist'].label}**: {spec.image_size}×{spec.image_size} "
+        f"Part A uses **{backends.MNIST_LABEL}**: {spec.image_size}×{spec.image_size} "
         f"pixels, {spec.channels} channel, values in {list(spec.value_range)}, conditioned on a "
         "class (0–9) instead of a text prompt. Choose the backend in the sidebar: DeepFloyd IF "
         "(needs its weights and a GPU, see docs/deepfloyd.md) or a precomputed pack."
@@ -104,7 +100,7 @@ st.caption(
     "box means the model it needs is on this machine."
 )
 on_disk = cache.available_models()
-ready = active.backend in ("deepfloyd", "pack") or on_disk.get("ddpm-class", False)
+ready = active.kind in ("deepfloyd", "pack") or on_disk.get("ddpm-class", False)
 DELIVERABLES = [
     ("pages/a1_forward.py", "A1.1 The forward process: the test image at t = 250, 500, 750"),
     ("pages/a2_denoising.py", "A1.2 Classical denoising: Gaussian blur of the three noisy images"),
@@ -151,35 +147,7 @@ for path, text, model in DELIVERABLES_B:
 st.subheader("Models")
 root = cache.models_dir()
 st.caption(f"Folder: `{root}` (set DIFFLAB_MODELS_DIR to use another one).")
-loaded = cache.loaded_models()
-rows = []
-for name in MODEL_NAMES:
-    m = read_manifest(name, root)
-    if m is None:
-        rows.append(
-            {
-                "model": name,
-                "status": "missing",
-                "final loss": None,
-                "quality": None,
-                "epochs": None,
-                "trained on": None,
-                "command": f"python -m engine train {name} --out {root / name}",
-            }
-        )
-        continue
-    cfg = m.get("config", {})
-    rows.append(
-        {
-            "model": name,
-            "status": "loaded" if name in loaded else "on disk",
-            "final loss": m.get("final_loss"),
-            "quality": quality_summary(read_quality(name, root)) or "not measured yet",
-            "epochs": cfg.get("epochs"),
-            "trained on": f"{m.get('machine', '?')}, {m.get('wall_time_s', '?')} s",
-            "command": m.get("command"),
-        }
-    )
+rows = partb.model_table(cache.LOADED)
 st.dataframe(
     rows,
     hide_index=True,

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.checkpoints import atomic_write_text  # noqa: E402
-from engine.train import epoch_means, read_log  # noqa: E402
+from engine.runs import epoch_means, read_log  # noqa: E402
 
 
 def summarise(run: Path) -> dict:

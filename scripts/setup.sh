@@ -7,12 +7,17 @@ PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
   || { echo "Diffusion Lab needs Python 3.11 or newer" >&2; exit 1; }
 
-# Skip pip when this exact requirements file is already installed (pip check of 20 packages
-# takes a while); the stamp is keyed by the file's hash and the interpreter.
+# requirements.txt runs the app; requirements-test.txt adds the test tools (--test).
+reqs=(-r requirements.txt)
+if [ "${1:-}" = "--test" ]; then reqs+=(-r requirements-test.txt); fi
+# Skip pip when these exact requirements files are already installed (pip check of 20 packages
+# takes a while); the stamp is keyed by the files' hashes and the interpreter.
 stamp_dir=${XDG_CACHE_HOME:-$HOME/.cache}/diffusion-lab
-stamp="$stamp_dir/req-$(cat requirements.txt <("$PY" -c 'import sys; print(sys.executable)') | sha256sum | cut -c1-16)"
+files=(requirements.txt)
+if [ "${1:-}" = "--test" ]; then files+=(requirements-test.txt); fi
+stamp="$stamp_dir/req-$(cat "${files[@]}" <("$PY" -c 'import sys; print(sys.executable)') | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  "$PY" -m pip install --disable-pip-version-check -q -r requirements.txt
+  "$PY" -m pip install --disable-pip-version-check -q "${reqs[@]}"
   mkdir -p "$stamp_dir" && touch "$stamp"
 fi
 

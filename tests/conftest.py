@@ -51,6 +51,18 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """``one_thread`` for a whole module (its tiny models are ~20x slower with two threads
+    fighting a busy 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------- models for page tests
 
 
@@ -76,7 +88,8 @@ def train_tiny(name: str, out, num_hiddens: int = 4, train_count: int = 128) -> 
 
     import torch
 
-    from engine.train import PRESETS, train
+    from engine.config import PRESETS
+    from engine.train import train
 
     cfg = replace(PRESETS[name], num_hiddens=num_hiddens, train_count=train_count, epochs=1,
                   batch_size=64, snapshot_epochs=(1,))

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from engine import checkpoints as ckpt
-from engine.checkpoints import CheckpointError
-from engine.train import PRESETS, TrainConfig, build_model, load_weights, save_weights
+from engine.checkpoints import CheckpointError, load_weights, save_weights
+from engine.config import PRESETS, TrainConfig, build_model
 
 
 def tensors():

@@ -48,8 +48,9 @@ def models_dir(tmp_path_factory) -> Path:
         pending = pool.submit(run_many, cmds)
         from dataclasses import replace
 
+        from engine.config import PRESETS
         from engine.sampling import snapshot
-        from engine.train import PRESETS, train
+        from engine.train import train
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -440,7 +441,7 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     assert "stopped denoiser (cancelled); continue with --resume" in stdout
     assert "Traceback" not in stderr
     from engine.checkpoints import load_tensors
-    from engine.train import read_log
+    from engine.runs import read_log
 
     step = load_tensors(out / "checkpoint.safetensors")[1]["global_step"]
     assert step >= 3 and [r["step"] for r in read_log(out / "log.jsonl")] == list(range(step))
@@ -491,7 +492,8 @@ def test_torchrun_two_processes(tmp_path):
     assert manifest["world_size"] == 2
     assert manifest["steps"] == 256 // 32  # each rank takes half of every global batch of 32
     assert (out / "model.safetensors").is_file()
-    from engine.train import load_weights, read_log
+    from engine.checkpoints import load_weights
+    from engine.runs import read_log
 
     model, cfg, _ = load_weights(out / "model.safetensors")
     assert cfg.batch_size == 32

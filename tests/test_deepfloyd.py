@@ -19,14 +19,16 @@ import pytest
 import torch
 
 from engine import deepfloyd as df
-from engine.denoise import ddpm_step, iterative_denoise, one_step_denoise, sample_from_noise
+from engine import deepfloyd_weights as dfw
+from engine.denoise import ddpm_step, iterative_denoise, one_step_denoise
 from engine.editing import inpaint, rectangle_mask, sdedit
 from engine.forward import forward
 from engine.guidance import CFGModel
 from engine.illusions import AnagramModel, HybridModel
 from engine.schedule import Schedule, strided_timesteps
 
-pytestmark = pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning"),
+              pytest.mark.usefixtures("one_thread_module")]
 ROOT = Path(__file__).resolve().parent.parent
 SIZE, WIDTH = 16, 24
 PROMPTS = (
@@ -39,6 +41,12 @@ PROMPTS = (
     "a lithograph of waterfalls",
 )
 
+
+
+def from_noise(model, shape, schedule, timesteps, cond, generator):
+    """Sampling (A1.5): the strided loop from N(0, I) noise drawn from ``generator`` first."""
+    noise = torch.randn(shape, generator=generator)
+    return iterative_denoise(model, noise, 0, timesteps, schedule, cond, generator)
 
 def build_tiny_if(folder: Path, size: int = SIZE, width: int = WIDTH, with_text_encoder: bool = True) -> Path:
     """A random IF-layout stage I (3 -> 6 channels, text-pooled time embedding, T5 width ``width``)."""
@@ -134,15 +142,6 @@ def load_tiny(folder: Path, embeds: Path, emb_dir: Path) -> df.DeepFloydIF:
 
 
 # Module fixtures (test_packs.py declares the same three with these helpers).
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tiny model is 20x slower with two threads fighting a busy 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory) -> Path:
     return build_tiny_if(tmp_path_factory.mktemp("tiny-if"))
@@ -163,6 +162,7 @@ def adapter(tiny_folder, embeds_file, tmp_path_factory):
 
 def test_only_the_adapter_imports_diffusers_and_import_stays_light():
     heavy = {"diffusers", "transformers", "huggingface_hub"}
+    adapter = {"deepfloyd.py": heavy, "deepfloyd_weights.py": {"huggingface_hub"}}  # where each may be
     for path in (ROOT / "engine").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = (
@@ -170,10 +170,10 @@ def test_only_the_adapter_imports_diffusers_and_import_stays_light():
                 if isinstance(node, ast.Import)
                 else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             )
-            if any(n.split(".")[0] in heavy for n in names):
-                assert path.name == "deepfloyd.py", f"{path.name} imports {names}"
+            bad = {n.split(".")[0] for n in names} & heavy - adapter.get(path.name, set())
+            assert not bad, f"{path.name} imports {names}"
     code = (
-        "import sys, engine.deepfloyd, engine.packs, engine.deepfloyd_cli; "
+        "import sys, engine.deepfloyd, engine.packs, engine.precompute, engine.deepfloyd_cli; "
         "print(sorted({'diffusers', 'transformers', 'huggingface_hub'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -212,7 +212,7 @@ def test_hub_id_resolves_through_the_cache_with_fp16_patterns(monkeypatch, tiny_
         calls.append((repo_id, kw))
         return str(tiny_folder)
 
-    monkeypatch.setattr(df, "_snapshot_download", fake_download)
+    monkeypatch.setattr(dfw, "_snapshot_download", fake_download)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.warns(df.SlowOnCPUWarning):
         a = df.load_deepfloyd("DeepFloyd/IF-I-M-v1.0", device="cpu", embeddings_dir=tmp_path)
@@ -236,7 +236,7 @@ def test_every_part_a_algorithm_runs_through_the_adapter(adapter):
     photo = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     cond = adapter.encode("a high quality photo")
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    guided = CFGModel(adapter, adapter.null_cond(1), 7.0, 3)
+    guided = CFGModel(adapter, adapter.null_cond(1), 7.0)
     c1, c2 = adapter.encode(list(PROMPTS[3:5])).split(1)
     results = {
         "forward": forward(photo, 500, sched, generator=g()),
@@ -244,7 +244,7 @@ def test_every_part_a_algorithm_runs_through_the_adapter(adapter):
         "iterative": iterative_denoise(
             adapter, forward(photo, ts[5], sched, generator=g()), 5, ts, sched, cond, g()
         ).final,
-        "cfg": sample_from_noise(guided, (1, 3, SIZE, SIZE), sched, ts, cond, g()).final,
+        "cfg": from_noise(guided, (1, 3, SIZE, SIZE), sched, ts, cond, g()).final,
         "sdedit": sdedit(guided, photo, 3, ts, sched, cond, g()).final,
         "inpaint": inpaint(guided, photo, rectangle_mask(SIZE, SIZE, 2, 2, 8, 8), ts, sched, cond, g()).final,
         "anagram": iterative_denoise(
@@ -301,7 +301,7 @@ def test_concurrent_requests_match_sequential(adapter):
 
     def run(seed):
         g = torch.Generator().manual_seed(seed)
-        return sample_from_noise(adapter, (1, 3, SIZE, SIZE), adapter.schedule, ts, cond, g).final
+        return from_noise(adapter, (1, 3, SIZE, SIZE), adapter.schedule, ts, cond, g).final
 
     expected = {s: run(s) for s in (1, 2)}
     got = {}
@@ -375,15 +375,15 @@ def test_gated_repo_without_licence_or_token(monkeypatch, has_token, error):
     def raise_gated(repo_id, **kw):
         raise _gated_error()
 
-    monkeypatch.setattr(df, "_snapshot_download", raise_gated)
-    monkeypatch.setattr(df, "_has_token", lambda: has_token)
+    monkeypatch.setattr(dfw, "_snapshot_download", raise_gated)
+    monkeypatch.setattr(dfw, "_has_token", lambda: has_token)
     with pytest.raises(error, match="licence") as info:
         df.load_deepfloyd("DeepFloyd/IF-I-XL-v1.0", device="cpu")
     assert isinstance(info.value, df.DeepFloydError)
 
 
 def test_gated_error_wrapped_by_diffusers_is_still_recognised(monkeypatch):
-    monkeypatch.setattr(df, "_has_token", lambda: True)
+    monkeypatch.setattr(dfw, "_has_token", lambda: True)
     with pytest.raises(df.GatedModelError), df.translate_errors("DeepFloyd/IF-I-XL-v1.0"):
         try:
             raise _gated_error()
@@ -399,7 +399,7 @@ def test_repository_not_found_and_offline_cache_miss(monkeypatch):
         raise RepositoryNotFoundError("404", response=err.response)
 
     with monkeypatch.context() as m:
-        m.setattr(df, "_snapshot_download", raise_missing)
+        m.setattr(dfw, "_snapshot_download", raise_missing)
         with pytest.raises(df.ModelNotFoundError, match="no repository"):
             df.load_deepfloyd("DeepFloyd/IF-I-XXL-v9", device="cpu")
     with pytest.raises(df.ModelNotFoundError, match="HF_HUB_OFFLINE"):  # real huggingface_hub, no network
@@ -535,7 +535,7 @@ def test_cuda_fp16_path_runs_part_a_loops_with_cpu_tensors(tiny_folder, embeds_f
     assert (out - ref).abs().max() < 0.05 * ref.abs().max() + 1e-3  # fp16 vs fp32
     ts = strided_timesteps(100)
     g = torch.Generator().manual_seed(0)
-    guided = CFGModel(gpu, gpu.null_cond(1), 7.0, 3)
-    final = sample_from_noise(guided, (1, 3, SIZE, SIZE), gpu.schedule, ts,
+    guided = CFGModel(gpu, gpu.null_cond(1), 7.0)
+    final = from_noise(guided, (1, 3, SIZE, SIZE), gpu.schedule, ts,
                               gpu.encode("a high quality photo"), g).final
     assert final.shape == (1, 3, SIZE, SIZE) and torch.isfinite(final).all()

@@ -18,7 +18,6 @@ from engine.denoise import (
     one_step_denoise,
     posterior_variance,
     predict_x0,
-    sample_from_noise,
     split_output,
 )
 from engine.metrics import psnr
@@ -210,10 +209,11 @@ def test_iterative_denoise_deterministic_matches_hand_written_loop(schedule, aba
     x = torch.randn(2, 1, 6, 6, generator=make_gen(0))
     traj = iterative_denoise(linear_eps, x, 0, TS, schedule, add_variance=False)
     expected = reference_loop(np_linear_eps, x.numpy(), TS, abar_ref)
-    assert traj.timesteps == TS and len(traj.x) == 34 and len(traj.x0_hat) == 33
+    assert list(traj.times) == TS and len(traj.x) == 34 and len(traj.x_hat) == 34 and traj.nfe == 33
+    assert traj.value_range == (-1.0, 1.0) and torch.equal(traj.x_hat[-1], traj.final)
     for got, want in zip(traj.x, expected, strict=True):
         assert_close_np(got, want, rtol=1e-4, atol=1e-5)
-    assert all(torch.isfinite(v).all() for v in traj.x + traj.x0_hat)
+    assert torch.isfinite(traj.x).all() and torch.isfinite(traj.x_hat).all()
 
 
 def test_iterative_denoise_with_variance_matches_hand_written_loop(schedule, abar_ref, make_gen):
@@ -237,10 +237,10 @@ def test_iterative_denoise_from_i_start(schedule, abar_ref, make_gen):
         TS,
         schedule,
         generator=make_gen(1),
-        callback=lambda i, x_i, x0: calls.append((i, x_i.clone())),
+        callback=lambda step: calls.append(((step.i, step.n, step.t), step.x.clone())),
     )
-    assert traj.timesteps == [90, 60, 30, 0]
-    assert [i for i, _ in calls] == [30, 31, 32]
+    assert traj.times == (90, 60, 30, 0) and traj.nfe == 3
+    assert [i for i, _ in calls] == [(0, 3, 60), (1, 3, 30), (2, 3, 0)]
     for (_, x_i), x_traj in zip(calls, traj.x[1:], strict=True):
         assert torch.equal(x_i, x_traj)
     expected = reference_loop(np_linear_eps, x.numpy(), TS[30:], abar_ref, draws(make_gen(1), x.shape, 3))
@@ -259,7 +259,7 @@ def test_iterative_denoise_oracle_recovers_the_image(schedule, make_gen):
     traj = iterative_denoise(
         oracle, torch.randn(1, 1, 8, 8, generator=make_gen(1)), 0, TS, schedule, generator=make_gen(2)
     )
-    for x0_hat in traj.x0_hat:
+    for x0_hat in traj.x_hat[:-1]:  # the estimates the steps made
         torch.testing.assert_close(x0_hat, target, rtol=0, atol=1e-3)
     assert (traj.final - target).abs().max() < 0.05  # the last step still adds sqrt(var_30) noise
 
@@ -306,7 +306,7 @@ def test_iterative_denoise_matches_diffusers_fixed_small(schedule, make_gen):
     for k, t in enumerate(TS[:-1]):  # diffusers' last entry (t = 0 -> -1) is past our loop
         step = ref.step(linear_eps(theirs, torch.full((2,), t)), t, theirs, generator=gen)
         theirs = step.prev_sample
-        torch.testing.assert_close(ours.x0_hat[k], step.pred_original_sample, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(ours.x_hat[k], step.pred_original_sample, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(ours.x[k + 1], theirs, rtol=1e-4, atol=1e-4)
 
 
@@ -329,9 +329,10 @@ def test_iterative_denoise_matches_diffusers_learned_range(schedule, make_gen):
     assert not torch.allclose(fixed.final, ours.final, atol=1e-3)
 
 
-def test_sample_from_noise_matches_hand_written_loop(schedule, abar_ref, make_gen):
+def test_sampling_from_noise_matches_hand_written_loop(schedule, abar_ref, make_gen):
     ts = [990, 660, 330, 0]
-    traj = sample_from_noise(linear_eps, (2, 1, 4, 4), schedule, ts, generator=make_gen(9))
+    g = make_gen(9)
+    traj = iterative_denoise(linear_eps, torch.randn(2, 1, 4, 4, generator=g), 0, ts, schedule, generator=g)
     gen = make_gen(9)
     start, *noises = draws(gen, (2, 1, 4, 4), len(ts))  # the start noise, then one draw per step
     expected = reference_loop(np_linear_eps, start, ts, abar_ref, noises)

@@ -4,6 +4,11 @@ import pytest
 import torch
 
 from engine.flow import euler_sample, flow_matching_loss
+from engine.guidance import CFGModel
+
+
+def final(*args, **kwargs) -> torch.Tensor:
+    return euler_sample(*args, **kwargs).final
 
 
 def test_flow_matching_loss_is_zero_for_the_true_velocity(make_gen):
@@ -33,9 +38,9 @@ def test_flow_matching_loss_of_a_zero_model_is_the_target_power(make_gen):
 def test_euler_on_a_constant_field_lands_exactly_on_the_endpoint():
     x_0 = torch.tensor([[[[0.25, -1.5], [2.0, 0.0]]]])
     c = torch.tensor([[[[0.5, 1.0], [-2.0, 0.125]]]])
-    out = euler_sample(lambda x, t: c.expand_as(x), x_0, num_ts=8)
+    out = final(lambda x, t, _: c.expand_as(x), x_0, num_ts=8)
     assert torch.equal(out, x_0 + c)  # dyadic numbers: no rounding at all
-    out = euler_sample(lambda x, t: c.expand_as(x), x_0, num_ts=300)
+    out = final(lambda x, t, _: c.expand_as(x), x_0, num_ts=300)
     torch.testing.assert_close(out, x_0 + c, rtol=0, atol=1e-5)
 
 
@@ -43,16 +48,16 @@ def test_euler_on_linear_fields_gives_the_discrete_answer():
     x_0 = torch.tensor([[[[1.0, -2.0]]]])
     n = 10
     # dx/dt = x: Euler gives x_0 (1 + 1/n)^n
-    out = euler_sample(lambda x, t: x, x_0, num_ts=n)
+    out = final(lambda x, t, _: x, x_0, num_ts=n)
     torch.testing.assert_close(out, x_0 * (1 + 1 / n) ** n)
     # dx/dt = t, with t = 0, 1/n, ...: sum_i (i/n)(1/n) = (n - 1) / (2n)
     ts_seen = []
 
-    def field(x, t):
+    def field(x, t, cond):
         ts_seen.append(t.clone())
         return t.reshape(-1, 1, 1, 1).expand_as(x)
 
-    out = euler_sample(field, x_0, num_ts=n)
+    out = final(field, x_0, num_ts=n)
     torch.testing.assert_close(out, x_0 + (n - 1) / (2 * n))
     assert [round(float(t[0]), 6) for t in ts_seen] == [round(i / n, 6) for i in range(n)]
     assert all(t.shape == (1,) for t in ts_seen)
@@ -62,14 +67,16 @@ def test_euler_trajectory_records_states_and_clean_estimates(make_gen):
     x_0 = torch.randn(3, 1, 4, 4, generator=make_gen(0))
     target = torch.rand(3, 1, 4, 4, generator=make_gen(1))
     # the ideal rectified-flow velocity towards a known target: u = (x1 - x_t) / (1 - t)
-    field = lambda x, t: (target - x) / (1 - t.reshape(-1, 1, 1, 1))
+    field = lambda x, t, _: (target - x) / (1 - t.reshape(-1, 1, 1, 1))
     traj = euler_sample(field, x_0, num_ts=5, record=True)
-    assert traj.x.shape == (6, 3, 1, 4, 4) and traj.x1_hat.shape == (5, 3, 1, 4, 4)
-    assert traj.speed.shape == (5, 3) and traj.ts.shape == (5,)
+    assert traj.x.shape == (6, 3, 1, 4, 4) and traj.x_hat.shape == (6, 3, 1, 4, 4)
+    assert traj.times == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) and traj.nfe == 5 and traj.value_range == (0.0, 1.0)
     assert torch.equal(traj.x[0], x_0)
     torch.testing.assert_close(traj.x[-1], target, rtol=0, atol=1e-5)
-    for x1 in traj.x1_hat:  # x_t + (1 - t) u is the target at every step
+    for x1 in traj.x_hat:  # x_t + (1 - t) u is the target at every step (and the end is its own)
         torch.testing.assert_close(x1, target, rtol=0, atol=1e-5)
+    last = euler_sample(field, x_0, num_ts=5, record=False)  # only the sample is kept
+    assert last.x.shape == (1, 3, 1, 4, 4) and last.times == (1.0,) and torch.equal(last.final, traj.final)
     for k in range(5):
         assert torch.isfinite(traj.x[k]).all()
 
@@ -82,11 +89,11 @@ def test_euler_guidance_one_is_conditional_zero_is_unconditional(make_gen):
     def model(x, t, c):
         return c[:, :1].reshape(-1, 1, 1, 1) * 2.0 - c[:, 1:].reshape(-1, 1, 1, 1) + 0.5 + 0 * x
 
-    conditional = euler_sample(model, x_0, 4, cond)
-    unconditional = euler_sample(model, x_0, 4, null)
-    torch.testing.assert_close(euler_sample(model, x_0, 4, cond, null, 1.0), conditional)
-    torch.testing.assert_close(euler_sample(model, x_0, 4, cond, null, 0.0), unconditional)
-    guided = euler_sample(model, x_0, 4, cond, null, 3.0)
+    conditional = final(model, x_0, 4, cond)
+    unconditional = final(model, x_0, 4, null)
+    torch.testing.assert_close(final(CFGModel(model, null, 1.0), x_0, 4, cond), conditional)
+    torch.testing.assert_close(final(CFGModel(model, null, 0.0), x_0, 4, cond), unconditional)
+    guided = final(CFGModel(model, null, 3.0), x_0, 4, cond)
     torch.testing.assert_close(guided, x_0 + 0.5 + 3.0 * (conditional - unconditional))
 
 
@@ -94,8 +101,8 @@ def test_euler_callback_and_no_global_rng_use(make_gen):
     x_0 = torch.randn(1, 1, 2, 2, generator=make_gen(0))
     steps = []
     torch.manual_seed(5)
-    out = euler_sample(lambda x, t: -x, x_0, num_ts=3, callback=lambda i, x: steps.append((i, x.clone())))
-    assert [i for i, _ in steps] == [0, 1, 2] and torch.equal(steps[-1][1], out)
+    out = final(lambda x, t, _: -x, x_0, num_ts=3, callback=lambda s: steps.append((s.i, s.n, s.x.clone())))
+    assert [(i, n) for i, n, _ in steps] == [(0, 3), (1, 3), (2, 3)] and torch.equal(steps[-1][2], out)
     after = torch.rand(1)
     torch.manual_seed(5)
     assert torch.equal(after, torch.rand(1)), "sampling must not draw from the global RNG"
@@ -104,18 +111,15 @@ def test_euler_callback_and_no_global_rng_use(make_gen):
 @pytest.mark.parametrize("num_ts", [0, -3])
 def test_euler_rejects_non_positive_steps(num_ts):
     with pytest.raises(ValueError, match="num_ts"):
-        euler_sample(lambda x, t: x, torch.zeros(1, 1, 2, 2), num_ts)
+        euler_sample(lambda x, t, _: x, torch.zeros(1, 1, 2, 2), num_ts)
 
 
-@pytest.mark.parametrize("guidance,cond", [(-1.0, True), (2.0, False)])
-def test_euler_rejects_bad_guidance(guidance, cond):
-    c = torch.ones(1, 2) if cond else None
-    with pytest.raises(ValueError, match="guidance"):
-        euler_sample(lambda x, t, c: x, torch.zeros(1, 1, 2, 2), 2, c, torch.zeros(1, 2), guidance)
+@pytest.mark.parametrize("guidance", [-1.0, float("nan"), float("inf")])
+def test_cfg_rejects_bad_guidance(guidance):
+    with pytest.raises(ValueError, match="CFG scale gamma"):
+        CFGModel(lambda x, t, c: x, torch.zeros(1, 2), guidance)
 
 
-def test_euler_rejects_nan_guidance():
-    with pytest.raises(ValueError, match="guidance"):
-        euler_sample(
-            lambda x, t, c: x, torch.zeros(1, 1, 2, 2), 2, torch.ones(1, 2), torch.zeros(1, 2), float("nan")
-        )
+def test_cfg_without_a_condition_says_so():
+    with pytest.raises(ValueError, match="guidance needs a condition"):
+        euler_sample(CFGModel(lambda x, t, c: x, torch.zeros(1, 2), 2.0), torch.zeros(1, 1, 2, 2), 2, None)

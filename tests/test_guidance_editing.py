@@ -44,16 +44,16 @@ def test_cfg_gamma_one_is_conditional_and_zero_unconditional(cfg_inputs):
     model = CondModel()
     cond_out = model(x, t, cond)
     uncond_out = model(x, t, null.expand(3, 3))
-    torch.testing.assert_close(CFGModel(model, null, 1.0, 2)(x, t, cond), cond_out)
-    torch.testing.assert_close(CFGModel(model, null, 0.0, 2)(x, t, cond), uncond_out)
-    guided = CFGModel(model, null, 7.0, 2)(x, t, cond)
+    torch.testing.assert_close(CFGModel(model, null, 1.0)(x, t, cond), cond_out)
+    torch.testing.assert_close(CFGModel(model, null, 0.0)(x, t, cond), uncond_out)
+    guided = CFGModel(model, null, 7.0)(x, t, cond)
     torch.testing.assert_close(guided, uncond_out + 7.0 * (cond_out - uncond_out))
 
 
 def test_cfg_runs_both_branches_in_one_call(cfg_inputs):
     x, t, cond, null = cfg_inputs
     model = CondModel()
-    CFGModel(model, null, 3.0, 2)(x, t, cond)
+    CFGModel(model, null, 3.0)(x, t, cond)
     assert len(model.calls) == 1
     batch, conds = model.calls[0]
     assert batch == 6 and torch.equal(conds[:3], cond) and torch.equal(conds[3:], torch.zeros(3, 3))
@@ -63,7 +63,7 @@ def test_cfg_guides_eps_and_keeps_the_conditional_variance(cfg_inputs):
     x, t, cond, null = cfg_inputs
     model = CondModel(variance=True)
     out_c, out_u = model(x, t, cond), model(x, t, null.expand(3, 3))
-    out = CFGModel(model, null, 5.0, 2)(x, t, cond)
+    out = CFGModel(model, null, 5.0)(x, t, cond)
     assert out.shape == (3, 4, 4, 4)
     torch.testing.assert_close(out[:, :2], out_u[:, :2] + 5.0 * (out_c[:, :2] - out_u[:, :2]))
     torch.testing.assert_close(out[:, 2:], out_c[:, 2:])
@@ -72,7 +72,7 @@ def test_cfg_guides_eps_and_keeps_the_conditional_variance(cfg_inputs):
 @pytest.mark.parametrize("gamma", [-0.5, -1.0, float("nan"), float("inf")])
 def test_cfg_rejects_bad_gamma(gamma):
     with pytest.raises(ValueError, match="gamma"):
-        CFGModel(CondModel(), torch.zeros(1, 3), gamma, 1)
+        CFGModel(CondModel(), torch.zeros(1, 3), gamma)
 
 
 # ----------------------------------------------------------------------------- SDEdit
@@ -99,7 +99,7 @@ def test_sdedit_noises_to_i_start_then_denoises(schedule, abar_ref, make_gen):
     x_orig = torch.rand(2, 1, 6, 6, generator=make_gen(0))
     cond = torch.ones(2, 1)
     traj = sdedit(CondModel(), x_orig, 30, TS, schedule, cond, generator=make_gen(4))
-    assert traj.timesteps == [90, 60, 30, 0]
+    assert traj.times == (90, 60, 30, 0)
     gen = make_gen(4)
     draw = lambda: torch.randn(x_orig.shape, generator=gen).double().numpy()
     eps = draw()  # the forward noise comes first
@@ -168,7 +168,7 @@ def test_inpaint_known_pixels_follow_the_forward_process(schedule, abar_ref, mak
         x = m * x + (1 - m) * known(tp, draw())
         expected.append(x)
 
-    assert traj.timesteps == ts
+    assert list(traj.times) == ts
     for got, want in zip(traj.x, expected, strict=True):
         got = got.double().numpy()
         # unmasked: the noised original, exactly as the forward process makes it

@@ -67,7 +67,7 @@ def test_anagram_averages_the_upright_and_the_viewed_estimate(make_gen, view):
     c1, c2 = torch.tensor([[1.0]]), torch.tensor([[3.0]])
     model = Model()
     v = get_view(view)
-    out = AnagramModel(model, c1, c2, view, channels=3)(x, t)
+    out = AnagramModel(model, c1, c2, view)(x, t)
     assert model.calls == 1  # both branches in one batched call
     eps_1 = model(x, t, c1.expand(2, 1))
     eps_2 = model(v.apply(x), t, c2.expand(2, 1))
@@ -101,7 +101,7 @@ def test_hybrid_of_one_prompt_is_that_prompt(make_gen):
     x = torch.randn(1, 1, 28, 28, generator=make_gen(0))  # small image: the kernel shrinks to fit
     t = torch.tensor([100])
     c = torch.tensor([[2.0]])
-    out = HybridModel(Model(), c, c, channels=1)(x, t)
+    out = HybridModel(Model(), c, c)(x, t)
     torch.testing.assert_close(out, Model()(x, t, c), rtol=1e-5, atol=1e-5)
 
 

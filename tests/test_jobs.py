@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from dashboard import jobs
-from engine.train import read_log
+from dashboard import jobs, runner
+from engine.runs import read_log
 
 TINY = ["--num-hiddens", "8", "--threads", "1"]
 
@@ -117,7 +117,7 @@ def test_cancel_resume_and_one_at_a_time(runs):
     args = jobs.train_args("denoiser", 1, batch_size=8, train_count=0) + TINY
     job = jobs.start("denoiser", args, "long", runs)
     log = runs / "long" / "log.jsonl"
-    assert wait_for(lambda: len(read_log(log)) >= 5), jobs._output_tail(runs / "long")
+    assert wait_for(lambda: len(read_log(log)) >= 5), runner.output_tail(runs / "long")
 
     with pytest.raises(jobs.JobBusy, match="one run at a time"):
         jobs.start("denoiser", args, "second", runs)

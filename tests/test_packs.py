@@ -21,21 +21,14 @@ from engine.packs import (
     PackError,
     PackSettings,
     open_pack,
-    precompute_pack,
 )
+from engine.precompute import precompute_pack
 from engine.schedule import strided_timesteps
 
-pytestmark = pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning"),
+              pytest.mark.usefixtures("one_thread_module")]
 # stride 45 keeps all 23 strided timesteps the spec's SDEdit sweep (i_start up to 20) needs
 FAST = {"stride": 45}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +93,7 @@ def test_pack_uses_the_engine_algorithms(pack, adapter):
     st = pack.settings
     ts = strided_timesteps(st["stride"])
     c1, c2 = adapter.encode(list(st["anagram_prompts"])).split(1)
-    model = AnagramModel(CFGModel(adapter, adapter.null_cond(1), st["guidance"], 3), c1, c2, "flip")
+    model = AnagramModel(CFGModel(adapter, adapter.null_cond(1), st["guidance"]), c1, c2, "flip")
     g = torch.Generator().manual_seed(1)
     x = iterative_denoise(
         model, torch.randn(1, 3, SIZE, SIZE, generator=g), 0, ts, adapter.schedule, None, g

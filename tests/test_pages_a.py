@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import image_ids, ok, page
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,24 +38,6 @@ def models_dir(page_models):
         os.environ["DIFFLAB_MODELS_DIR"] = old
 
 
-def page(name: str, **state) -> AppTest:
-    """A page with widget values preset through session state, run once."""
-    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    for k, v in state.items():
-        at.session_state[k] = v
-    return at.run()
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def image_ids(at: AppTest) -> list[str]:
-    """Media URLs name the image bytes' hash: equal URLs = identical pictures."""
-    return [im.proto.imgs[0].url for im in at.image]
-
-
 def test_pages_never_import_the_entrypoint():
     for name in PART_A:
         tree = ast.parse((PAGES / name).read_text())
@@ -62,6 +45,15 @@ def test_pages_never_import_the_entrypoint():
         mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert "dashboard.app" not in mods, name
         assert not any("manual_seed" in line for line in (PAGES / name).read_text().splitlines()), name
+
+
+def test_pages_talk_to_the_dashboard_only():
+    """pages -> dashboard -> engine: a page never imports the engine (or torch) itself."""
+    for page_file in sorted(PAGES.glob("*.py")):
+        tree = ast.parse(page_file.read_text())
+        mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m.split(".")[0] for m in mods if m} & {"engine", "torch"}, (page_file.name, mods)
 
 
 def test_app_entrypoint_with_sidebar(models_dir):

@@ -4,7 +4,7 @@ No real weights here: a tiny random IF-layout stage I (16x16, T5 width 24, built
 test_deepfloyd.py) is saved in diffusers' layout and chosen through the same session-state keys
 the sidebar writes (backend, df_model, df_embeds_path, df_allow_cpu). Its prompt embeddings are
 imported from a stand-in prompt_embeds_dict.pth. A pack is made from it with
-``engine.packs.precompute_pack`` (a reduced figure set) and browsed; a corrupted copy is refused.
+``engine.precompute.precompute_pack`` (a reduced figure set) and browsed; a corrupted copy is refused.
 Failures (no GPU, missing folder, gated model) must show the engine's message and fall back.
 """
 
@@ -17,24 +17,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import image_ids, ok
+from helpers import page as run_page
 from streamlit.testing.v1 import AppTest
 from test_deepfloyd import build_tiny_if, write_embeds
 
 from engine import deepfloyd as df
-from engine.packs import precompute_pack
+from engine import deepfloyd_weights as dfw
+from engine.precompute import precompute_pack
 
-pytestmark = pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning"),
+              pytest.mark.usefixtures("one_thread_module")]
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
 PACK_FIGURES = ("samples", "forward", "iterative", "cfg", "sdedit", "anagram", "hybrid")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +68,7 @@ def deepfloyd_state(env, **extra) -> dict:
 
 
 def page(name: str, **state) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=120)
-    for k, v in state.items():
-        at.session_state[k] = v
-    return at.run()
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def image_ids(at: AppTest) -> list[str]:
-    return [im.proto.imgs[0].url for im in at.image]
+    return run_page(name, 120, **state)
 
 
 def texts(at: AppTest) -> str:
@@ -199,8 +183,8 @@ def test_gated_model_shows_the_licence_message(env, monkeypatch):
     def gated(repo_id, **kwargs):
         raise hf.GatedRepoError("403 gated", response=types.SimpleNamespace(headers={}, request=None))
 
-    monkeypatch.setattr(df, "_snapshot_download", gated)
-    monkeypatch.setattr(df, "_has_token", lambda: True)
+    monkeypatch.setattr(dfw, "_snapshot_download", gated)
+    monkeypatch.setattr(dfw, "_has_token", lambda: True)
     at = page("a1_forward.py", **deepfloyd_state(env, df_model="DeepFloyd/IF-I-XL-v1.0", df_embeds_path=""))
     fell_back(at, "has not accepted the DeepFloyd IF licence")
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from engine.forward import add_noise_sigma, flow_path, forward
+from engine.forward import add_noise_sigma, flow_path, forward, noise_coefficients
 from engine.schedule import Schedule, append_dims, strided_timesteps
 
 # ----------------------------------------------------------------------------- schedule
@@ -76,7 +76,7 @@ def test_append_dims():
 @pytest.mark.parametrize("t", [1000, -1, [5, 1000]])
 def test_abar_rejects_t_out_of_range(schedule, t):
     with pytest.raises(ValueError, match=r"t must be in \[0, 999\]"):
-        schedule.abar(torch.tensor(t), torch.zeros(2, 1, 2, 2))
+        noise_coefficients(torch.tensor(t), schedule, torch.zeros(2, 1, 2, 2))
 
 
 # ----------------------------------------------------------------------------- forward (Eq. A.2)

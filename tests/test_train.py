@@ -11,8 +11,10 @@ import pytest
 import torch
 
 import engine.train as tr
-from engine.checkpoints import CheckpointError, load_tensors
-from engine.train import PRESETS, TrainingError, epoch_means, read_log, train
+from engine.checkpoints import CheckpointError, load_tensors, load_weights
+from engine.config import PRESETS
+from engine.runs import epoch_means, read_log
+from engine.train import TrainingError, train
 
 STEPS_PER_EPOCH = 8
 
@@ -83,7 +85,7 @@ def test_loss_goes_down_and_the_run_is_complete(tmp_path):
     assert manifest["config"]["num_hiddens"] == 8 and math.isfinite(manifest["final_loss"])
     for name in ("model.safetensors", "manifest.json", "checkpoint.safetensors"):
         assert (tmp_path / name).is_file()
-    model, loaded_cfg, meta = tr.load_weights(tmp_path / "model.safetensors")
+    model, loaded_cfg, meta = load_weights(tmp_path / "model.safetensors")
     assert loaded_cfg == cfg and meta["manifest"]["steps"] == 32
     with torch.no_grad():
         out = model(torch.rand(2, 1, 28, 28), torch.rand(2), torch.eye(10)[:2])
@@ -252,5 +254,5 @@ def test_cuda_training_with_snapshots_loads_on_the_cpu(tmp_path, name):
     assert manifest["machine"].startswith("CUDA ") and manifest["precision"] == "bfloat16"
     arrays, _ = load_tensors(tmp_path / "snapshots" / "epoch_01.safetensors")
     assert all(v.device.type == "cpu" and torch.isfinite(v.float()).all() for v in arrays.values())
-    model, _, _ = tr.load_weights(tmp_path / "model.safetensors")
+    model, _, _ = load_weights(tmp_path / "model.safetensors")
     assert next(model.parameters()).device.type == "cpu"

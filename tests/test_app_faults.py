@@ -1,4 +1,4 @@
-"""Hardening, three more fault cases (results: docs/hardening.md, section 2 and 4).
+"""Faults the app itself must survive (results: docs/hardening.md, section 2 and 4).
 
 1. ``kill -9`` of a training run the *app* started (``dashboard.jobs``): the job manager reports
    it as not running and resumable, the checkpoint loads, Resume through ``jobs`` finishes and
@@ -30,27 +30,15 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import train_tiny
+from helpers import checkpoint_step, logged_steps
 
-from dashboard import devserver, jobs
-from engine.checkpoints import load_tensors
-from engine.train import load_weights, read_log
+from dashboard import devserver, jobs, runner
+from engine.checkpoints import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
 STEPS = 512 // 32 * 3  # 48 optimizer steps
 REPORT: dict = {}
-
-
-def steps(folder: Path) -> list[int]:
-    return [r["step"] for r in read_log(folder / "log.jsonl")]
-
-
-def checkpoint_step(folder: Path) -> int | None:
-    path = folder / "checkpoint.safetensors"
-    if not path.exists():
-        return None
-    _, meta = load_tensors(path)  # raises CheckpointError on a torn file
-    return int(meta["global_step"])
 
 
 def tree_state(root: Path) -> dict[str, tuple[str, int]]:
@@ -105,7 +93,7 @@ def killed_run(tmp_path_factory):
     seen["cmdline"], seen["pid"] = proc.cmdline(), job.pid
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
-        got = steps(folder) if (folder / "log.jsonl").exists() else []
+        got = logged_steps(folder) if (folder / "log.jsonl").exists() else []
         ck = checkpoint_step(folder)
         if ck and len(got) >= 12:
             break
@@ -115,17 +103,17 @@ def killed_run(tmp_path_factory):
         pytest.fail(f"no checkpoint and 12 steps after 150 s: {_tail(folder)}")
     assert jobs.load_job("killed", runs).pid == job.pid
     os.kill(job.pid, signal.SIGKILL)
-    seen["killed_after_steps"] = len(steps(folder))
+    seen["killed_after_steps"] = len(logged_steps(folder))
     after = jobs.wait("killed", runs, timeout=30)
     seen["status"], seen["message"] = after.status, after.message
     seen["active"], seen["can_resume"] = after.active, jobs.can_resume(after, runs)
-    seen["steps_after_kill"] = steps(folder)
+    seen["steps_after_kill"] = logged_steps(folder)
     seen["checkpoint_after_kill"] = checkpoint_step(folder)
     # as a restarted server sees it: no Popen object, no exit code, only the files
     saved = json.loads((folder / jobs.JOB_FILE).read_text())
     fresh = jobs.Job(**{**saved, "status": "running", "returncode": None, "message": ""})
-    jobs._CHILDREN.pop(job.pid, None)
-    seen["restart_view"] = jobs._ended_status(fresh, folder)
+    runner._CHILDREN.pop(job.pid, None)
+    seen["restart_view"] = runner.ended_status(fresh, folder)
     t0 = time.monotonic()
     resumed = jobs.resume("killed", runs)
     seen["resume_pid"] = resumed.pid
@@ -161,7 +149,7 @@ def test_kill_9_of_an_app_started_run_then_resume(killed_run):
     job = s["final"]
     assert job.status == "finished", (job.status, job.message, _tail(folder))
     assert job.starts == 2 and s["resume_pid"] != s["pid"]
-    assert steps(folder) == list(range(STEPS)), "log has a gap or a duplicate"
+    assert logged_steps(folder) == list(range(STEPS)), "log has a gap or a duplicate"
     assert checkpoint_step(folder) == STEPS
     _, _, meta = load_weights(folder / "model.safetensors")
     assert meta["manifest"]["steps"] == STEPS

@@ -1,4 +1,4 @@
-"""Hardening: many users. A real ``streamlit run dashboard/app.py`` on a free loopback port and
+"""Many users at once. A real ``streamlit run dashboard/app.py`` on a free loopback port and
 8 Playwright contexts (8 Streamlit sessions) in one headless Chromium, each with its own seed,
 loading the Forward and the Sampling pages at the same time. Then a fresh server computes every
 seed again, one session at a time.

@@ -1,4 +1,4 @@
-"""Hardening: faults. kill -9 of a training run at random points then --resume; a full disk
+"""Faults: kill -9 of a training run at random points then --resume; a full disk
 and a read-only folder during a checkpoint write; two runs at once (engine level and through the
 app's job manager). Nothing may be left corrupt and nothing already written may be lost.
 Results: docs/hardening.md."""
@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import checkpoint_step, logged_steps
 
-from engine.checkpoints import load_tensors
-from engine.train import load_weights, read_log
+from engine.checkpoints import load_weights
+from engine.runs import read_log
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -43,19 +44,6 @@ def train_cmd(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "engine", "train", "denoiser", *TINY, "--out", str(out), *extra]
 
 
-def steps(folder: Path) -> list[int]:
-    return [r["step"] for r in read_log(folder / "log.jsonl")]
-
-
-def checkpoint_step(folder: Path) -> int | None:
-    """The checkpoint's global step; fails the test if the file exists but does not load."""
-    path = folder / "checkpoint.safetensors"
-    if not path.exists():
-        return None
-    _, meta = load_tensors(path)  # raises CheckpointError on a torn file
-    return meta["global_step"]
-
-
 def kill_when(proc: subprocess.Popen, condition, timeout: float = 60.0) -> float:
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < timeout:
@@ -76,7 +64,7 @@ def test_kill_9_twice_then_resume(tmp_path):
     delay = rng.uniform(2, 6)
     p = subprocess.Popen(train_cmd(out), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     kill_when(p, lambda t: t >= delay)
-    history.append((f"kill after {delay:.1f} s", p.returncode, len(steps(out)), checkpoint_step(out)))
+    history.append((f"kill after {delay:.1f} s", p.returncode, len(logged_steps(out)), checkpoint_step(out)))
 
     for _ in range(2):  # repeat kills (a run that already finished is not killed again)
         if (out / "model.safetensors").exists():
@@ -95,19 +83,19 @@ def test_kill_9_twice_then_resume(tmp_path):
                 fresh = log.stat().st_ino != inode
             except FileNotFoundError:
                 return False
-            got = steps(out)
+            got = logged_steps(out)
             return fresh and bool(got) and got[-1] >= target
 
         kill_when(p, reached)
         history.append(
-            (f"kill after logged step {target}", p.returncode, len(steps(out)), checkpoint_step(out))
+            (f"kill after logged step {target}", p.returncode, len(logged_steps(out)), checkpoint_step(out))
         )
         assert (checkpoint_step(out) or 0) >= before  # a checkpoint never goes backwards
 
     res = subprocess.run(train_cmd(out, "--resume"), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "finished denoiser" in res.stdout
-    assert steps(out) == list(range(STEPS)), "log has a gap or a duplicate"
+    assert logged_steps(out) == list(range(STEPS)), "log has a gap or a duplicate"
     assert checkpoint_step(out) == STEPS
     model, cfg, meta = load_weights(out / "model.safetensors")
     assert meta["manifest"]["steps"] == STEPS
@@ -226,7 +214,7 @@ def test_two_engine_runs_in_different_folders_at_once(tmp_path):
     for p in procs.values():
         assert p.wait(timeout=300) == 0, p.stderr.read()
     for n in procs:
-        assert steps(tmp_path / n) == list(range(STEPS))
+        assert logged_steps(tmp_path / n) == list(range(STEPS))
         load_weights(tmp_path / n / "model.safetensors")
     # same seed, same data, separate folders: the two runs are identical, so neither disturbed the other
     assert (tmp_path / "a" / "log.jsonl").read_text().count("loss") == STEPS
@@ -254,7 +242,7 @@ def test_the_same_folder_twice_at_once(tmp_path):
     assert len(refused) == 1
     # normally "in use"; if the second started after the first finished: "already has a checkpoint"
     assert "in use" in refused[0][2] or "already has a checkpoint" in refused[0][2]
-    assert steps(out) == list(range(STEPS))
+    assert logged_steps(out) == list(range(STEPS))
 
 
 def test_two_app_sessions_start_training_at_once(tmp_path, monkeypatch):
@@ -286,5 +274,5 @@ def test_two_app_sessions_start_training_at_once(tmp_path, monkeypatch):
     job = jobs.wait(started[0].run_id, tmp_path, timeout=120)
     assert job.status == "finished", (job.status, job.message)
     folder = jobs.run_path(job.run_id, tmp_path)
-    assert steps(folder) == list(range(STEPS))
+    assert logged_steps(folder) == list(range(STEPS))
     load_weights(folder / "model.safetensors")

@@ -1,4 +1,4 @@
-"""Hardening: security. The server config, no unpickling anywhere in the repository, and no
+"""Security. The server config, no unpickling anywhere in the repository, and no
 user-supplied name that becomes a path outside cache/. Results: docs/hardening.md."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hardening: a corpus of bad and odd inputs, generated here (no binary fixtures), each run
+"""Bad inputs: a corpus of bad and odd inputs, generated here (no binary fixtures), each run
 through the upload validator (dashboard/uploads.py), the Forward page's real upload widget under
 AppTest (streamlit 1.67's AppTest drives ``st.file_uploader``; the browser test covers the
 widget in Chromium), the display helper, checkpoints, packs and the CLI. Every case must end in
@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dashboard import ui
+from dashboard import images
 from dashboard.uploads import MAX_BYTES, UploadError, load_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,7 +272,7 @@ def test_forward_page_upload_path_keeps_running(tmp_path, monkeypatch):
     ids=["all-nan", "inf-mix", "huge", "nan-tensor"],
 )
 def test_display_helper_never_breaks_on_nan_or_inf(arr):
-    data = ui.png_bytes(arr, scale=2)
+    data = images.png(arr, scale=2)
     with Image.open(io.BytesIO(data)) as im:
         px = np.asarray(im)
     assert px.dtype == np.uint8 and px.shape[0] in (16, 4)
@@ -337,7 +337,8 @@ def tiny_weights(tmp_path_factory) -> Path:
     """A valid model.safetensors of an untrained D=8 ddpm-class (no training needed)."""
     from dataclasses import replace
 
-    from engine.train import PRESETS, build_model, save_weights
+    from engine.checkpoints import save_weights
+    from engine.config import PRESETS, build_model
 
     cfg = replace(PRESETS["ddpm-class"], num_hiddens=8)
     path = tmp_path_factory.mktemp("w") / "ddpm-class" / "model.safetensors"
@@ -387,8 +388,7 @@ def _bad_checkpoints(folder: Path, good: Path) -> dict[str, Path]:
 
 
 def test_bad_checkpoints_are_clear_errors_and_never_execute(tmp_path, tiny_weights):
-    from engine.checkpoints import CheckpointError
-    from engine.train import load_weights
+    from engine.checkpoints import CheckpointError, load_weights
 
     cases = _bad_checkpoints(tmp_path, tiny_weights)
     for name, path in cases.items():

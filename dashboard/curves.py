@@ -1,0 +1,157 @@
+"""Training curves as figures: loss and learning rate against epoch or step, the constant-LR
+sweep, and PSNR against the denoiser's noise level. Pure: numpy in, Plotly figures out.
+
+A ``Curve`` is one run's log (``engine.runs.read_log``) as arrays; ``smooth`` is TensorBoard's
+debiased moving average, so a noisy per-batch loss reads as a trend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One training log: x (epochs or steps), loss and lr per step."""
+
+    label: str
+    step: np.ndarray
+    epoch: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray
+
+
+def smooth(y: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """Debiased exponential moving average (TensorBoard's smoothing); weight 0 = raw."""
+    y = np.asarray(y, dtype=np.float64)
+    out = np.empty_like(y)
+    acc, norm = 0.0, 0.0
+    for i, v in enumerate(y):
+        acc = weight * acc + (1 - weight) * v
+        norm = weight * norm + (1 - weight)
+        out[i] = acc / norm
+    return out
+
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def log_ticks(values) -> dict:
+    """Tick values and full labels for a log axis over ``values`` (Plotly's own labels its minor
+    ticks with a bare "2" or "5", which reads as 2 and 5 rather than 0.2 and 0.05). Steps of
+    1-2-5 per decade over wide ranges, finer ones over narrow ranges. ``{}`` if nothing to span."""
+    v = np.asarray([x for x in np.ravel(values) if np.isfinite(x) and x > 0], dtype=np.float64)
+    if v.size == 0:
+        return {}
+    lo, hi = float(v.min()), float(v.max())
+    ratio = hi / lo
+    mant = (1, 2, 5) if ratio > 8 else (1, 2, 3, 4, 5, 6, 7, 8, 9) if ratio > 2.5 else (
+        1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+             for m in mant]
+    inside = [t for t in ticks if lo / 1.05 <= t <= hi * 1.05]
+    if len(inside) < 2:  # keep one tick either side, so the axis is never bare
+        below = [t for t in ticks if t < lo]
+        above = [t for t in ticks if t > hi]
+        inside = below[-1:] + inside + above[:1]
+    return {"tickvals": inside, "ticktext": [f"{t:.3g}" for t in inside]}
+
+
+def loss_figure(curves: Sequence[Curve], weight: float = 0.9, x: str = "epoch",
+                title: str = "Training loss", height: int = 380) -> go.Figure:
+    """Loss vs epoch (or step), log y: the raw loss faint, its moving average bold."""
+    fig = go.Figure()
+    for i, c in enumerate(curves):
+        color = _COLORS[i % len(_COLORS)]
+        xs = c.epoch if x == "epoch" else c.step
+        ok = np.isfinite(c.loss) & (c.loss > 0)
+        if len(curves) <= 4:
+            fig.add_trace(go.Scattergl(
+                x=xs[ok], y=c.loss[ok], mode="lines", line={"color": _rgba(color, 0.25), "width": 1},
+                name=f"{c.label} (raw)", legendgroup=c.label, showlegend=False, hoverinfo="skip",
+            ))
+        fig.add_trace(go.Scattergl(
+            x=xs[ok], y=smooth(c.loss[ok], weight), mode="lines" if ok.sum() > 1 else "lines+markers",
+            line={"color": color, "width": 2},
+            name=c.label, legendgroup=c.label,
+        ))
+    fig.update_layout(
+        title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
+    )
+    fig.update_xaxes(title="epoch" if x == "epoch" else "step")
+    fig.update_yaxes(title="loss (log scale)", type="log",
+                     **log_ticks(np.concatenate([c.loss for c in curves]) if curves else []))
+    return fig
+
+
+def lr_figure(curves: Sequence[Curve], height: int = 260) -> go.Figure:
+    fig = go.Figure()
+    for i, c in enumerate(curves):
+        fig.add_trace(go.Scattergl(x=c.epoch, y=c.lr, mode="lines", name=c.label,
+                                   line={"color": _COLORS[i % len(_COLORS)], "width": 2}))
+    fig.update_layout(title="Learning rate", height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.3})
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="lr (log scale)", type="log",
+                     **log_ticks(np.concatenate([c.lr for c in curves]) if curves else []))
+    return fig
+
+
+def lr_sweep_caption(sweep: dict) -> str:
+    acc = ", ".join(f"{lr:g}: {100 * a:.0f} %" for lr, a in sweep["accuracy"].items())
+    return (f"Shipped: constant {sweep['chosen_lr']:g}. Too large a rate keeps the loss noisy "
+            "and high; too small a rate starts slowly. ExponentialLR takes big steps early and "
+            "small ones late." + (f" Samples at γ = 5 that the classifier reads as the asked "
+                                  f"digit: {acc}." if acc else ""))
+
+
+def lr_sweep_figure(sweep: dict, height: int = 380) -> go.Figure:
+    """Epoch-mean loss of each constant rate (the chosen one bold) and the ExponentialLR run."""
+    fig = go.Figure()
+    if sweep["reference"]:  # drawn first, so the constant 1e-2 run (the same in epoch 1) shows over it
+        ref = sweep["reference"]
+        fig.add_trace(go.Scatter(x=np.arange(1, len(ref) + 1), y=ref, mode="lines",
+                                 name="ExponentialLR 1e-2 → 1e-3 (flow-class)",
+                                 line={"color": "rgba(0, 0, 0, 0.45)", "width": 6, "dash": "dot"}))
+    for i, (lr, means) in enumerate(sweep["runs"]):
+        chosen = np.isclose(lr, sweep["chosen_lr"])
+        fig.add_trace(go.Scatter(
+            x=np.arange(1, len(means) + 1), y=means, mode="lines+markers",
+            name=f"constant {lr:g}" + (" (shipped)" if chosen else ""),
+            line={"color": _COLORS[i % len(_COLORS)], "width": 4 if chosen else 1.5},
+        ))
+    fig.update_layout(title="Mean loss per epoch, constant learning rates", height=height,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
+    fig.update_xaxes(title="epoch", dtick=1)
+    fig.update_yaxes(title="mean loss (log scale)", type="log",
+                     **log_ticks([v for _, m in sweep["runs"] for v in m] + list(sweep["reference"])))
+    return fig
+
+
+def psnr_figure(sigmas: np.ndarray, psnr_denoised: np.ndarray, psnr_noisy: np.ndarray,
+                train_sigma: float = 0.5, height: int = 360) -> go.Figure:
+    """PSNR of D(z) and of the noisy z itself against sigma, with the training sigma marked."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=sigmas, y=psnr_denoised, mode="lines+markers", name="denoised D(z)",
+                             line={"color": _COLORS[0], "width": 3}))
+    fig.add_trace(go.Scatter(x=sigmas, y=psnr_noisy, mode="lines+markers", name="noisy input z",
+                             line={"color": "#888", "dash": "dot"}))
+    fig.add_vline(x=train_sigma, line={"color": _COLORS[1], "dash": "dash"},
+                  annotation_text=f"trained at σ = {train_sigma:g}", annotation_position="top right")
+    fig.update_layout(title="PSNR against the clean digit (higher is better)", height=height,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(title="σ (noise level of the input)")
+    fig.update_yaxes(title="PSNR (dB)")
+    return fig
