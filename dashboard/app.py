@@ -62,6 +62,7 @@ sections = {
         page("b2_flow.py", "Flow matching", ":material/air:"),
         page("b3_training_lab.py", "Training lab", ":material/model_training:"),
         page("ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:"),
+        page("c1_fewer_steps.py", "Fewer steps", ":material/fast_forward:"),
     ],
 }
 

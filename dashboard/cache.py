@@ -297,18 +297,26 @@ def pure_noise(count: int, seed: int, root: str, mtime: float) -> partb.PureNois
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def flow_samples(
-    name: str,
-    guidance: float | None,
-    steps: int,
-    seed: int,
-    per_digit: int,
-    root: str,
-    mtime: float,
-    _progress: Progress | None = None,
-) -> Trajectory:
-    """B2: Euler samples (CFG for the class model) and their trajectory at 48 states."""
-    return partb.flow_samples(flow_adapter(name), guidance, steps, seed, per_digit, progress=_progress)
+def flow_samples(name: str, root: str, mtime: float, *args, _progress: Progress | None = None) -> Trajectory:
+    """B2, ``(guidance, steps, seed, per_digit, max_frames, sampler)``: samples (CFG for the class
+    model) and their trajectory at ``max_frames`` states."""
+    return partb.flow_samples(flow_adapter(name), *args, progress=_progress)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def compare_samplers(name: str, root: str, mtime: float, *args, _progress: Progress | None = None):
+    """Fewer steps, ``(samplers, steps, seed, per_digit)``: the same noise through each sampler."""
+    model = ddpm_adapter(name) if name.startswith("ddpm") else flow_adapter(name)
+    return partb.compare_samplers(model, *args, progress=_progress)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def fewer_steps_sweep(name: str, root: str, mtime: float, samples: int, quick: bool,
+                      _progress: Progress | None = None) -> dict:
+    """The quality-against-NFE curves, measured on this machine (``engine.fewer_steps.sweep``)."""
+    from engine.fewer_steps import sweep
+
+    return sweep(name, samples, 0, quick, Path(root), _progress)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -119,6 +119,47 @@ def fmt(value, format_func=None) -> str:
     )
 
 
+SAMPLER_LABELS = {
+    "ddpm": "DDPM, strided (the course)",
+    "ddim": "DDIM",
+    "dpmpp-2m": "DPM-Solver++(2M)",
+    "euler": "Euler (the course)",
+    "midpoint": "midpoint",
+    "heun": "Heun",
+    "rk4": "RK4",
+}
+
+
+def diffusion_sampler(prefix: str, backend, strides=(10, 20, 30, 50, 100)) -> tuple[str, int, int | None]:
+    """The sampler of a diffusion page: the course's strided loop (stride), or DDIM /
+    DPM-Solver++ (steps). Returns (sampler, stride, steps or None)."""
+    sampler = pick(
+        "Sampler",
+        f"{prefix}_sampler",
+        ["ddpm", "ddim", "dpmpp-2m"],
+        "ddpm",
+        backend.allowed("sampler"),
+        widget=st.radio,
+        horizontal=True,
+        format_func=SAMPLER_LABELS.get,
+        help="The course's loop takes 33 steps at stride 30; DDIM and DPM-Solver++ solve the same "
+        "model's ODE in fewer (see the Fewer steps page).",
+    )
+    if sampler == "ddpm":
+        stride = int(
+            pick(
+                "Stride (timesteps skipped per step)",
+                f"{prefix}_stride",
+                list(strides),
+                30,
+                backend.allowed("stride"),
+            )
+        )
+        return sampler, stride, None
+    steps = int(pick("Steps", f"{prefix}_steps", [3, 4, 5, 7, 10, 15, 20, 33, 50], 10, None))
+    return sampler, 30, steps
+
+
 def prompt_select(
     label: str, key: str, prompts: Sequence[str], preferred=(), allow_null: bool = False
 ) -> str:
@@ -197,9 +238,17 @@ def canvas(
         from streamlit_drawable_canvas import st_canvas
 
         st.html('<div style="height: 1.6rem"></div>')  # room for the canvas's floating toolbar
-        result = st_canvas(stroke_width=width, stroke_color=stroke, background_color=background_color,
-                           background_image=background, width=size_px, height=size_px,
-                           drawing_mode="freedraw", return_image_data=True, key=key)
+        result = st_canvas(
+            stroke_width=width,
+            stroke_color=stroke,
+            background_color=background_color,
+            background_image=background,
+            width=size_px,
+            height=size_px,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=key,
+        )
         return result.image_data
     except Exception as e:  # noqa: BLE001 -- a missing or broken component must not end the page
         st.caption(f"The drawing canvas is not available here ({type(e).__name__}).")

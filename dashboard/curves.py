@@ -42,7 +42,7 @@ _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
 
 
@@ -55,10 +55,16 @@ def log_ticks(values) -> dict:
         return {}
     lo, hi = float(v.min()), float(v.max())
     ratio = hi / lo
-    mant = (1, 2, 5) if ratio > 8 else (1, 2, 3, 4, 5, 6, 7, 8, 9) if ratio > 2.5 else (
-        1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
-    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-             for m in mant]
+    mant = (
+        (1, 2, 5)
+        if ratio > 8
+        else (1, 2, 3, 4, 5, 6, 7, 8, 9)
+        if ratio > 2.5
+        else (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
+    )
+    ticks = [
+        m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in mant
+    ]
     inside = [t for t in ticks if lo / 1.05 <= t <= hi * 1.05]
     if len(inside) < 2:  # keep one tick either side, so the axis is never bare
         below = [t for t in ticks if t < lo]
@@ -67,8 +73,13 @@ def log_ticks(values) -> dict:
     return {"tickvals": inside, "ticktext": [f"{t:.3g}" for t in inside]}
 
 
-def loss_figure(curves: Sequence[Curve], weight: float = 0.9, x: str = "epoch",
-                title: str = "Training loss", height: int = 380) -> go.Figure:
+def loss_figure(
+    curves: Sequence[Curve],
+    weight: float = 0.9,
+    x: str = "epoch",
+    title: str = "Training loss",
+    height: int = 380,
+) -> go.Figure:
     """Loss vs epoch (or step), log y: the raw loss faint, its moving average bold."""
     fig = go.Figure()
     for i, c in enumerate(curves):
@@ -76,44 +87,79 @@ def loss_figure(curves: Sequence[Curve], weight: float = 0.9, x: str = "epoch",
         xs = c.epoch if x == "epoch" else c.step
         ok = np.isfinite(c.loss) & (c.loss > 0)
         if len(curves) <= 4:
-            fig.add_trace(go.Scattergl(
-                x=xs[ok], y=c.loss[ok], mode="lines", line={"color": _rgba(color, 0.25), "width": 1},
-                name=f"{c.label} (raw)", legendgroup=c.label, showlegend=False, hoverinfo="skip",
-            ))
-        fig.add_trace(go.Scattergl(
-            x=xs[ok], y=smooth(c.loss[ok], weight), mode="lines" if ok.sum() > 1 else "lines+markers",
-            line={"color": color, "width": 2},
-            name=c.label, legendgroup=c.label,
-        ))
+            fig.add_trace(
+                go.Scattergl(
+                    x=xs[ok],
+                    y=c.loss[ok],
+                    mode="lines",
+                    line={"color": _rgba(color, 0.25), "width": 1},
+                    name=f"{c.label} (raw)",
+                    legendgroup=c.label,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scattergl(
+                x=xs[ok],
+                y=smooth(c.loss[ok], weight),
+                mode="lines" if ok.sum() > 1 else "lines+markers",
+                line={"color": color, "width": 2},
+                name=c.label,
+                legendgroup=c.label,
+            )
+        )
     fig.update_layout(
-        title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.2}, hovermode="x unified",
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
     )
     fig.update_xaxes(title="epoch" if x == "epoch" else "step")
-    fig.update_yaxes(title="loss (log scale)", type="log",
-                     **log_ticks(np.concatenate([c.loss for c in curves]) if curves else []))
+    fig.update_yaxes(
+        title="loss (log scale)",
+        type="log",
+        **log_ticks(np.concatenate([c.loss for c in curves]) if curves else []),
+    )
     return fig
 
 
 def lr_figure(curves: Sequence[Curve], height: int = 260) -> go.Figure:
     fig = go.Figure()
     for i, c in enumerate(curves):
-        fig.add_trace(go.Scattergl(x=c.epoch, y=c.lr, mode="lines", name=c.label,
-                                   line={"color": _COLORS[i % len(_COLORS)], "width": 2}))
-    fig.update_layout(title="Learning rate", height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.3})
+        fig.add_trace(
+            go.Scattergl(
+                x=c.epoch,
+                y=c.lr,
+                mode="lines",
+                name=c.label,
+                line={"color": _COLORS[i % len(_COLORS)], "width": 2},
+            )
+        )
+    fig.update_layout(
+        title="Learning rate",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.3},
+    )
     fig.update_xaxes(title="epoch")
-    fig.update_yaxes(title="lr (log scale)", type="log",
-                     **log_ticks(np.concatenate([c.lr for c in curves]) if curves else []))
+    fig.update_yaxes(
+        title="lr (log scale)",
+        type="log",
+        **log_ticks(np.concatenate([c.lr for c in curves]) if curves else []),
+    )
     return fig
 
 
 def lr_sweep_caption(sweep: dict) -> str:
     acc = ", ".join(f"{lr:g}: {100 * a:.0f} %" for lr, a in sweep["accuracy"].items())
-    return (f"Shipped: constant {sweep['chosen_lr']:g}. Too large a rate keeps the loss noisy "
-            "and high; too small a rate starts slowly. ExponentialLR takes big steps early and "
-            "small ones late." + (f" Samples at γ = 5 that the classifier reads as the asked "
-                                  f"digit: {acc}." if acc else ""))
+    return (
+        f"Shipped: constant {sweep['chosen_lr']:g}. Too large a rate keeps the loss noisy "
+        "and high; too small a rate starts slowly. ExponentialLR takes big steps early and "
+        "small ones late."
+        + (f" Samples at γ = 5 that the classifier reads as the asked digit: {acc}." if acc else "")
+    )
 
 
 def lr_sweep_figure(sweep: dict, height: int = 380) -> go.Figure:
@@ -121,37 +167,156 @@ def lr_sweep_figure(sweep: dict, height: int = 380) -> go.Figure:
     fig = go.Figure()
     if sweep["reference"]:  # drawn first, so the constant 1e-2 run (the same in epoch 1) shows over it
         ref = sweep["reference"]
-        fig.add_trace(go.Scatter(x=np.arange(1, len(ref) + 1), y=ref, mode="lines",
-                                 name="ExponentialLR 1e-2 → 1e-3 (flow-class)",
-                                 line={"color": "rgba(0, 0, 0, 0.45)", "width": 6, "dash": "dot"}))
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, len(ref) + 1),
+                y=ref,
+                mode="lines",
+                name="ExponentialLR 1e-2 → 1e-3 (flow-class)",
+                line={"color": "rgba(0, 0, 0, 0.45)", "width": 6, "dash": "dot"},
+            )
+        )
     for i, (lr, means) in enumerate(sweep["runs"]):
         chosen = np.isclose(lr, sweep["chosen_lr"])
-        fig.add_trace(go.Scatter(
-            x=np.arange(1, len(means) + 1), y=means, mode="lines+markers",
-            name=f"constant {lr:g}" + (" (shipped)" if chosen else ""),
-            line={"color": _COLORS[i % len(_COLORS)], "width": 4 if chosen else 1.5},
-        ))
-    fig.update_layout(title="Mean loss per epoch, constant learning rates", height=height,
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.2}, hovermode="x unified")
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, len(means) + 1),
+                y=means,
+                mode="lines+markers",
+                name=f"constant {lr:g}" + (" (shipped)" if chosen else ""),
+                line={"color": _COLORS[i % len(_COLORS)], "width": 4 if chosen else 1.5},
+            )
+        )
+    fig.update_layout(
+        title="Mean loss per epoch, constant learning rates",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="x unified",
+    )
     fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title="mean loss (log scale)", type="log",
-                     **log_ticks([v for _, m in sweep["runs"] for v in m] + list(sweep["reference"])))
+    fig.update_yaxes(
+        title="mean loss (log scale)",
+        type="log",
+        **log_ticks([v for _, m in sweep["runs"] for v in m] + list(sweep["reference"])),
+    )
     return fig
 
 
-def psnr_figure(sigmas: np.ndarray, psnr_denoised: np.ndarray, psnr_noisy: np.ndarray,
-                train_sigma: float = 0.5, height: int = 360) -> go.Figure:
+def psnr_figure(
+    sigmas: np.ndarray,
+    psnr_denoised: np.ndarray,
+    psnr_noisy: np.ndarray,
+    train_sigma: float = 0.5,
+    height: int = 360,
+) -> go.Figure:
     """PSNR of D(z) and of the noisy z itself against sigma, with the training sigma marked."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=sigmas, y=psnr_denoised, mode="lines+markers", name="denoised D(z)",
-                             line={"color": _COLORS[0], "width": 3}))
-    fig.add_trace(go.Scatter(x=sigmas, y=psnr_noisy, mode="lines+markers", name="noisy input z",
-                             line={"color": "#888", "dash": "dot"}))
-    fig.add_vline(x=train_sigma, line={"color": _COLORS[1], "dash": "dash"},
-                  annotation_text=f"trained at σ = {train_sigma:g}", annotation_position="top right")
-    fig.update_layout(title="PSNR against the clean digit (higher is better)", height=height,
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
+    fig.add_trace(
+        go.Scatter(
+            x=sigmas,
+            y=psnr_denoised,
+            mode="lines+markers",
+            name="denoised D(z)",
+            line={"color": _COLORS[0], "width": 3},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=sigmas,
+            y=psnr_noisy,
+            mode="lines+markers",
+            name="noisy input z",
+            line={"color": "#888", "dash": "dot"},
+        )
+    )
+    fig.add_vline(
+        x=train_sigma,
+        line={"color": _COLORS[1], "dash": "dash"},
+        annotation_text=f"trained at σ = {train_sigma:g}",
+        annotation_position="top right",
+    )
+    fig.update_layout(
+        title="PSNR against the clean digit (higher is better)",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+    )
     fig.update_xaxes(title="σ (noise level of the input)")
     fig.update_yaxes(title="PSNR (dB)")
+    return fig
+
+
+SAMPLER_COLORS = {
+    "ddpm": "#7f7f7f",
+    "ddim": "#1f77b4",
+    "dpmpp-2m": "#d62728",
+    "euler": "#7f7f7f",
+    "midpoint": "#2ca02c",
+    "heun": "#9467bd",
+    "rk4": "#ff7f0e",
+}
+
+
+def steps_figure(report: dict, metric: str = "fd", height: int = 380) -> go.Figure:
+    """Quality against network evaluations (log x), one line per sampler, from a
+    ``python -m engine fewer-steps`` report: ``metric`` "fd" (lower is better; the floor that
+    real test digits score is drawn dashed) or "accuracy" / "confidence". The course's own
+    setting is starred; hover shows steps, NFE, the value and the wall time."""
+    fig = go.Figure()
+    points = report["points"]
+    for sampler in dict.fromkeys(p["sampler"] for p in points):
+        pts = sorted((p for p in points if p["sampler"] == sampler and metric in p), key=lambda p: p["nfe"])
+        if not pts:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[p["nfe"] for p in pts],
+                y=[p[metric] for p in pts],
+                mode="lines+markers",
+                name=sampler,
+                line={"color": SAMPLER_COLORS.get(sampler), "width": 2},
+                customdata=[[p["steps"], p["seconds"]] for p in pts],
+                hovertemplate=f"{sampler}: %{{customdata[0]}} steps, %{{x}} NFE<br>{metric} %{{y:.3g}}"
+                "<br>%{customdata[1]:.1f} s<extra></extra>",
+            )
+        )
+    course = next(
+        (
+            p
+            for p in points
+            if (p["sampler"], p["steps"]) == (report["course"]["sampler"], report["course"]["steps"])
+        ),
+        None,
+    )
+    if course is not None and metric in course:
+        fig.add_trace(
+            go.Scatter(
+                x=[course["nfe"]],
+                y=[course[metric]],
+                mode="markers",
+                name="the course's setting",
+                marker={"symbol": "star", "size": 16, "color": "black"},
+                hoverinfo="skip",
+            )
+        )
+    if metric == "fd" and points:
+        floor = float(np.mean([p["fd_floor"] for p in points]))
+        fig.add_hline(
+            y=floor,
+            line={"color": "gray", "dash": "dash"},
+            annotation_text="test digits (the floor)",
+            annotation_position="bottom right",
+        )
+    label = {
+        "fd": "Fréchet distance to test digits (lower is better)",
+        "accuracy": "classifier accuracy",
+        "confidence": "mean classifier confidence",
+    }[metric]
+    fig.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.25}
+    )
+    nfes = [p["nfe"] for p in points]
+    fig.update_xaxes(title="network evaluations (NFE, log scale)", type="log", **log_ticks(nfes))
+    fig.update_yaxes(title=label)
     return fig

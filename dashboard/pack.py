@@ -117,8 +117,17 @@ class PackBackend:
     # ------------------------------------------------------------------------- answers
 
     def sample(
-        self, conds: Sequence[Cond], seed: int, stride: int, gamma: float, progress=None
+        self,
+        conds: Sequence[Cond],
+        seed: int,
+        stride: int,
+        gamma: float,
+        sampler: str = "ddpm",
+        steps: int | None = None,
+        progress=None,
     ) -> Trajectory:
+        if sampler != "ddpm":
+            raise NotInPack(f"a pack holds the course's loop only, not {sampler}")
         fig = self._figure("samples" if gamma == 1.0 else "cfg")
         if gamma not in (1.0, float(fig.meta.get("guidance", -1))):
             raise NotInPack(f"this pack holds samples at γ = {fig.meta.get('guidance')}, not {gamma:g}")

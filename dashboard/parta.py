@@ -27,6 +27,7 @@ from engine.guidance import CFGModel
 from engine.illusions import AnagramModel, HybridModel, fft_magnitude, get_view, viewing_distance
 from engine.metrics import psnr, ssim
 from engine.schedule import strided_timesteps
+from engine.schedulers import scheduler_sample
 from engine.trajectory import Step, Trajectory, to_unit
 
 Cond = int | str | None
@@ -124,23 +125,36 @@ class LiveBackend:
     # ------------------------------------------------------------------------- A1.5-A1.6, Part 0
 
     def sample(
-        self, conds: Sequence[Cond], seed: int, stride: int, gamma: float, progress: Progress | None = None
+        self,
+        conds: Sequence[Cond],
+        seed: int,
+        stride: int,
+        gamma: float,
+        sampler: str = "ddpm",
+        steps: int | None = None,
+        progress: Progress | None = None,
     ) -> Trajectory:
-        """Strided DDPM from pure noise with CFG scale ``gamma``, one image per condition; the
-        trajectory in [0, 1]."""
+        """From pure noise with CFG scale ``gamma``, one image per condition: the course's strided
+        loop ("ddpm", ``stride``), or "ddim" / "dpmpp-2m" in ``steps`` steps. In [0, 1]."""
         gen = _gen(seed)
         noise = self._noise(len(conds), gen)
         cond = torch.cat([self.cond(c, 1) for c in conds])
-        traj = iterative_denoise(
-            self.guided(gamma),
-            noise,
-            0,
-            strided_timesteps(stride),
-            self.schedule,
-            cond,
-            gen,
-            callback=step_progress(progress, "Sampling: step"),
-        )
+        callback = step_progress(progress, "Sampling: step")
+        if sampler == "ddpm":
+            ts = strided_timesteps(stride)
+            model = self.guided(gamma)
+            traj = iterative_denoise(model, noise, 0, ts, self.schedule, cond, gen, callback=callback)
+        else:
+            traj = scheduler_sample(
+                self.guided(gamma),
+                noise,
+                sampler,
+                steps or 20,
+                self.schedule,
+                cond,
+                generator=gen,
+                callback=callback,
+            )
         return traj.to_unit()
 
     # ------------------------------------------------------------------------- A1.2-A1.4

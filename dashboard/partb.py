@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,12 +23,21 @@ import torch
 
 from dashboard.curves import Curve
 from dashboard.parta import Progress, step_progress
-from engine.checkpoints import load_tensors
+from engine.checkpoints import atomic_write_text, load_tensors
 from engine.data import load_mnist, mnist_mean_image
 from engine.device import cpu_amp
+from engine.fewer_steps import fastest_within  # noqa: F401  -- the pages pick the point to name
 from engine.forward import add_noise_sigma
 from engine.metrics import psnr
-from engine.models import MODEL_NAMES, MODELS_DIR, model_path, quality_summary, read_manifest, read_quality
+from engine.models import (
+    MNISTDDPM,
+    MODEL_NAMES,
+    MODELS_DIR,
+    model_path,
+    quality_summary,
+    read_manifest,
+    read_quality,
+)
 from engine.runs import RunFiles, read_log
 from engine.sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow
 from engine.schedule import strided_timesteps
@@ -61,6 +71,33 @@ def stamp(name: str) -> float:
 def snapshot_epochs(name: str) -> list[int]:
     """Epochs with a saved snapshot (``snapshots/epoch_XX.safetensors``), ascending."""
     return RunFiles(model_folder(name)).snapshot_epochs()
+
+
+def app_dir() -> Path:
+    """What the app computes and keeps (``DIFFLAB_APP_DIR``, default cache/app; not shipped)."""
+    return Path(os.environ.get("DIFFLAB_APP_DIR", MODELS_DIR.parent / "app"))
+
+
+def fewer_steps_reports(name: str) -> dict[str, dict]:
+    """The quality-against-NFE curves of model ``name``: "shipped" (beside the model, made by
+    ``python -m engine fewer-steps``) and "this machine" (measured from the page), where present."""
+    out = {}
+    for label, path in (("shipped", model_folder(name) / "fewer_steps.json"),
+                        ("this machine", app_dir() / "fewer_steps" / f"{name}.json")):
+        try:
+            report = json.loads(path.read_text())
+            if isinstance(report, dict) and isinstance(report.get("points"), list) and report["points"]:
+                out[label] = report
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def save_fewer_steps(name: str, report: dict) -> Path:
+    """Keep a report measured on this machine (atomically) for the page to show."""
+    path = app_dir() / "fewer_steps" / f"{name}.json"
+    atomic_write_text(path, json.dumps(report, indent=1) + "\n")
+    return path
 
 
 def model_table(loaded: dict) -> list[dict]:
@@ -210,12 +247,13 @@ def flow_samples(
     seed: int,
     per_digit: int,
     max_frames: int = 48,
+    sampler: str = "euler",
     progress: Progress | None = None,
 ) -> Trajectory:
     """``per_digit`` samples of each digit (class model, CFG ``guidance``) or 10 * per_digit
-    unconditional samples (time model) with ``steps`` Euler steps; seeded noise. The trajectory
-    at ``max_frames`` states, float32 numpy in flow pixel units (not clipped, so the velocity
-    can be read back from it: see ``flow_speed``)."""
+    unconditional samples (time model) with ``steps`` steps of ``sampler`` (the course: Euler);
+    seeded noise. The trajectory at ``max_frames`` states, float32 numpy in flow pixel units (not
+    clipped, so the velocity can be read back from it: see ``flow_speed``)."""
     labels = digit_labels(range(10), per_digit)
     traj = sample_flow(
         flow,
@@ -224,7 +262,8 @@ def flow_samples(
         steps,
         guidance if flow.class_conditioned else None,
         torch.Generator().manual_seed(int(seed)),
-        callback=step_progress(progress, "Euler step"),
+        callback=step_progress(progress, "Euler step" if sampler == "euler" else f"{sampler} step"),
+        sampler=sampler,
     )
     traj = traj.subsample(max_frames)
     return replace(traj, x=traj.x.numpy(), x_hat=traj.x_hat.numpy())
@@ -250,16 +289,28 @@ def ddpm_vs_flow(
     ddpm_guidance: float,
     flow_steps: int,
     flow_guidance: float,
+    ddpm_sampler: str = "ddpm",
+    ddpm_steps: int | None = None,
+    flow_sampler: str = "euler",
     max_frames: int = 48,
     progress: Progress | None = None,
 ) -> tuple[Trajectory, Trajectory, bool]:
-    """Both samplers from the same seed (so the same starting noise), same digit: the DDPM
-    trajectory and the flow trajectory in [0, 1], and whether both started from one tensor."""
+    """Both models from the same seed (so the same starting noise), same digit: the DDPM
+    trajectory (the course's strided loop, or DDIM / DPM-Solver++ in ``ddpm_steps``) and the flow
+    trajectory (``flow_sampler``) in [0, 1], and whether both started from one tensor."""
     labels = torch.full((count,), int(digit), dtype=torch.long)
-    total = len(strided_timesteps(ddpm_stride)) - 1 + flow_steps
+    n_ddpm = len(strided_timesteps(ddpm_stride)) - 1 if ddpm_sampler == "ddpm" else ddpm_steps or 20
+    total = n_ddpm + flow_steps
     gen = lambda: torch.Generator().manual_seed(int(seed))  # noqa: E731  -- the same noise for both
     d = sample_ddpm(
-        ddpm, labels, ddpm_stride, ddpm_guidance, gen(), step_progress(progress, "DDPM step", 0, total)
+        ddpm,
+        labels,
+        ddpm_stride,
+        ddpm_guidance,
+        gen(),
+        step_progress(progress, "DDPM step", 0, total),
+        sampler=ddpm_sampler,
+        steps=ddpm_steps,
     )
     f = sample_flow(
         flow,
@@ -269,9 +320,50 @@ def ddpm_vs_flow(
         flow_guidance,
         gen(),
         step_progress(progress, "Euler step", total - flow_steps, total),
+        sampler=flow_sampler,
     )
     # DDPM's x_T is in [-1, 1] units, flow's x_0 in [0, 1] units: the same tensor of N(0, I) draws.
     return d.to_unit(), f.subsample(max_frames).to_unit(), bool(torch.equal(d.x[0], f.x[0]))
+
+
+def compare_samplers(
+    model, samplers: tuple[str, ...], steps: int, seed: int, per_digit: int, progress: Progress | None = None
+) -> dict[str, tuple[Trajectory, float]]:
+    """The same starting noise (same seed) through each sampler at ``steps`` steps: sampler ->
+    (the samples as a [0, 1] trajectory holding the final state, and the seconds it took). A
+    class model gets ``per_digit`` digits of each class with the course's CFG scale."""
+    kind = "ddpm" if isinstance(model, MNISTDDPM) else "flow"
+    conditional = kind == "ddpm" or model.class_conditioned
+    labels = digit_labels(range(10), per_digit)
+    out = {}
+    for k, sampler in enumerate(samplers):
+        report = (
+            None
+            if progress is None
+            else (
+                lambda s, k=k, name=sampler: progress(
+                    (k + (s.i + 1) / s.n) / len(samplers), f"{name}: step {s.i + 1} of {s.n}"
+                )
+            )
+        )
+        gen = torch.Generator().manual_seed(int(seed))
+        t0 = time.perf_counter()
+        if kind == "ddpm":
+            traj = sample_ddpm(model, labels, 30, 7.0, gen, report, False, sampler=sampler, steps=steps)
+        else:
+            traj = sample_flow(
+                model,
+                labels if conditional else None,
+                len(labels),
+                steps,
+                5.0 if conditional else None,
+                gen,
+                report,
+                False,
+                sampler=sampler,
+            )
+        out[sampler] = (traj.to_unit(), round(time.perf_counter() - t0, 2))
+    return out
 
 
 def align_frames(n_a: int, n_b: int, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:

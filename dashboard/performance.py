@@ -55,7 +55,7 @@ def _clean_result(r) -> dict | None:
         return None
     return {"name": r["name"], "unit": str(r.get("unit", "")), "ours": _number(r["ours"]),
             "reference": _number(r.get("reference")), "ratio": _number(r.get("ratio")),
-            "target": str(r.get("target", ""))}
+            "target": str(r.get("target", "")), "detail": str(r.get("detail", ""))}
 
 
 def meets(result: dict) -> bool | None:
@@ -85,6 +85,7 @@ def table_rows(report: dict) -> list[dict]:
             "ratio (> 1: ours better)": f"{r['ratio']:.2f}×" if r["ratio"] is not None else "",
             "target": r["target"],
             "met": {True: "yes", False: "no", None: ""}[ok],
+            "detail": r.get("detail", ""),
         })
     return rows
 

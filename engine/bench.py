@@ -34,6 +34,7 @@ class BenchResult:
     reference: float | None
     ratio: float | None
     target: str
+    detail: str = ""  # what else a reader needs beside the ratio (NFE, accuracy, distance)
 
 
 def _rate(fn: Callable[[], None], items: int, repeats: int, warmup: int = 2) -> float:
@@ -95,15 +96,30 @@ def bench_training(name: str, batch: int, repeats: int, with_flops: bool) -> lis
     ref, _, _ = train_step_fn(name, batch, fast=False)
     ours = _rate(fast, batch, repeats)
     reference = _rate(ref, batch, repeats)
-    out = [BenchResult(f"train step {name} (D={PRESETS[name].num_hiddens}, batch {batch})",
-                       "samples/s", ours, reference, ours / reference, ">= 3.0x")]
+    out = [
+        BenchResult(
+            f"train step {name} (D={PRESETS[name].num_hiddens}, batch {batch})",
+            "samples/s",
+            ours,
+            reference,
+            ours / reference,
+            ">= 3.0x",
+        )
+    ]
     if with_flops:
         flops = step_flops(name, batch) / batch * ours
         for dtype in (torch.bfloat16, torch.float32):
             peak = matmul_flops_per_s(dtype)
-            out.append(BenchResult(
-                f"train step {name}: model FLOP/s vs {str(dtype)[6:]} matmul", "FLOP/s",
-                flops, peak, flops / peak, "report"))
+            out.append(
+                BenchResult(
+                    f"train step {name}: model FLOP/s vs {str(dtype)[6:]} matmul",
+                    "FLOP/s",
+                    flops,
+                    peak,
+                    flops / peak,
+                    "report",
+                )
+            )
     return out
 
 
@@ -132,8 +148,9 @@ def bench_flow_cfg(count: int, steps: int, repeats: int) -> BenchResult:
     euler_sample(fast_model, noise, 3, cond, record=False)  # warm up (oneDNN primitives) on 3 steps,
     ref_model(noise, torch.zeros(count), cond)  # not on a whole loop
     a, b = _rate(ours, count * steps, repeats, 0), _rate(reference, count * steps, repeats, 0)
-    return BenchResult(f"CFG flow sampling, {count} digits x {steps} Euler steps", "digit-steps/s",
-                       a, b, a / b, ">= 4x")
+    return BenchResult(
+        f"CFG flow sampling, {count} digits x {steps} Euler steps", "digit-steps/s", a, b, a / b, ">= 4x"
+    )
 
 
 def bench_ddpm_cfg(count: int, stride: int, repeats: int) -> BenchResult:
@@ -148,24 +165,126 @@ def bench_ddpm_cfg(count: int, stride: int, repeats: int) -> BenchResult:
 
     def ours():
         model = CFGModel(fast, fast.null_cond(1), 7.0)
-        iterative_denoise(model, noise, 0, ts, fast.schedule, cond, torch.Generator().manual_seed(0),
-                          record=False)
+        iterative_denoise(
+            model, noise, 0, ts, fast.schedule, cond, torch.Generator().manual_seed(0), record=False
+        )
 
     def two_pass(x, t, c):
         e_c, e_u = slow(x, t, c), slow(x, t, slow.null_cond(x.shape[0]))
         return e_u + 7.0 * (e_c - e_u)
 
     def reference():
-        iterative_denoise(two_pass, noise, 0, ts, slow.schedule, cond, torch.Generator().manual_seed(0),
-                          record=False)
+        iterative_denoise(
+            two_pass, noise, 0, ts, slow.schedule, cond, torch.Generator().manual_seed(0), record=False
+        )
 
     n = count * (len(ts) - 1)
     t0 = torch.full((count,), int(ts[0]))
     CFGModel(fast, fast.null_cond(1), 7.0)(noise, t0, cond)  # warm up on one step
     two_pass(noise, t0, cond)
     a, b = _rate(ours, n, repeats, 0), _rate(reference, n, repeats, 0)
-    return BenchResult(f"strided DDPM sampling with CFG, {count} digits, stride {stride}",
-                       "digit-steps/s", a, b, a / b, ">= 4x")
+    return BenchResult(
+        f"strided DDPM sampling with CFG, {count} digits, stride {stride}",
+        "digit-steps/s",
+        a,
+        b,
+        a / b,
+        ">= 4x",
+    )
+
+
+def bench_fewer_steps(name: str, count: int, repeats: int, root=None) -> BenchResult | None:
+    """The fastest sampler of ``name`` whose samples stay within 10 % of the course setting's
+    Fréchet distance and keep >= 97 % (flow) / >= 95 % (DDPM) accuracy, read from the model's
+    shipped curves (``fewer_steps.json``), against the course's setting in fp32 with two CFG
+    passes; ``count`` digits. None when the curves are missing or no sampler qualifies."""
+    import json
+
+    from .fewer_steps import COURSE, GUIDANCE, fastest_within
+    from .models import MODELS_DIR, load_builtin
+    from .sampling import sample_ddpm, sample_flow
+
+    try:
+        report = json.loads(((root or MODELS_DIR) / name / "fewer_steps.json").read_text())
+    except (OSError, ValueError):
+        return None
+    kind = report["kind"]
+    best = fastest_within(report, 0.10, 0.97 if kind == "flow" else 0.95)
+    if best is None:
+        return None
+    net, cfg, _ = load_builtin(name, root)
+    labels = torch.arange(count) % 10
+    cond = one_hot(labels)
+    noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    g = GUIDANCE[kind]
+    if kind == "flow":
+        fast = FlowModel(net, cfg, cpu_amp())
+        ours = lambda: sample_flow(
+            fast,
+            labels,
+            count,
+            best["steps"],
+            g,
+            torch.Generator(),
+            record=False,  # noqa: E731
+            sampler=best["sampler"],
+        )
+        slow = FlowModel(net, cfg, None)
+        course_steps = COURSE["flow"][1]
+
+        @torch.inference_mode()
+        def reference():
+            x = noise.clone()
+            for i in range(course_steps):
+                t = torch.full((count,), i / course_steps)
+                u_c, u_u = slow(x, t, cond), slow(x, t, torch.zeros_like(cond))
+                x = x + (u_u + g * (u_c - u_u)) / course_steps
+    else:
+        fast, slow = MNISTDDPM(net, amp=cpu_amp()), MNISTDDPM(net, amp=None)
+        ours = lambda: sample_ddpm(
+            fast,
+            labels,
+            30,
+            g,
+            torch.Generator(),
+            record=False,
+            sampler=best["sampler"],  # noqa: E731
+            steps=best["steps"],
+        )
+
+        def two_pass(x, t, c):
+            e_c, e_u = slow(x, t, c), slow(x, t, slow.null_cond(x.shape[0]))
+            return e_u + g * (e_c - e_u)
+
+        def reference():
+            iterative_denoise(
+                two_pass,
+                noise,
+                0,
+                strided_timesteps(30),
+                slow.schedule,
+                cond,
+                torch.Generator().manual_seed(0),
+                record=False,
+            )
+
+    a, b = _rate(ours, count, repeats, 1), _rate(reference, count, repeats, 0)
+    course = next(p for p in report["points"] if (p["sampler"], p["steps"]) == COURSE[kind])
+    detail = (
+        f"{best['sampler']} {best['steps']} steps = {best['nfe']} NFE (course {course['nfe']}); accuracy "
+        f"{best.get('accuracy', float('nan')):.3f}; Fréchet distance {best['fd']:.2f} vs the course's "
+        f"{course['fd']:.2f} (floor {best['fd_floor']:.2f})"
+    )
+    return BenchResult(
+        f"fewer steps, {name}: {count} digits, {best['sampler']} {best['steps']} steps vs the "
+        f"course's {course['sampler']} {course['steps']} (fp32, two CFG passes)",
+        "digits/s",
+        a,
+        b,
+        a / b,
+        ">= 30x" if kind == "flow" else ">= 8x",
+        detail,
+    )
 
 
 def run(quick: bool = False) -> dict:
@@ -175,6 +294,10 @@ def run(quick: bool = False) -> dict:
     results += bench_training("denoiser", 64 if quick else 256, repeats, with_flops=False)
     results.append(bench_flow_cfg(40, 5 if quick else 300, 1 if quick else 2))
     results.append(bench_ddpm_cfg(40, 330 if quick else 30, 1 if quick else 2))
+    if not quick:  # the course's loops in fp32 take minutes: the full bench only
+        results += [
+            r for r in (bench_fewer_steps(m, 40, 2) for m in ("flow-class", "ddpm-class")) if r is not None
+        ]
     return {
         "machine": machine_description(torch.device("cpu")),
         "torch": torch.__version__,
@@ -186,12 +309,16 @@ def run(quick: bool = False) -> dict:
 
 
 def format_table(report: dict) -> str:
-    lines = [f"{report['machine']}, torch {report['torch']}, bf16 {report['bf16']}",
-             f"{'item':70s} {'ours':>12s} {'reference':>12s} {'ratio':>7s}  target"]
+    lines = [
+        f"{report['machine']}, torch {report['torch']}, bf16 {report['bf16']}",
+        f"{'item':70s} {'ours':>12s} {'reference':>12s} {'ratio':>7s}  target",
+    ]
     for r in report["results"]:
         ref = f"{r['reference']:.4g}" if r["reference"] is not None else "-"
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "-"
         lines.append(f"{r['name'][:70]:70s} {r['ours']:12.4g} {ref:>12s} {ratio:>7s}  {r['target']}")
+        if r.get("detail"):
+            lines.append(f"{'':4s}{r['detail']}")
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 Images are (N, 1, 28, 28) in [0, 1]. ``class_probs``/``classify`` run it in batches; the
 evaluation (``engine.evaluate``) reads its answers as sample accuracy, digit mix and confidence.
+``features`` is its penultimate layer (128 ReLU units): the space of the lab's Fréchet distance.
 """
 
 from __future__ import annotations
@@ -39,3 +40,10 @@ def class_probs(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tens
 def classify(classifier: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Predicted labels for images (N, 1, 28, 28) in [0, 1]."""
     return class_probs(classifier, images).argmax(1)
+
+
+@torch.inference_mode()
+def features(classifier: MNISTClassifier, images: torch.Tensor) -> torch.Tensor:
+    """Penultimate-layer activations (N, 128) for images (N, 1, 28, 28) in [0, 1]."""
+    body = classifier.net[:-1].eval()  # everything but the last Linear; dropout off in eval
+    return torch.cat([body(b).float() for b in images.float().split(500)])

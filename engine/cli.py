@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import deepfloyd_cli
     from .config import PRESETS
     from .models import MODEL_NAMES
+    from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
 
     p = _Parser(prog="python -m engine", description="Diffusion Lab engine")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -100,8 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", type=_labels, default=list(range(10)))
     s.add_argument("--per-label", type=positive(int), default=4)
     s.add_argument("--count", type=positive(int), help="number of images (unconditional models)")
-    s.add_argument("--steps", type=positive(int), default=300, help="Euler steps (flow models)")
-    s.add_argument("--stride", type=positive(int), default=30, help="DDPM stride (ddpm-class)")
+    s.add_argument("--sampler", choices=[*DIFFUSION_SAMPLERS, *FLOW_SAMPLERS],
+                   help="ddpm (the course's strided loop), ddim, dpmpp-2m for ddpm-class; euler (the "
+                        "course's), midpoint, heun, rk4 for flow models")
+    s.add_argument("--steps", type=positive(int),
+                   help="sampler steps (flow default 300 Euler; ddim/dpmpp-2m default 20; ddpm: stride 30)")
+    s.add_argument("--stride", type=positive(int), help="the course's DDPM stride (default 30)")
+    s.add_argument("--eta", type=nonneg(float), help="DDIM's eta in [0, 1]: 0 deterministic (default), "
+                                                      "1 ancestral")
     s.add_argument("--guidance", type=nonneg(float), default=None)
     s.add_argument("--seed", type=nonneg(int), default=0)
     s.add_argument("--trajectory", action="store_true")
@@ -132,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--models-dir", help="default cache/models")
     e.add_argument("--write", action="store_true", help="save as quality.json beside the model")
     e.add_argument("--device", default="cpu", help="where sampled models run (cpu, cuda)")
+    e.add_argument("--fd", action="store_true", help="add the Fréchet distance to test digits and its floor")
+
+    f = sub.add_parser("fewer-steps", help="quality against NFE for every sampler (the Fewer steps page)")
+    f.add_argument("model", choices=[m for m in MODEL_NAMES if m.startswith(("flow", "ddpm"))])
+    f.add_argument("--samples", type=positive(int), default=200)
+    f.add_argument("--seed", type=nonneg(int), default=0)
+    f.add_argument("--quick", action="store_true", help="the first four step counts of each sampler")
+    f.add_argument("--models-dir", help="default cache/models")
+    f.add_argument("--out", help="write the curves as JSON (default: print them)")
     return p
 
 
@@ -250,21 +266,53 @@ def cmd_sample(args) -> int:
         labels = digit_labels(args.labels, args.per_label)
     else:
         labels = torch.full((args.count or len(args.labels) * args.per_label,), -1)
+    sampler, steps, stride, eta = sampler_settings(args, "ddpm" if cfg.objective == "ddpm" else "flow")
     if cfg.objective == "ddpm":
         guidance = 7.0 if args.guidance is None else args.guidance
-        traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, args.stride, guidance, gen,
-                           record=args.trajectory)
+        traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, stride, guidance, gen, record=args.trajectory,
+                           sampler=sampler, steps=steps, eta=eta)
     else:
         guidance = (5.0 if args.guidance is None else args.guidance) if conditional else None
-        traj = sample_flow(FlowModel(net, cfg, amp), labels if conditional else None, len(labels), args.steps,
-                           guidance, gen, record=args.trajectory)
+        traj = sample_flow(FlowModel(net, cfg, amp), labels if conditional else None, len(labels), steps,
+                           guidance, gen, record=args.trajectory, sampler=sampler)
     shown = traj.to_unit()  # [0, 1] float32 (B, 1, 28, 28) per state
-    arrays = {"images": shown.final[:, 0], "labels": labels.numpy().astype(np.int64)}
+    arrays = {"images": shown.final[:, 0], "labels": labels.numpy().astype(np.int64),
+              "nfe": np.int64(traj.nfe), "sampler": np.array(sampler)}
     if args.trajectory:
         arrays["trajectory"] = shown.x[:, :, 0].transpose(1, 0, 2, 3)  # (B, states, 28, 28)
     _save_npz(out, **arrays)
-    print(f"wrote {len(labels)} images to {out}")
+    print(f"wrote {len(labels)} images to {out} ({sampler}, {traj.nfe} network evaluations)")
     return 0
+
+
+def sampler_settings(args, kind: str) -> tuple[str, int | None, int, float]:
+    """(sampler, steps, stride, eta) for a "ddpm" or "flow" model from ``sample``'s flags, the
+    course's settings by default; a combination that does not fit is a one-line CLIError."""
+    from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
+    from .schedulers import MAX_STEPS
+
+    fits = DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS
+    sampler = args.sampler or fits[0]
+    if sampler not in fits:
+        raise CLIError(f"python -m engine sample: --sampler {sampler} does not fit {args.model} (a {kind} "
+                       f"model); choose from {', '.join(fits)}")
+    if args.eta is not None and sampler != "ddim":
+        raise CLIError(f"python -m engine sample: --eta is DDIM's; --sampler {sampler} has none")
+    if args.eta is not None and args.eta > 1:
+        raise CLIError(f"python -m engine sample: --eta must be in [0, 1], got {args.eta}")
+    if args.stride is not None and (sampler != "ddpm" or args.steps is not None):
+        raise CLIError("python -m engine sample: --stride is the course's DDPM loop's; give --steps instead")
+    steps = args.steps
+    if kind == "flow":
+        steps = steps or 300
+    elif sampler != "ddpm":
+        steps = steps or 20
+        if steps > MAX_STEPS:
+            raise CLIError(f"python -m engine sample: --steps must be at most {MAX_STEPS} for {sampler} "
+                           "(use --sampler ddpm for more)")
+    elif steps is not None and steps > 990:
+        raise CLIError(f"python -m engine sample: --steps must be at most 990 for ddpm, got {steps}")
+    return sampler, steps, args.stride or 30, args.eta or 0.0
 
 
 def cmd_denoise(args) -> int:
@@ -320,12 +368,44 @@ def cmd_evaluate(args) -> int:
         device = str(pick_device(args.device))
     except (ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from None
-    result = evaluate(args.model, root, per_label=args.per_label, device=device)
+    if args.fd and args.model in ("classifier", "denoiser", "denoiser-pure-noise"):
+        raise CLIError(f"python -m engine evaluate: --fd scores generated digits; {args.model} makes none")
+    result = evaluate(args.model, root, per_label=args.per_label, device=device, fd=args.fd)
     text = json.dumps(result, indent=2)
     print(text)
     if args.write:
         out = model_path(args.model, root).parent / "quality.json"
         atomic_write_text(out, text + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_fewer_steps(args) -> int:
+    from tqdm import tqdm
+
+    from .checkpoints import atomic_write_text
+    from .fewer_steps import fastest_within, sweep
+
+    out = _check_out(args.out) if args.out else None
+    _setup_threads(None)
+    with tqdm(total=1.0, bar_format="{l_bar}{bar}| {desc}", dynamic_ncols=True, mininterval=2.0) as bar:
+        def progress(fraction: float, text: str) -> None:
+            bar.n = round(fraction, 4)
+            bar.set_description(text, refresh=False)
+            bar.update(0)
+
+        report = sweep(args.model, args.samples, args.seed, args.quick,
+                       Path(args.models_dir) if args.models_dir else None, progress)
+    for p in report["points"]:
+        extra = f"accuracy {p['accuracy']:.3f}" if "accuracy" in p else f"confidence {p['confidence']:.3f}"
+        print(f"{p['sampler']:9s} {p['steps']:4d} steps {p['nfe']:4d} NFE  FD {p['fd']:7.3f} (floor "
+              f"{p['fd_floor']:.3f})  {extra}  {p['seconds']:7.1f} s")
+    best = fastest_within(report, 0.10, 0.97 if report["kind"] == "flow" else 0.95)
+    if best is not None:
+        print(f"fewest NFE within 10 % of the course's FD: {best['sampler']} {best['steps']} steps "
+              f"({best['nfe']} NFE)")
+    if out:
+        atomic_write_text(out, json.dumps(report, indent=1) + "\n")
         print(f"wrote {out}")
     return 0
 
@@ -347,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         commands = {"train": cmd_train, "sample": cmd_sample, "denoise": cmd_denoise,
-                    "info": cmd_info, "evaluate": cmd_evaluate, "bench": cmd_bench}
+                    "info": cmd_info, "evaluate": cmd_evaluate, "bench": cmd_bench,
+                    "fewer-steps": cmd_fewer_steps}
         if args.command not in commands:  # precompute / embed: handlers set by deepfloyd_cli
             return args.handler(args)
         return commands[args.command](args)

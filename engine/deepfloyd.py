@@ -48,7 +48,7 @@ from .denoise import iterative_denoise
 from .embeddings import EMBEDDINGS_DIR, MAX_LENGTH, EmbeddingStore  # noqa: F401
 from .guidance import CFGModel
 from .models import ModelSpec
-from .schedule import Schedule, strided_timesteps
+from .schedule import Schedule, spaced_timesteps, strided_timesteps
 from .trajectory import StepCallback, Trajectory
 
 STAGE2_MODEL_ID = "DeepFloyd/IF-II-L-v1.0"
@@ -272,19 +272,28 @@ def sample_images(
     guidance: float = 7.0,
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
+    *,
+    sampler: str = "ddpm",
+    steps: int | None = None,
+    eta: float = 0.0,
 ) -> Trajectory:
-    """Text -> image (Part A1.5/A1.6): ``count`` images per prompt from pure noise with CFG,
-    strided DDPM with the learned variance. Trajectory in [-1, 1], (N, 3, H, W) per step,
+    """Text -> image (Part A1.5/A1.6): ``count`` images per prompt from pure noise with CFG:
+    the course's strided DDPM with the learned variance ("ddpm", stride or ``steps``), or DDIM /
+    DPM-Solver++(2M) in ``steps`` steps. Trajectory in [-1, 1], (N, 3, H, W) per step,
     N = len(prompts) * count, grouped by prompt."""
+    from .schedulers import scheduler_sample
+
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     cond = adapter.encode([p for p in prompts for _ in range(count)])
     size = adapter.spec.image_size
     model = adapter if guidance == 1 else CFGModel(adapter, adapter.null_cond(1), guidance)
     noise = torch.randn(cond.shape[0], 3, size, size, generator=generator)
-    return iterative_denoise(
-        model, noise, 0, strided_timesteps(stride), adapter.schedule, cond, generator, callback=callback
-    )
+    if sampler != "ddpm":
+        return scheduler_sample(model, noise, sampler, steps or 20, adapter.schedule, cond, eta, generator,
+                                callback)
+    ts = strided_timesteps(stride) if steps is None else spaced_timesteps(steps)
+    return iterative_denoise(model, noise, 0, ts, adapter.schedule, cond, generator, callback=callback)
 
 
 _STAGE2: dict = {}

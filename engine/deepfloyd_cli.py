@@ -19,7 +19,7 @@ import io
 import sys
 from pathlib import Path
 
-from .cli import nonneg, positive
+from .cli import CLIError, nonneg, positive, sampler_settings
 
 NPZ_KEYS = ("images", "prompts", "seed", "guidance", "stride", "model")
 
@@ -49,7 +49,10 @@ def add_sample_args(parser: argparse.ArgumentParser) -> None:
     """Everything ``run_sample`` reads, for a stand-alone ``sample`` parser."""
     add_backend_args(parser, default_backend="deepfloyd")
     parser.add_argument("--count", type=positive(int), default=None, help="images per prompt (default 1)")
-    parser.add_argument("--stride", type=positive(int), default=30)
+    parser.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp-2m"], help="default: the course's loop")
+    parser.add_argument("--steps", type=positive(int), help="ddim/dpmpp-2m steps (default 20)")
+    parser.add_argument("--stride", type=positive(int), help="the course's DDPM stride (default 30)")
+    parser.add_argument("--eta", type=nonneg(float), help="DDIM's eta in [0, 1] (default 0)")
     parser.add_argument("--guidance", type=nonneg(float), default=None, help="CFG scale (default 7)")
     parser.add_argument("--seed", type=nonneg(int), default=0)
     parser.add_argument("--out", required=True)
@@ -95,6 +98,9 @@ def _guarded(fn):
             return fn(args)
         except (DeepFloydError, PackError, CheckpointError, ValueError, OSError) as e:
             return _fail(e)
+        except CLIError as e:  # a combination of flags that does not fit: one line, status 2
+            print(str(e), file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
@@ -149,9 +155,12 @@ def run_sample(args) -> int:
     prompts = args.prompt or [DEFAULT_PROMPT]
     count = args.count or 1
     guidance = 7.0 if args.guidance is None else args.guidance
+    sampler, steps, stride, eta = sampler_settings(args, "ddpm")
     adapter = _load(args, prompts)
     gen = torch.Generator().manual_seed(args.seed)
-    images = sample_images(adapter, prompts, count, args.stride, guidance, gen).to_unit().final
+    traj = sample_images(adapter, prompts, count, stride, guidance, gen, sampler=sampler, steps=steps,
+                         eta=eta)
+    images = traj.to_unit().final
     buf = io.BytesIO()
     np.savez(
         buf,
@@ -159,7 +168,9 @@ def run_sample(args) -> int:
         prompts=np.array([p for p in prompts for _ in range(count)]),
         seed=np.int64(args.seed),
         guidance=np.float32(guidance),
-        stride=np.int64(args.stride),
+        stride=np.int64(stride),
+        sampler=np.array(sampler),
+        nfe=np.int64(traj.nfe),
         model=np.array(str(args.model_path)),
     )
     atomic_write_bytes(out, buf.getvalue())

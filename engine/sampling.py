@@ -1,10 +1,11 @@
-"""Sampling the built-in MNIST models: digits from noise, with or without CFG.
+"""Sampling the built-in MNIST models: digits from noise, with or without CFG, with any sampler.
 
-These glue the samplers (``flow.euler_sample``, ``denoise.iterative_denoise``; the contract is in
-``engine.trajectory``) to the built-in adapters: the starting noise comes from the caller's
-generator, guidance wraps the model (``guidance.CFGModel``), the result is a ``Trajectory``.
-``snapshot`` is what training records after epochs 1, 5, 10 (the spec's "results after epoch N"
-figures) as small arrays.
+These glue the samplers (the contract is in ``engine.trajectory``) to the built-in adapters: the
+starting noise comes from the caller's generator, guidance wraps the model (``CFGModel``), the
+result is a ``Trajectory``. Diffusion models (``ddpm-class``): the course's strided loop "ddpm"
+(``engine.denoise``), "ddim" and "dpmpp-2m" (``engine.schedulers``). Flow models: "euler" (the
+course's), "midpoint", "heun", "rk4" (``engine.flow``). ``snapshot`` is what training records
+after epochs 1, 5, 10 (the spec's "results after epoch N" figures) as small arrays.
 """
 
 from __future__ import annotations
@@ -13,14 +14,24 @@ import torch
 
 from .config import TrainConfig
 from .denoise import iterative_denoise
-from .flow import euler_sample
+from .flow import SOLVERS, ode_sample
 from .forward import add_noise_sigma
 from .guidance import CFGModel
 from .models import MNISTDDPM, FlowModel, device_of
-from .schedule import strided_timesteps
+from .schedule import spaced_timesteps, strided_timesteps
+from .schedulers import SCHEDULERS, scheduler_sample
 from .trajectory import StepCallback, Trajectory, to_unit
 
 SIGMA_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
+DIFFUSION_SAMPLERS = ("ddpm", *SCHEDULERS)  # the course's loop first
+FLOW_SAMPLERS = tuple(SOLVERS)  # "euler" (the course's) first
+
+
+def check_sampler(kind: str, sampler: str) -> None:
+    """A diffusion sampler for a DDPM model, an ODE solver for a flow model, else ValueError."""
+    fits = DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS
+    if sampler not in fits:
+        raise ValueError(f"sampler {sampler!r} does not fit a {kind} model; choose from {', '.join(fits)}")
 
 
 def digit_labels(labels, per_label: int) -> torch.Tensor:
@@ -37,16 +48,22 @@ def sample_flow(
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
     record: bool = True,
+    *,
+    sampler: str = "euler",
+    ts=None,
 ) -> Trajectory:
-    """``count`` digits from a flow model with ``num_ts`` Euler steps (Algorithm B.2/B.4): a
-    class model with ``labels`` samples with CFG scale ``guidance``; [0, 1] pixel units."""
+    """``count`` digits from a flow model with ``num_ts`` steps of ``sampler`` (the course:
+    300 Euler steps, Algorithm B.2/B.4) or on the time grid ``ts``; a class model with
+    ``labels`` samples with CFG scale ``guidance``. [0, 1] pixel units."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
+    check_sampler("flow", sampler)
     noise = torch.randn(count, 1, 28, 28, generator=generator)
+    model, cond = flow, None
     if flow.class_conditioned and labels is not None:
         model = CFGModel(flow, flow.null_cond(1), guidance) if guidance is not None else flow
-        return euler_sample(model, noise, num_ts, flow.encode(labels), callback, record)
-    return euler_sample(flow, noise, num_ts, None, callback, record)
+        cond = flow.encode(labels)
+    return ode_sample(model, noise, sampler, num_ts, cond, ts, callback, record)
 
 
 def sample_ddpm(
@@ -57,13 +74,24 @@ def sample_ddpm(
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
     record: bool = True,
+    *,
+    sampler: str = "ddpm",
+    steps: int | None = None,
+    eta: float = 0.0,
 ) -> Trajectory:
-    """Strided DDPM from pure noise with CFG (CS180 A1.6); [-1, 1] pixel units."""
+    """Digits from pure noise with CFG (CS180 A1.6), [-1, 1] pixel units: the course's strided
+    loop ("ddpm": stride 30, or ``steps`` evenly spaced steps), "ddim" (``eta``) or "dpmpp-2m"
+    in ``steps`` steps (default 20)."""
+    check_sampler("ddpm", sampler)
     labels = torch.as_tensor(labels, dtype=torch.long)
     noise = torch.randn(labels.shape[0], 1, 28, 28, generator=generator)
-    model = CFGModel(ddpm, ddpm.null_cond(1), guidance)
-    return iterative_denoise(model, noise, 0, strided_timesteps(stride), ddpm.schedule, ddpm.encode(labels),
-                             generator, callback=callback, record=record)
+    model, cond = CFGModel(ddpm, ddpm.null_cond(1), guidance), ddpm.encode(labels)
+    if sampler == "ddpm":
+        ts = strided_timesteps(stride) if steps is None else spaced_timesteps(steps)
+        return iterative_denoise(model, noise, 0, ts, ddpm.schedule, cond, generator, callback=callback,
+                                 record=record)
+    return scheduler_sample(model, noise, sampler, steps or 20, ddpm.schedule, cond, eta, generator, callback,
+                            record)
 
 
 def snapshot(net: torch.nn.Module, cfg: TrainConfig, epoch: int, amp=None) -> tuple[dict, dict]:

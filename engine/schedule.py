@@ -83,3 +83,11 @@ def strided_timesteps(stride: int = 30, start: int = 990) -> list[int]:
     if steps[-1] != 0:
         steps.append(0)
     return steps
+
+
+def spaced_timesteps(steps: int, start: int = 990) -> list[int]:
+    """``steps`` denoising steps from ``start`` to 0, evenly spaced (rounded): 33 steps give the
+    course's 990, 960, ..., 0; 10 steps 990, 891, ..., 0."""
+    if not 1 <= steps <= start:
+        raise ValueError(f"steps must be in [1, {start}], got {steps}")
+    return [round(start * (steps - k) / steps) for k in range(steps + 1)]

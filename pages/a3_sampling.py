@@ -45,15 +45,7 @@ with c2:
         controls.pick("CFG scale γ", "a3_gamma", None, 7.0, gammas, widget=controls.slider(0.0, 10.0, 0.5))
     )
 with ui.secondary("Sampler settings"):
-    stride = int(
-        controls.pick(
-            "Stride (timesteps skipped per step)",
-            "a3_stride",
-            [10, 20, 30, 50, 100],
-            30,
-            backend.allowed("stride"),
-        )
-    )
+    sampler, stride, steps = controls.diffusion_sampler("a3", backend)
     per_class = int(
         controls.pick(
             "Samples per class",
@@ -70,15 +62,19 @@ if not classes:
     st.stop()
 
 labels = tuple(c for _ in range(per_class) for c in sorted(classes))  # one column per class
-traj = controls.answer(cache.sample, key, labels, seed, stride, gamma, label="Sampling from noise…")
+traj = controls.answer(
+    cache.sample, key, labels, seed, stride, gamma, sampler, steps, label="Sampling from noise…"
+)
 if traj is None:
     st.stop()
 sc = ui.scale_for(spec.image_size, 4)
+how = f"stride {stride}" if sampler == "ddpm" else f"{controls.SAMPLER_LABELS[sampler]}, {steps} steps"
 
 st.subheader(f"Samples, γ = {gamma:g}")
 ui.image(
     images.grid(list(traj.final), ncols=len(classes), scale=sc),
-    caption=" · ".join(str(c) for c in sorted(classes)) + f" (seed {seed}, stride {stride})",
+    caption=" · ".join(str(c) for c in sorted(classes))
+    + f" (seed {seed}, {how}, {traj.nfe} network evaluations)",
     download=f"samples_gamma{gamma:g}_seed{seed}",
     key="a3_dl_grid",
 )
@@ -137,7 +133,15 @@ sweep_gammas = tuple(g for g in (0.0, 1.0, 3.0, 5.0, 7.0) if gammas is None or g
 rows = []
 for g in sweep_gammas:
     row = controls.answer(
-        cache.sample, key, (sweep_class,) * count, seed, stride, g, label=f"Sampling at γ = {g:g}…"
+        cache.sample,
+        key,
+        (sweep_class,) * count,
+        seed,
+        stride,
+        g,
+        sampler,
+        steps,
+        label=f"Sampling at γ = {g:g}…",
     )
     if row is None:
         break

@@ -60,19 +60,32 @@ if ok:
     digit = 3 if digit is None else int(digit)
     seed = int(c2.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="ab_seed"))
     count = 2 if big else int(c3.number_input("Samples", 1, 8, 4, key="ab_count"))
-    if big:
-        stride, g_ddpm, steps, g_flow = 30, 7.0, 100, 5.0
-    else:
+    MODES = {"course": "The course's samplers: strided DDPM vs Euler",
+             "ode": "Two ODEs: DDIM (η = 0) vs flow matching"}
+    mode = st.segmented_control("Compare", list(MODES), default="course", key="ab_mode",
+                                format_func=MODES.get) or "course"
+    ddpm_sampler = "ddpm" if mode == "course" else "ddim"
+    stride, g_ddpm, ddpm_steps, solver, steps, g_flow = 30, 7.0, 33, "euler", 100, 5.0
+    if not big:
         with st.expander("Sampler settings", expanded=False):
-            d1, d2, d3, d4 = st.columns(4)
-            stride = int(d1.select_slider("DDPM stride", [10, 20, 30, 50, 100], 30, key="ab_stride",
-                                          help="990 → 0 in steps of this size (30: 33 steps)"))
+            d1, d2, d3, d4, d5 = st.columns(5)
+            if mode == "course":
+                stride = int(d1.select_slider("DDPM stride", [10, 20, 30, 50, 100], 30, key="ab_stride",
+                                              help="990 → 0 in steps of this size (30: 33 steps)"))
+            else:
+                ddpm_steps = int(d1.select_slider("DDIM steps", [5, 10, 20, 33, 50, 100], 33,
+                                                  key="ab_ddim_steps"))
             g_ddpm = float(d2.slider("DDPM γ", 0.0, 10.0, 7.0, 0.5, key="ab_g_ddpm"))
-            steps = int(d3.select_slider("Flow Euler steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps"))
-            g_flow = float(d4.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow"))
+            solver = d3.selectbox("Flow solver", ["euler", "midpoint", "heun", "rk4"], key="ab_solver",
+                                  format_func=controls.SAMPLER_LABELS.get)
+            steps = int(d4.select_slider("Flow steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps"))
+            g_flow = float(d5.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow"))
     ddpm, flow, start_equal = ui.run_with_progress(
         cache.ddpm_vs_flow, root, (stamp("ddpm-class"), stamp("flow-class")), digit, count, seed, stride,
-        g_ddpm, steps, g_flow, label="Sampling with both models…")
+        g_ddpm, steps, g_flow, ddpm_sampler, ddpm_steps if mode == "ode" else None, solver,
+        label="Sampling with both models…")
+    ddpm_name = "DDPM" if mode == "course" else "DDIM"
+    flow_steps = f"{steps} {controls.SAMPLER_LABELS[solver].replace(' (the course)', '')} steps"
     n_ddpm, n_flow = len(ddpm.times), len(flow.times)
     ia, ib = align_frames(n_ddpm, n_flow, min(max(n_ddpm, n_flow), 48))
 
@@ -81,14 +94,14 @@ if ok:
 
     ddpm_x, ddpm_x0 = row(ddpm.x[ia]), row(ddpm.x_hat[ia])
     flow_x, flow_x1 = row(flow.x[ib]), row(flow.x_hat[ib])
-    ddpm_titles = [f"DDPM x<sub>t</sub>, t = {ddpm.times[i]}" for i in ia]
+    ddpm_titles = [f"{ddpm_name} x<sub>t</sub>, t = {ddpm.times[i]}" for i in ia]
     flow_titles = [f"flow x<sub>t</sub>, t = {flow.times[i]:.2f}" for i in ib]
     st.header("The two trajectories")
     st.markdown(
         f"""
 The frames are matched by *fraction of the way*, not by $t$ (the two $t$ axes mean different
-things). DDPM: {n_ddpm - 1} steps with $\\gamma = {g_ddpm:g}$; flow: {steps}
-Euler steps with $\\gamma = {g_flow:g}$ (trajectory shown at {n_flow} of its states). Top row: the
+things). {ddpm_name}: {n_ddpm - 1} steps with $\\gamma = {g_ddpm:g}$; flow: {flow_steps}
+with $\\gamma = {g_flow:g}$ (trajectory shown at {n_flow} of its states). Top row: the
 current state; bottom row: each model's clean estimate ($\\hat{{x}}_0$ for DDPM,
 $\\hat{{x}}_1$ for flow).
 """
@@ -101,8 +114,10 @@ $\\hat{{x}}_1$ for flow).
         st.caption("Note: the two samplers did not start from the same noise tensor.")
     scale = 4 if count <= 2 else 3
     fig = figures.animation_figure(
-        [figures.Panel("DDPM x_t", ddpm_x, ddpm_titles), figures.Panel("flow x_t", flow_x, flow_titles),
-         figures.Panel("DDPM x̂<sub>0</sub>", ddpm_x0), figures.Panel("flow x̂<sub>1</sub>", flow_x1)],
+        [figures.Panel(f"{ddpm_name} x_t", ddpm_x, ddpm_titles),
+         figures.Panel("flow x_t", flow_x, flow_titles),
+         figures.Panel(f"{ddpm_name} x̂<sub>0</sub>", ddpm_x0),
+         figures.Panel("flow x̂<sub>1</sub>", flow_x1)],
         [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))], scale=scale, rows=2,
     )
     ui.plot(fig, key="ab_anim", filename=f"ddpm_vs_flow_digit{digit}")
@@ -115,17 +130,30 @@ $\\hat{{x}}_1$ for flow).
     st.header("Where they end")
     a, b = st.columns(2)
     for col, label, img, file in (
-        (a, f"DDPM, {n_ddpm - 1} steps", images.grid(list(ddpm.final[:, 0]), ncols=count), "ddpm"),
-        (b, f"flow matching, {steps} Euler steps", images.grid(list(flow.final[:, 0]), ncols=count), "flow"),
+        (a, f"{ddpm_name}, {n_ddpm - 1} steps", images.grid(list(ddpm.final[:, 0]), ncols=count), "ddpm"),
+        (b, f"flow matching, {flow_steps}", images.grid(list(flow.final[:, 0]), ncols=count), "flow"),
     ):
         with col:
             ui.image(img, label, 6 if big else 5, width="stretch")
             ui.download_png(img, f"{file}_digit{digit}_seed{seed}", f"ab_dl_{file}", label="⬇ PNG",
                             scale_by=6, icon=None, kind="tertiary")
-    st.markdown(
-        r"""
+    if mode == "course":
+        st.markdown(
+            r"""
 Same starting noise, different endings: DDPM injects new noise at every step, so its path
 wanders; the flow's ODE path is fixed by $x_0$. Per step, both cost one batched UNet call for
 the two CFG branches.
 """
-    )
+        )
+    else:
+        st.markdown(
+            r"""
+**Two ODEs from the same noise.** DDIM with $\eta = 0$ adds no noise: each step moves $x_t$ to
+$\sqrt{\bar\alpha_{t'}}\,\hat{x}_0 + \sqrt{1 - \bar\alpha_{t'}}\,\hat\epsilon$, so the DDPM becomes a
+deterministic ODE too (the probability-flow ODE) and its ending is fixed by $x_T$, like the flow's.
+The two models were trained apart, so they still end on different digits; what differs is the
+path: DDIM's mixes $\hat{x}_0$ and $\hat\epsilon$ along the cosine noise schedule, flow matching's
+aims along the straight line $x_t = (1 - t)\,x_0 + t\,x_1$. Both being ODEs, a solver can take
+big steps on either: the **Fewer steps** page measures how few.
+"""
+        )

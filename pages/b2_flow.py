@@ -78,23 +78,30 @@ loaded = controls.require_model(name)
 run = None
 if loaded is not None:
     with st.form("b2_form", border=False):
-        c1, c2, c3 = st.columns([2, 2, 1])
+        c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
         gamma = c1.slider("CFG scale γ", 0.0, 10.0, 5.0, 0.5, key="b2_gamma", disabled=not class_model,
                           help="u = u_uncond + γ (u_cond − u_uncond); only for the class model")
-        steps = c2.select_slider("Euler steps", [5, 10, 20, 50, 100, 300], 300, key="b2_steps",
-                                 help="Fewer steps are faster and coarser; 300 is the course's setting.")
-        seed = int(c3.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="b2_seed"))
+        sampler = c2.selectbox("ODE solver", ["euler", "midpoint", "heun", "rk4"], key="b2_sampler",
+                               format_func=controls.SAMPLER_LABELS.get,
+                               help="Euler is the course's; midpoint and Heun cost 2 network evaluations a "
+                                    "step, RK4 4, and each is more accurate per step (see Fewer steps).")
+        steps = c3.select_slider("Steps", [5, 10, 20, 50, 100, 300], 300, key="b2_steps",
+                                 help="Fewer are faster, coarser; 300 Euler steps is the course's setting.")
+        seed = int(c4.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="b2_seed"))
         submitted = st.form_submit_button("Sample", type="primary")
-    params = (name, float(gamma) if class_model else None, int(steps), seed)
+    params = (name, float(gamma) if class_model else None, int(steps), seed, sampler)
     if submitted:
         st.session_state["b2_params"] = params
     shown = st.session_state.get("b2_params")
     if shown is not None and shown[0] == name:
-        run = ui.run_with_progress(cache.flow_samples, *shown, PER_DIGIT, root, stamp(name),
-                                   label=f"Sampling: {shown[2]} Euler steps on {10 * PER_DIGIT} images…")
+        _, guidance, n_steps, sample_seed, solver = shown
+        label = f"Sampling: {n_steps} {solver.title()} steps on {10 * PER_DIGIT} images…"
+        run = ui.run_with_progress(cache.flow_samples, name, root, stamp(name), guidance, n_steps,
+                                   sample_seed, PER_DIGIT, 48, solver, label=label)
         img = digit_grid(run.final[:, 0])
-        g = "" if shown[1] is None else f"γ = {shown[1]:g}, "
-        ui.image(img, f"{g}{shown[2]} steps, seed {shown[3]}", scale + 1, width=800 if big else 620)
+        g = "" if guidance is None else f"γ = {guidance:g}, "
+        how = "" if solver == "euler" else f" of {controls.SAMPLER_LABELS[solver]} ({run.nfe} evaluations)"
+        ui.image(img, f"{g}{n_steps} steps{how}, seed {sample_seed}", scale + 1, width=800 if big else 620)
         download("samples", img, f"{name}_g{shown[1]}_steps{shown[2]}_seed{shown[3]}", "b2_dl_live")
         if shown[1:] != params[1:]:
             st.caption("The controls changed: press **Sample** to draw with the new settings.")
@@ -112,10 +119,11 @@ if loaded is not None:
             st.caption("Press **Sample** to draw 4 of each digit (300 steps take a while on a laptop CPU).")
 
 # ----------------------------------------------------------------------------- 3. trajectory
-st.header("The Euler trajectory")
+st.header("The trajectory")
 st.markdown(
     r"""
-Each frame is one Euler step. Left: the state $x_t$ (values outside $[0, 1]$ clipped). Right: the
+Each frame is one step of the solver (Euler, as in the course, unless chosen above). Left: the
+state $x_t$ (values outside $[0, 1]$ clipped). Right: the
 clean image the model predicts from it, $\hat{x}_1 = x_t + (1 - t)\,u_\theta(x_t, t)$: where the
 straight path would land if the velocity stayed constant. Early on, $\hat{x}_1$ of the
 time-only model is a blurry average of all digits; with a class and CFG it is already a blurry

@@ -73,6 +73,7 @@ TOPICS = [
     ("pages/b2_flow.py", "Flow matching", ":material/air:", "B2"),
     ("pages/b3_training_lab.py", "Training lab", ":material/model_training:", "train and watch"),
     ("pages/ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:", "side by side"),
+    ("pages/c1_fewer_steps.py", "Fewer steps", ":material/fast_forward:", "DDIM, DPM-Solver++, RK4 vs NFE"),
 ]
 
 

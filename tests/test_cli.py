@@ -216,6 +216,93 @@ def test_sample_ddpm_with_stride(sampled):
     assert np.array_equal(d["trajectory"][:, -1], d["images"])
 
 
+@pytest.mark.parametrize(
+    "model,sampler,steps,nfe",
+    [
+        ("ddpm-class", "ddpm", 4, 4),
+        ("ddpm-class", "ddim", 4, 4),
+        ("ddpm-class", "dpmpp-2m", 3, 3),
+        ("flow-class", "euler", 3, 3),
+        ("flow-class", "midpoint", 3, 6),
+        ("flow-class", "heun", 3, 6),
+        ("flow-class", "rk4", 2, 8),
+        ("flow-time", "rk4", 2, 8),
+    ],
+)
+def test_sample_with_every_sampler(models_dir, cli_main, tmp_path, model, sampler, steps, nfe):
+    """The output contract for every sampler: images, labels, the trajectory (steps + 1 states),
+    and the NFE it cost."""
+    out = tmp_path / "s.npz"
+    code, stdout, err = cli_main(
+        "sample",
+        "--model",
+        model,
+        "--models-dir",
+        models_dir,
+        "--labels",
+        "2,7",
+        "--per-label",
+        "1",
+        "--sampler",
+        sampler,
+        "--steps",
+        steps,
+        "--trajectory",
+        "--out",
+        out,
+    )
+    assert code == 0 and err == "" and f"{nfe} network evaluations" in stdout
+    with np.load(out) as z:
+        a = dict(z)
+    check_images(a, 2)
+    assert a["trajectory"].shape == (2, steps + 1, 28, 28) and int(a["nfe"]) == nfe
+    assert str(a["sampler"]) == sampler and np.array_equal(a["trajectory"][:, -1], a["images"])
+    if model != "flow-time":
+        assert a["labels"].tolist() == [2, 7]
+
+
+def test_ddim_eta_changes_the_result_and_is_checked(models_dir, cli_main, tmp_path):
+    common = [
+        "sample",
+        "--model",
+        "ddpm-class",
+        "--models-dir",
+        models_dir,
+        "--labels",
+        "5",
+        "--per-label",
+        "2",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "4",
+    ]
+    for eta, name in ((0.0, "a"), (1.0, "b")):
+        assert cli_main(*common, "--eta", eta, "--out", tmp_path / f"{name}.npz")[0] == 0
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert not np.array_equal(a["images"], b["images"])
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--model", "ddpm-class", "--sampler", "rk4"], "does not fit ddpm-class"),
+        (["--model", "flow-class", "--sampler", "ddim"], "does not fit flow-class"),
+        (["--model", "flow-class", "--sampler", "euler", "--eta", "0.5"], "--eta is DDIM's"),
+        (["--model", "ddpm-class", "--sampler", "ddim", "--eta", "2"], "--eta must be in [0, 1]"),
+        (["--model", "ddpm-class", "--sampler", "ddim", "--steps", "500"], "at most 100"),
+        (["--model", "ddpm-class", "--sampler", "ddim", "--stride", "30"], "--stride is the course's"),
+        (["--model", "flow-class", "--sampler", "heun", "--steps", "0"], "must be > 0"),
+    ],
+)
+def test_bad_sampler_combinations_exit_2_with_one_line(models_dir, cli_main, tmp_path, extra, needle):
+    out = tmp_path / "x.npz"
+    code, _, err = cli_main("sample", "--models-dir", models_dir, *extra, "--out", out)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err
+    assert not out.exists()
+
+
 def test_sample_unconditional_count(models_dir, cli_main, tmp_path):
     code, out, err = cli_main(
         "sample",

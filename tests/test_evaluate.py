@@ -78,3 +78,55 @@ def test_quality_summary_one_line_per_kind(tmp_path):
     assert read_quality("flow-class", tmp_path) is None
     (tmp_path / "flow-class" / "quality.json").write_text("[1, 2]")
     assert read_quality("flow-class", tmp_path) is None
+
+
+# ----------------------------------------------------------------------------- Fréchet distance
+
+
+def test_frechet_distance_known_values():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 3, generator=gen, dtype=torch.float64)
+    assert ev.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # N(0, I) vs N(m, 4 I) in 3-d: |m|^2 + 3 (1 + 4 - 2 * 2) = |m|^2 + 3, up to sampling noise
+    b = 2 * torch.randn(4000, 3, generator=gen, dtype=torch.float64) + torch.tensor([1.0, 2.0, 0.0])
+    assert ev.frechet_distance(a, b) == pytest.approx(5.0 + 3.0, rel=0.05)
+
+
+def test_fd_sees_real_digits_as_close_and_noise_as_far():
+    """With the shipped classifier: held-out test digits score about the floor, noise far above."""
+    from engine.data import load_mnist
+    from engine.models import ModelNotFound, load_builtin
+
+    try:
+        classifier = load_builtin("classifier")[0]
+    except ModelNotFound:
+        pytest.skip("the classifier is not shipped in this copy")
+    test = load_mnist("test")
+    labels = torch.arange(200) % 10
+    real = torch.cat([test.images[:5000][test.labels[:5000] == c][:20] for c in range(10)])
+    real_labels = torch.arange(10).repeat_interleave(20)
+    score = ev.fd_to_test(classifier, real, real_labels)
+    assert score["fd_dims"] == ev.FD_DIMS and score["fd"] < 1.5 * score["fd_floor"]
+    noise = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert ev.fd_to_test(classifier, noise, labels)["fd"] > 5 * score["fd_floor"]
+    blurred = torch.nn.functional.avg_pool2d(real, 3, 1, 1)  # same digits, softer strokes
+    assert score["fd"] < ev.fd_to_test(classifier, blurred, real_labels)["fd"]
+
+
+def test_evaluate_fd_and_the_fewer_steps_sweep(tiny_root, one_thread, monkeypatch):
+    from engine import fewer_steps as fs
+
+    flow = ev.evaluate("flow-class", tiny_root, per_label=2, fd=True)
+    assert flow["fd"] > 0 and flow["fd_floor"] > 0 and flow["fd_dims"] == ev.FD_DIMS
+    monkeypatch.setattr(fs, "GRIDS", {"euler": (2, 4), "midpoint": (1,), "heun": (1,), "rk4": (1,)})
+    monkeypatch.setitem(fs.COURSE, "flow", ("euler", 4))
+    seen = []
+    report = fs.sweep("flow-class", samples=20, root=tiny_root, progress=lambda f, text: seen.append(f))
+    pairs = [(p["sampler"], p["steps"], p["nfe"]) for p in report["points"]]
+    assert pairs == [("euler", 2, 2), ("euler", 4, 4), ("midpoint", 1, 2), ("heun", 1, 2), ("rk4", 1, 4)]
+    assert report["course"] == {"sampler": "euler", "steps": 4} and report["samples"] == 20
+    assert all(0 <= p["accuracy"] <= 1 and p["fd"] > 0 and p["seconds"] >= 0 for p in report["points"])
+    assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+    best = fs.fastest_within(report, 10.0)  # a wide margin: the fewest NFE wins, ties by distance
+    assert best["nfe"] == 2
+    assert fs.fastest_within(report, -1.0) is None  # nothing is 100 % better than the course

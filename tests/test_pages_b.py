@@ -197,3 +197,28 @@ def test_presenter_mode_enlarges_chart_text(env):
     plain = app("b1_denoiser.py")
     plain.run()
     assert all("font" not in json.loads(c.proto.spec)["layout"] for c in plain.get("plotly_chart"))
+
+
+def test_fewer_steps_page(env, tmp_path, monkeypatch):
+    """The same noise through every sampler, NFE and time under each grid; the curves from a
+    report (here one measured "on this machine" and saved where the page keeps them)."""
+    monkeypatch.setenv("DIFFLAB_APP_DIR", str(tmp_path / "app"))
+    at = app("c1_fewer_steps.py")
+    at.session_state["fs_steps"] = 2
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = image_captions(at)
+    assert len(captions) == 3 and all("network evaluations" in c for c in captions)  # ddpm, ddim, dpmpp-2m
+    report = {"model": "flow-class", "kind": "flow", "samples": 20, "seed": 0, "guidance": 5.0, "quick": True,
+              "course": {"sampler": "euler", "steps": 300}, "machine": "test", "when": "2026-11-29T00:00:00Z",
+              "points": [{"sampler": s, "steps": n, "nfe": nfe, "seconds": 1.0, "fd": fd, "fd_floor": 1.0,
+                          "fd_dims": 32, "accuracy": 1.0}
+                         for s, n, nfe, fd in (("euler", 300, 300, 2.0), ("euler", 5, 5, 3.0),
+                                               ("rk4", 3, 12, 2.1))]}
+    pb.save_fewer_steps("flow-class", report)
+    at.selectbox(key="fs_model").set_value("flow-class").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert image_captions(at)[0].startswith("Euler (the course): 2 steps · 2 network evaluations")
+    assert any("RK4: 2 steps · 8 network evaluations" in c for c in image_captions(at))
+    assert len(at.get("plotly_chart")) == 2  # distance and accuracy against NFE
+    assert "RK4, 3 steps, 12 NFE" in texts(at)  # the fewest NFE within 10 % of the course's distance

@@ -57,7 +57,7 @@ def test_load_report_tolerates_missing_and_broken_files(tmp_path):
     (tmp_path / "engine.json").write_text(json.dumps(broken))
     report = perf.load_report("engine", tmp_path)
     assert report["results"] == [{"name": "ok", "unit": "", "ours": 2.0, "reference": None, "ratio": None,
-                                  "target": ""}]
+                                  "target": "", "detail": ""}]
     assert perf.table_rows(report) and perf.ratio_figure(report, "t") is None
     assert perf.sidebar_line(report, report) is None
 

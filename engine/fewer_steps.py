@@ -1,0 +1,100 @@
+"""Quality against cost for every sampler: the curves of the "Fewer steps" page and the choice
+the benchmark times. ``python -m engine fewer-steps MODEL [--samples 200] --out FILE``.
+
+For each sampler of the model and a grid of step counts, the same ``samples`` digits (same
+seed, so the same starting noise for every sampler; the course's CFG scale) are scored by the
+Fréchet distance to test digits of the same classes (``engine.evaluate.fd_to_test``) and, for
+class models, the classifier's accuracy; wall time and NFE are recorded beside them. The course's
+own setting (300 Euler steps; the strided DDPM loop, stride 30) is the reference point.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from .classifier import class_probs
+from .device import cpu_amp, machine_description
+from .evaluate import fd_to_test
+from .models import MNISTDDPM, FlowModel, load_builtin
+from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS, digit_labels, sample_ddpm, sample_flow
+
+# step counts per sampler: NFE from a handful to the course's
+GRIDS = {
+    "euler": (5, 10, 20, 50, 100, 300), "midpoint": (3, 5, 10, 25, 50), "heun": (3, 5, 10, 25, 50),
+    "rk4": (2, 3, 5, 13, 25), "ddpm": (5, 10, 20, 33, 66), "ddim": (5, 10, 20, 33, 50, 100),
+    "dpmpp-2m": (3, 5, 7, 10, 15, 20, 33),
+}
+COURSE = {"ddpm": ("ddpm", 33), "flow": ("euler", 300)}  # (sampler, steps) of the course
+GUIDANCE = {"ddpm": 7.0, "flow": 5.0}
+QUICK_GRIDS = {name: steps[:4] for name, steps in GRIDS.items()}
+
+
+def sample_with(name: str, sampler: str, steps: int, labels: torch.Tensor | None, count: int, seed: int,
+                root=None, callback=None) -> tuple[torch.Tensor, int, float]:
+    """(images (N, 1, 28, 28) in [0, 1], NFE, seconds) of model ``name`` with one sampler."""
+    net, cfg, _ = load_builtin(name, root)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    if cfg.objective == "ddpm":
+        traj = sample_ddpm(MNISTDDPM(net, amp=cpu_amp()), labels, 30, GUIDANCE["ddpm"], gen, callback, False,
+                           sampler=sampler, steps=steps)
+        images = torch.from_numpy(traj.to_unit().final)
+    else:
+        flow = FlowModel(net, cfg, cpu_amp())
+        guidance = GUIDANCE["flow"] if flow.class_conditioned else None
+        traj = sample_flow(flow, labels, count, steps, guidance, gen, callback, False, sampler=sampler)
+        images = traj.final.clamp(0, 1)
+    return images, traj.nfe, time.perf_counter() - t0
+
+
+def score(classifier, images: torch.Tensor, labels: torch.Tensor | None) -> dict:
+    """Fréchet distance (and its floor) and, with labels, the accuracy; else mean confidence."""
+    out = fd_to_test(classifier, images, labels)
+    probs = class_probs(classifier, images)
+    if labels is not None:
+        out["accuracy"] = round(float((probs.argmax(1) == labels).float().mean()), 4)
+    else:
+        out["confidence"] = round(float(probs.max(1).values.mean()), 4)
+    return out
+
+
+def sweep(name: str, samples: int = 200, seed: int = 0, quick: bool = False, root=None,
+          progress: Callable[[float, str], None] | None = None) -> dict:
+    """Every sampler of model ``name`` over its step grid, and the course's setting."""
+    classifier, _, _ = load_builtin("classifier", root)
+    _, cfg, _ = load_builtin(name, root)
+    kind = "ddpm" if cfg.objective == "ddpm" else "flow"
+    labels = digit_labels(range(10), max(1, samples // 10)) if cfg.arch == "class" else None
+    count = samples if labels is None else len(labels)
+    grids = QUICK_GRIDS if quick else GRIDS
+    runs = [(s, n) for s in (DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS) for n in grids[s]]
+    runs += [COURSE[kind]] if COURSE[kind] not in runs else []
+    total, done, points = sum(n for _, n in runs), 0, []
+    for sampler, steps in runs:
+        def callback(s, done=done, sampler=sampler):
+            if progress is not None:
+                progress((done + s.i + 1) / total, f"{sampler}, {s.n} steps: step {s.i + 1} of {s.n}")
+
+        images, nfe, seconds = sample_with(name, sampler, steps, labels, count, seed, root, callback)
+        points.append({"sampler": sampler, "steps": steps, "nfe": nfe, "seconds": round(seconds, 2),
+                       **score(classifier, images, labels)})
+        done += steps
+    course = next(p for p in points if (p["sampler"], p["steps"]) == COURSE[kind])
+    guidance = GUIDANCE[kind] if cfg.arch == "class" else None
+    return {"model": name, "kind": kind, "samples": count, "seed": seed, "guidance": guidance,
+            "course": {"sampler": course["sampler"], "steps": course["steps"]},
+            "machine": machine_description(torch.device("cpu")), "quick": quick,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": points}
+
+
+def fastest_within(report: dict, fd_margin: float = 0.10, min_accuracy: float | None = None) -> dict | None:
+    """The point with the fewest NFE whose FD is within ``fd_margin`` of the course's and whose
+    accuracy (class models) is at least ``min_accuracy``; None when none is."""
+    course = next(p for p in report["points"]
+                  if (p["sampler"], p["steps"]) == (report["course"]["sampler"], report["course"]["steps"]))
+    ok = [p for p in report["points"] if p["fd"] <= course["fd"] * (1 + fd_margin)
+          and (min_accuracy is None or p.get("accuracy", 1.0) >= min_accuracy)]
+    return min(ok, key=lambda p: (p["nfe"], p["fd"])) if ok else None

@@ -1,0 +1,146 @@
+"""Fewer steps: the field's fast samplers on the lab's own models. DDPM (Part A convention: t
+counts down from 990) with the course's strided loop, DDIM and DPM-Solver++(2M); flow matching
+(Part B convention: t runs 0 -> 1) with Euler, midpoint, Heun and RK4. The same starting noise
+for every sampler; quality (Fréchet distance to test digits, accuracy) against network
+evaluations from ``python -m engine fewer-steps``."""
+
+import streamlit as st
+
+from dashboard import cache, controls, curves, images, partb, ui
+
+st.title("Fewer steps")
+st.markdown(
+    r"""
+Sampling costs one network evaluation (**NFE**) per step, and a class waits for every one: the
+course's settings take 33 (DDPM, stride 30) and 300 (flow matching, Euler). Both models define an
+ODE, and better solvers of the same ODE need far fewer evaluations:
+
+- **DDIM** (Song et al. 2021) turns the DDPM into a deterministic ODE (η = 0);
+  **DPM-Solver++(2M)** (Lu et al. 2022) is a second-order multistep solver of it. Both run
+  diffusers' schedulers on the lab's model, with dynamic thresholding of $\hat{x}_0$ as DeepFloyd IF's
+  scheduler does.
+- Flow matching's paths are nearly straight, so **midpoint** and **Heun** (2 NFE a step) and
+  **RK4** (4 NFE a step) reach the end with few, larger steps.
+
+Guidance costs nothing extra per NFE: the conditional and unconditional branches run as one batch.
+"""
+)
+
+MODELS = {
+    "ddpm-class": "ddpm-class (DDPM, γ = 7)",
+    "flow-class": "flow-class (flow matching, γ = 5)",
+    "flow-time": "flow-time (flow matching, no class)",
+}
+c1, c2, c3 = st.columns([2, 3, 2])
+name = c1.selectbox("Model", list(MODELS), format_func=MODELS.get, key="fs_model")
+kind = "ddpm" if name.startswith("ddpm") else "flow"
+options = ["ddpm", "ddim", "dpmpp-2m"] if kind == "ddpm" else ["euler", "midpoint", "heun", "rk4"]
+key = f"fs_samplers_{kind}"
+ui.default(key, options)
+samplers = c2.multiselect(
+    "Samplers (up to four)", options, key=key, max_selections=4, format_func=controls.SAMPLER_LABELS.get
+)
+ui.default("fs_steps", 10)
+steps = int(
+    c3.select_slider(
+        "Steps",
+        [2, 3, 5, 7, 10, 15, 20, 33, 50],
+        key="fs_steps",
+        help="Steps per sampler: midpoint and Heun make 2 network evaluations a step, RK4 4.",
+    )
+)
+
+if controls.require_model(name) is None:
+    st.stop()
+root = str(partb.models_dir())
+
+st.header("Same noise, every sampler")
+if not samplers:
+    st.info("Pick at least one sampler.")
+else:
+    per_digit = 1 if ui.presenter() else 2
+    seed = ui.seed()
+    runs = ui.run_with_progress(
+        cache.compare_samplers,
+        name,
+        root,
+        partb.stamp(name),
+        tuple(samplers),
+        steps,
+        seed,
+        per_digit,
+        label=f"Sampling with {len(samplers)} samplers…",
+    )
+    for sampler in samplers:
+        traj, seconds = runs[sampler]
+        grid = images.table(images.digit_columns(traj.final[:, 0], per_digit))  # a column per digit
+        ui.image(
+            grid,
+            f"{controls.SAMPLER_LABELS[sampler]}: {steps} steps · {traj.nfe} network evaluations · "
+            f"{seconds:.1f} s",
+            3,
+        )
+    st.caption(
+        f"Seed {seed} (the sidebar's): the same starting noise for every sampler. Wall time on this "
+        "machine, the first run of each (a cached result shows at once afterwards)."
+    )
+
+st.header("Quality against cost")
+reports = partb.fewer_steps_reports(name)
+fix = f"python -m engine fewer-steps {name} --out {partb.model_folder(name) / 'fewer_steps.json'}"
+if not reports:
+    st.info(
+        f"No curves for {name} yet. They come with the shipped models; make them with `{fix}`, or measure "
+        "them below."
+    )
+else:
+    which = (
+        st.radio("Curves", list(reports), horizontal=True, key="fs_which")
+        if len(reports) > 1
+        else next(iter(reports))
+    )
+    report = reports[which]
+    left, right = st.columns(2)
+    with left:
+        ui.plot(curves.steps_figure(report, "fd"), key="fs_fd", filename=f"{name}_fd_vs_nfe")
+    with right:
+        metric = "accuracy" if any("accuracy" in p for p in report["points"]) else "confidence"
+        ui.plot(curves.steps_figure(report, metric), key="fs_acc", filename=f"{name}_{metric}_vs_nfe")
+    best = partb.fastest_within(report, 0.10, 0.97 if kind == "flow" else 0.95)
+    course = report["course"]
+    text = (
+        f"{report['samples']} samples, seed {report['seed']}, measured {report['when'][:10]} on "
+        f"{report['machine']}. The distance is taken in the feature space of the lab's classifier "
+        "(whitened PCA of its last hidden layer, within each class); lower is better, the dashed line "
+        "is what real test digits score."
+    )
+    if best is not None:
+        text += (
+            f" Fewest network evaluations within 10 % of the course's distance ({course['sampler']}, "
+            f"{course['steps']} steps): **{controls.SAMPLER_LABELS[best['sampler']]}, {best['steps']} steps, "
+            f"{best['nfe']} NFE**."
+        )
+    st.markdown(text)
+    st.caption(f"Regenerate the shipped curves: `{fix}`")
+
+with st.expander("Measure on this machine", expanded=False):
+    st.markdown(
+        "Samples every sampler over its step grid and scores the digits (the curves above). The quick "
+        "run (100 samples, 4 step counts a sampler) takes a few minutes on a laptop CPU."
+    )
+    q1, q2 = st.columns(2)
+    samples = int(q1.select_slider("Samples", [100, 200], 100, key="fs_samples"))
+    quick = q2.toggle("Quick (4 step counts a sampler)", value=True, key="fs_quick")
+    if st.button("Measure", key="fs_measure", icon=":material/speed:"):
+        report = ui.run_with_progress(
+            cache.fewer_steps_sweep,
+            name,
+            root,
+            partb.stamp(name),
+            samples,
+            quick,
+            label="Measuring every sampler…",
+        )
+        where = partb.save_fewer_steps(name, report)
+        st.success(f"Saved to `{where}`; the curves above show it as “this machine”.")
+        st.rerun()
