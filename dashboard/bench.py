@@ -7,7 +7,11 @@ Chromium through Playwright, and measures what a teacher feels:
 - server memory with every built-in model loaded (each page visited once) and per extra browser
   session (targets <= 1.5 GB RSS, <= 30 MB per session);
 - the Forward page's scrub: key press -> new x_t, in-browser scrubber vs the plain server-side
-  Streamlit slider measured in the same run (target p95 <= 50 ms).
+  Streamlit slider measured in the same run (target p95 <= 50 ms);
+- capacity: server CPU-seconds per page view (psutil: the server process and its children,
+  around each navigation through the sidebar, as a student clicks), cold (the first visit of
+  each page on a fresh server) and warm (the same pages from a second browser session, caches
+  filled), and page views per core-minute (60 / mean CPU-s per view; target warm mean <= 0.2).
 
 Results use the engine bench's format (``name, unit, ours, reference, ratio, target``; ratio > 1
 means ours is better). Nothing here is a test: timings are reported, never asserted.
@@ -19,6 +23,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -31,16 +36,34 @@ from . import devserver
 PAGE_TIMEOUT = 300.0
 
 
-def page_paths() -> list[str]:
-    """URL paths of the pages dashboard/app.py declares ("" is the default page)."""
+def _title(file: Path) -> str:
+    """The first ``st.title("...")`` of a page file ("" when none)."""
+    if not file.exists():
+        return ""
+    for c in ast.walk(ast.parse(file.read_text())):
+        if (isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "title"
+                and c.args and isinstance(c.args[0], ast.Constant)):
+            return str(c.args[0].value)
+    return ""
+
+
+def _declared() -> list[tuple[str, str]]:
+    """(url path, the page's st.title) for every page dashboard/app.py declares, in order ("" is
+    the default page)."""
     tree = ast.parse((devserver.ROOT / "dashboard" / "app.py").read_text())
-    paths = []
+    out = []
     for n in sorted(ast.walk(tree), key=lambda n: getattr(n, "lineno", 0)):
         if (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "page" and n.args
                 and isinstance(n.args[0], ast.Constant) and str(n.args[0].value).endswith(".py")):
             default = any(k.arg == "default" and getattr(k.value, "value", False) for k in n.keywords)
-            paths.append("" if default else Path(n.args[0].value).stem)
-    return paths
+            path = "" if default else Path(n.args[0].value).stem
+            out.append((path, _title(devserver.ROOT / "pages" / n.args[0].value)))
+    return out
+
+
+def page_paths() -> list[str]:
+    """URL paths of the pages dashboard/app.py declares ("" is the default page)."""
+    return [p for p, _ in _declared()]
 
 
 def _result(name, unit, ours, reference=None, target="report", lower_is_better=False) -> dict:
@@ -72,6 +95,42 @@ def _rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the server process and its finished children."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _visit(page, base: str, path: str, title: str) -> None:
+    """Open a page through its sidebar link (one session, like a student) and wait until its
+    title is shown and it has finished."""
+    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    if link.count():
+        link.first.click()
+        page.wait_for_url(re.compile(re.escape(f"{base}/{path}") + r"(\?.*)?$"))  # pages keep settings in ?..
+    else:
+        page.goto(f"{base}/{path}")
+    devserver.wait_idle(page, PAGE_TIMEOUT, settle=0.75, title=title or None)
+
+
+def page_view_costs(page, base: str, pid: int, pages: list[tuple[str, str]], log=print) -> dict[str, float]:
+    """Server CPU-seconds for each page view, in order (the first page by ``goto``: a new
+    browser session's first request; the rest through the sidebar)."""
+    costs = {}
+    for i, (path, title) in enumerate(pages):
+        before = cpu_seconds(pid)
+        if i == 0:
+            page.goto(f"{base}/{path}")
+            devserver.wait_idle(page, PAGE_TIMEOUT, settle=0.75, title=title or None)
+        else:
+            _visit(page, base, path, title)
+        costs[path or "home"] = max(cpu_seconds(pid) - before, 0.01)  # psutil counts 10 ms ticks
+        log(f"  {path or 'home'}: {costs[path or 'home']:.2f} CPU-s")
+    return costs
+
+
 def run(quick: bool = False, models_dir: Path | None = None, log=print) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -89,28 +148,52 @@ def run(quick: bool = False, models_dir: Path | None = None, log=print) -> dict:
             t0 = time.perf_counter()
             with devserver.serve(models_dir, Path(tmp) / "server.log", runs_dir=Path(tmp) / "runs") as srv:
                 requested = time.perf_counter() - t0
+                pid = srv.proc.pid
+                cpu0 = cpu_seconds(pid)
                 cold = requested + _open(page, srv.url + "/")
+                home_cold = cpu_seconds(pid) - cpu0
                 log(f"cold start: healthy {srv.healthy_after_s:.1f} s, Home rendered {cold:.1f} s")
                 results.append(_result("dashboard cold start (streamlit run -> Home rendered)", "s", cold,
                                        target="<= 8 s"))
-                first = _rss_mb(srv.proc.pid)
+                first = _rss_mb(pid)
 
-                # 2. memory: every page once in this session loads every built-in model (quick:
-                # the pages the extra sessions open below, so their one-time loads come first)
-                paths = ["a1_forward", "a3_sampling"] if quick else [p for p in page_paths() if p]
-                for path in paths:
-                    log(f"  {path}: ready in {_open(page, f'{srv.url}/{path}'):.1f} s")
-                loaded = _rss_mb(srv.proc.pid)
+                # 2. memory and cold page views: every page once in this session loads every built-in
+                # model (quick: the pages the extra sessions open below, so their one-time loads come
+                # first); each view's server CPU is the cold cost of that page
+                titles = dict(_declared())
+                paths = ["a1_forward", "a3_sampling"] if quick else [p for p in titles if p]
+                visits = [("", titles.get("", ""))] + [(p, titles.get(p, "")) for p in paths]
+                log("cold page views (fresh server, one session):")
+                cold_cpu = {"home": home_cold, **page_view_costs(page, srv.url, pid, visits[1:], log)}
+                loaded = _rss_mb(pid)
                 what = "Forward + Sampling visited" if quick else "every page visited (all models loaded)"
                 results.append(_result(f"server RSS, {what}", "MB", loaded, target="<= 1500 MB"))
                 results.append(_result("server RSS after the first page (Home)", "MB", first))
+
+                # warm page views: a second browser session, the same pages, the caches filled
+                log("warm page views (a second browser session):")
+                second = browser.new_page(viewport=devserver.VIEWPORT)
+                second.set_default_timeout(60_000)
+                warm_cpu = page_view_costs(second, srv.url, pid, visits, log)
+                second.close()
+                for name in cold_cpu:
+                    results.append(_result(f"server CPU per page view, {name}: warm (cold for reference)",
+                                           "CPU-s", warm_cpu[name], cold_cpu[name], lower_is_better=True))
+                cold_mean = float(np.mean(list(cold_cpu.values())))
+                warm_mean = float(np.mean(list(warm_cpu.values())))
+                name = f"server CPU per page view, mean of {len(warm_cpu)} pages: warm (vs cold)"
+                results.append(_result(name, "CPU-s", warm_mean, cold_mean, "<= 0.2 s", lower_is_better=True))
+                results.append(_result("page views per core-minute, warm (cold for reference)", "views",
+                                       60 / max(warm_mean, 1e-6), 60 / max(cold_mean, 1e-6)))
+
+                base_rss = _rss_mb(pid)
                 others = []
                 for _ in range(extra_sessions):
                     p = browser.new_page(viewport=devserver.VIEWPORT)
                     for path in ("", "a1_forward", "a3_sampling"):
                         _open(p, f"{srv.url}/{path}")
                     others.append(p)
-                per_session = (_rss_mb(srv.proc.pid) - loaded) / extra_sessions
+                per_session = (_rss_mb(pid) - base_rss) / extra_sessions
                 results.append(_result(f"server RSS per extra browser session ({extra_sessions} opened)",
                                        "MB", per_session, target="<= 30 MB"))
                 for p in others:

@@ -3,9 +3,14 @@ and resume it, and compare runs (and the shipped models) in one chart.
 
 The page never trains itself: ``dashboard.jobs`` starts ``python -m engine train`` as a
 subprocess whose state lives in ``cache/runs/<run-id>/``; a fragment polls its log every 2 s.
+One lab is shared by everyone on the server: a run belongs to the browser that started it
+(``jobs.owner_id``), others watch; a teacher (password in ``.streamlit/secrets.toml`` or an
+``st.login`` address listed there) manages every run; runs queue while one trains.
 """
 
+import hmac
 import os
+import secrets
 import time
 
 import pandas as pd
@@ -25,6 +30,87 @@ WHAT = {
     "ddpm-class": "class-conditioned DDPM, ε-prediction (Part A model)",
     "classifier": "MNIST classifier used to score samples",
 }
+LOOK = {
+    "queued": ":violet[:material/schedule: **queued**]",
+    "running": ":green[:material/play_circle: **running**]",
+    "cancelling": ":orange[:material/pending: **cancelling** (writing a checkpoint)]",
+    "finished": ":blue[:material/check_circle: **finished**]",
+    "cancelled": ":orange[:material/pause_circle: **cancelled**]",
+    "failed": ":red[:material/error: **failed**]",
+}
+SECRETS_HELP = """Teacher mode is off on this server. To turn it on, put a password in
+`.streamlit/secrets.toml` next to the app (never commit it) and restart the server:
+
+```toml
+[training_lab]
+teacher_password = "choose-a-long-one"
+# or, with st.login configured ([auth]), the teachers' sign-in addresses:
+# teachers = ["you@school.edu"]
+```"""
+
+
+def lab_secrets() -> dict:
+    """The ``[training_lab]`` section of the secrets ({} when there is no secrets file)."""
+    try:
+        return dict(st.secrets["training_lab"])
+    except Exception:  # no secrets file, no section: teacher mode is off
+        return {}
+
+
+def signed_in_email() -> str | None:
+    try:
+        return st.user.get("email") if st.user.get("is_logged_in") is True else None
+    except Exception:
+        return None
+
+
+def who_am_i(conf: dict) -> jobs.Who:
+    """This session's identity (see ``jobs.owner_id``) and whether it is a teacher."""
+    token = st.session_state.setdefault("b3_session_token", secrets.token_hex(8))
+    try:  # a browser's WebSocket request; empty (or a stand-in) when there is none, as under AppTest
+        headers = dict(st.context.headers.to_dict())
+        route = st.context.cookies.to_dict().get("difflab_route")
+        ip = st.context.ip_address
+    except Exception:
+        headers, route, ip = {}, None, None
+    text = {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+    local = bool(text) and "x-forwarded-for" not in text and ip is None
+    email = signed_in_email()
+    owner, label = jobs.owner_id(token, route if isinstance(route, str) else None, local, email)
+    listed = {str(t).strip().lower() for t in conf.get("teachers", [])}
+    teacher = bool(email and email.lower() in listed) or st.session_state.get("b3_teacher", False)
+    return jobs.Who(owner, bool(teacher), label)
+
+
+def teacher_panel(conf: dict, who: jobs.Who) -> None:
+    password = conf.get("teacher_password")
+    with st.expander("Teacher mode" + (" (on)" if who.teacher else ""), expanded=who.teacher):
+        if who.teacher:
+            st.markdown("You are in **teacher mode**: you can cancel, resume, delete and unqueue every run.")
+            if st.session_state.get("b3_teacher") and st.button("Leave teacher mode", key="b3_teacher_off"):
+                st.session_state["b3_teacher"] = False
+                st.rerun()
+        elif not password:
+            st.markdown(SECRETS_HELP)
+        else:
+            with st.form("b3_teacher_form", border=False):
+                given = st.text_input("Teacher password", type="password", key="b3_teacher_pw")
+                if st.form_submit_button("Enter teacher mode"):
+                    if hmac.compare_digest(str(given).encode(), str(password).encode()):
+                        st.session_state["b3_teacher"] = True
+                        st.rerun()
+                    time.sleep(1.0)  # slows down guessing
+                    st.error("Wrong password.")
+
+
+def owner_text(job: jobs.Job, who: jobs.Who) -> str:
+    if job.owner and job.owner == who.owner:
+        return "you"
+    return job.owner_label or ("anyone" if not job.owner else "another session")
+
+
+conf = lab_secrets()
+who = who_am_i(conf)
 
 st.title("Training lab")
 st.markdown(
@@ -33,16 +119,22 @@ Train any of the course's models here and watch the loss fall. Training runs in 
 background process (`python -m engine train …`), so you can switch pages, close the tab or even
 restart the dashboard: the run keeps going, and everything about it lives in
 `cache/runs/<run-id>/`. **Cancel** asks it to write a checkpoint and stop; **Resume** continues
-from that checkpoint with exactly the same data order and noise. One run trains at a time.
+from that checkpoint with exactly the same data order and noise. One run trains at a time; a run
+started meanwhile **waits in a queue** and starts by itself.
 
 The quick defaults (2048 training images, 2 epochs) finish in a few minutes on a laptop CPU;
 the shipped models saw all 60 000 images for 5 to 10 epochs.
 """
 )
+st.caption(f"The lab is shared by everyone on this server. Runs you start belong to **{who.label}**"
+           f"{' (teacher)' if who.teacher else ''}: others can watch them, only you or the teacher can "
+           f"cancel, resume or delete them. At most {jobs.MAX_QUEUED} of your runs can wait in the queue.")
+teacher_panel(conf, who)
 
 # ----------------------------------------------------------------------------- start
 st.header("Start a run")
-active = jobs.running_job()
+all_jobs = jobs.list_jobs()
+active = next((j for j in all_jobs if j.active), None)
 model = st.selectbox("Model", list(PRESETS), index=list(PRESETS).index("flow-class"),
                      format_func=lambda m: f"{m}: {WHAT.get(m, '')}", key="b3_model")
 preset = PRESETS[model]
@@ -63,87 +155,108 @@ with st.form("b3_start", border=True):
         name = c6.text_input("Run name (optional)", "", key="b3_name", max_chars=60,
                              placeholder=f"{model}-<date>-<time>")
     start = st.form_submit_button("Start training", type="primary")
+started = None
 if start:
     threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core for the dashboard itself
     try:
         args = jobs.train_args(model, int(epochs), float(lr), int(batch), int(train_count),
                                int(width), threads)
-        job = jobs.start(model, args, name.strip() or None)
-        st.session_state["b3_run"] = job.run_id
-        active = job
-        st.success(f"Started run **{job.run_id}**.")
-    except jobs.JobBusy as e:
+        job = jobs.start(model, args, name.strip() or None, who=who, queue=True)
+        st.session_state["b3_run"] = started = job.run_id
+        all_jobs = jobs.list_jobs()
+        active = next((j for j in all_jobs if j.active), None)
+        if job.queued:
+            place = jobs.queue_position(job, all_jobs) or 1
+            st.info(f"Queued run **{job.run_id}**: number {place} in line. It starts by itself when the runs "
+                    "before it have ended; you can leave the page meanwhile.", icon=":material/schedule:")
+        else:
+            st.success(f"Started run **{job.run_id}**.")
+    except jobs.JobQueueFull as e:
         st.warning(f"Not started: {e}")
     except jobs.JobError as e:
         error_box(f"Not started: {e}")
 elif active is not None:
-    st.caption(f"Run **{active.run_id}** is training now; a new run can start when it has finished "
-               "or been cancelled.")
+    waiting = sum(j.queued for j in all_jobs)
+    st.caption(f"Run **{active.run_id}** ({owner_text(active, who)}) is training now; a new run waits in "
+               f"the queue until it has ended ({waiting} waiting).")
 
 # ----------------------------------------------------------------------------- watch
 st.header("Watch a run")
-all_jobs = jobs.list_jobs()
 if not all_jobs:
     st.caption(f"No runs yet in `{jobs.runs_dir()}`.")
 else:
     ids = [j.run_id for j in all_jobs]
     wanted = st.session_state.get("b3_run")
     default = wanted if wanted in ids else (active.run_id if active is not None else ids[0])
-    if st.session_state.get("b3_watch") not in ids or (start and active is not None):
+    if st.session_state.get("b3_watch") not in ids or started in ids:
         st.session_state["b3_watch"] = default
-    status_of = {j.run_id: j.status for j in all_jobs}
-    watch = st.selectbox("Run", ids, key="b3_watch", format_func=lambda r: f"{r} ({status_of[r]})")
-    polling = any(j.active for j in all_jobs)
+    label_of = {j.run_id: j.status + ("" if j.owner != who.owner or not j.owner else ", yours")
+                for j in all_jobs}
+    watch = st.selectbox("Run", ids, key="b3_watch", format_func=lambda r: f"{r} ({label_of[r]})")
+    seen = tuple((j.run_id, j.status) for j in all_jobs)
+    polling = any(j.active or j.queued for j in all_jobs)
 
     @st.fragment(run_every=2 if polling else None)
-    def live(run_id: str, was_polling: bool) -> None:
+    def live(run_id: str, seen: tuple) -> None:
         try:
             job = jobs.refresh(jobs.load_job(run_id))
         except jobs.JobError as e:
             st.warning(str(e))
             return
+        now = jobs.list_jobs()  # also starts the next queued run when nothing trains
+        mine = jobs.may_manage(job, who)
         records = jobs.log_records(run_id)
         prog = jobs.progress(job, records=records)
-        look = {
-            "running": ":green[:material/play_circle: **running**]",
-            "cancelling": ":orange[:material/pending: **cancelling** (writing a checkpoint)]",
-            "finished": ":blue[:material/check_circle: **finished**]",
-            "cancelled": ":orange[:material/pause_circle: **cancelled**]",
-            "failed": ":red[:material/error: **failed**]",
-        }
         loss = "–" if prog.loss is None else f"{prog.loss:.4f}"
         lr_text = "–" if prog.lr is None else f"{prog.lr:.1e}"
-        text = (f"{look.get(job.status, job.status)} · {job.model} · epoch {prog.epoch:.2f} of "
-                f"{job.epochs} · step {prog.step} · loss {loss} · lr {lr_text} · "
-                f"{prog.seconds:.0f} s of training")
+        look = LOOK.get(job.status, job.status)
+        if job.queued:
+            place = jobs.queue_position(job, now)
+            text = f"{look} · number {place} in line · {job.model} · {job.epochs} epochs"
+        else:
+            text = (f"{look} · {job.model} · epoch {prog.epoch:.2f} of {job.epochs} · step {prog.step} · "
+                    f"loss {loss} · lr {lr_text} · {prog.seconds:.0f} s of training")
         if job.status == "running" and not records:
             text += " · starting (loading data)…"
-        st.markdown(text)
+        st.markdown(text + f" · started by **{owner_text(job, who)}**")
         st.progress(prog.fraction)
+        if not mine:
+            st.caption("You can watch this run; only the session that started it or the teacher can cancel, "
+                       "resume or delete it.")
         b1, b2, b3, _ = st.columns([1, 1, 2, 3])
-        cancel = job.status == "running" and b1.button("Cancel", key="b3_cancel",
-                                                       help="SIGTERM: checkpoint, then stop")
+        if mine and job.queued and b1.button("Remove from queue", key="b3_unqueue"):
+            jobs.cancel(run_id, who=who)
+            st.rerun(scope="app")
+        cancel = mine and job.status == "running" and b1.button("Cancel", key="b3_cancel",
+                                                                help="SIGTERM: checkpoint, then stop")
         if cancel:
-            jobs.cancel(run_id)
-            st.toast(f"Cancelling {run_id}: it writes a checkpoint, then stops.")
-        if jobs.can_resume(job) and b2.button("Resume", key="b3_resume", type="primary"):
             try:
-                jobs.resume(run_id)
-                st.rerun()
+                jobs.cancel(run_id, who=who)
+                st.toast(f"Cancelling {run_id}: it writes a checkpoint, then stops.")
             except jobs.JobError as e:
                 st.warning(str(e))
-        if job.status == "finished":
+        if mine and jobs.can_resume(job) and b2.button("Resume", key="b3_resume", type="primary"):
+            try:
+                jobs.resume(run_id, who=who, queue=True)
+                st.rerun(scope="app")
+            except jobs.JobError as e:
+                st.warning(str(e))
+        if mine and job.status == "finished":
             more = b3.number_input("More epochs", 1, 50, 1, key="b3_more", label_visibility="collapsed",
                                    help="How many more epochs Continue trains")
             if b2.button("Continue", key="b3_continue", help="resume from the checkpoint with more epochs"):
                 try:
-                    jobs.resume(run_id, epochs=job.epochs + int(more))
-                    st.rerun()
+                    jobs.resume(run_id, epochs=job.epochs + int(more), who=who, queue=True)
+                    st.rerun(scope="app")
                 except jobs.JobError as e:
                     st.warning(str(e))
             b1.caption("Train on:")
         if job.status == "failed" and job.message:
-            st.error("The run failed:")
+            if jobs.disk_full(job.message):
+                error_box("The disk filled up: the run could not write its files. Delete runs you no longer "
+                          "need (below), or ask whoever runs the server to free space; then resume it.")
+            else:
+                st.error("The run failed:")
             st.code(job.message, language=None)
         curve = cache.curve(jobs.log_path(run_id), run_id)
         if curve is not None:
@@ -152,13 +265,13 @@ else:
             ui.plot(fig, key="b3_live_loss", filename=f"{run_id}_loss")
         if not big:
             with st.expander("Command and output"):
-                st.code(job.command, language="bash")
+                st.code(job.command or "(not started yet)", language="bash")
                 st.code(runner.output_tail(jobs.run_path(run_id), 12) or "(no output yet)", language=None)
-        if was_polling and not any(j.active for j in jobs.list_jobs()):
+        if tuple((j.run_id, j.status) for j in now) != seen:
             time.sleep(0.2)
-            st.rerun(scope="app")  # stop polling; refresh the table and the comparison
+            st.rerun(scope="app")  # a run started, ended or left the queue: refresh the rest of the page
 
-    live(watch, polling)
+    live(watch, seen)
 
 # ----------------------------------------------------------------------------- compare
 st.header("Compare runs")
@@ -180,7 +293,10 @@ else:
         if f"shipped: {m}" in options:
             defaults.append(f"shipped: {m}")
     kept = [o for o in st.session_state.get("b3_compare", []) if o in options]
+    if kept and first not in kept and st.session_state.get("b3_compare_for") != first:
+        kept.insert(0, first)  # another run is watched now: its curve joins the chart
     st.session_state["b3_compare"] = kept if kept and not start else defaults
+    st.session_state["b3_compare_for"] = first
     chosen = st.multiselect("Curves", options, key="b3_compare")
     c1, c2 = st.columns(2)
     x_axis = "epoch" if big else c1.radio("x axis", ["epoch", "step"], horizontal=True, key="b3_x")
@@ -203,22 +319,29 @@ if all_jobs:
     rows = []
     for j in all_jobs:
         p = jobs.progress(j)
+        place = jobs.queue_position(j, all_jobs)
         rows.append({
-            "run": j.run_id, "model": j.model, "status": j.status, "epochs": f"{p.epoch:.2f} / {j.epochs}",
-            "last loss": p.loss, "training s": round(p.seconds),
-            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.started_at)),
+            "run": j.run_id, "model": j.model, "status": j.status + (f" (#{place})" if place else ""),
+            "owner": owner_text(j, who), "epochs": f"{p.epoch:.2f} / {j.epochs}", "last loss": p.loss,
+            "training s": round(p.seconds),
+            "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.sort_time)),
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    budget = jobs.budget_bytes()
+    st.caption(f"Runs use {jobs.usage() / 2**20:.0f} MB" + (
+        f" of the {budget / 2**20:.0f} MB budget; past it the oldest finished, cancelled or failed runs are "
+        "deleted when a run starts (`DIFFLAB_RUNS_BUDGET_MB`)." if budget else "."))
     if not big:
         with st.expander("Delete a run"):
-            done = [j.run_id for j in all_jobs if not j.active]
+            done = [j.run_id for j in all_jobs if not j.active and jobs.may_manage(j, who)]
             if done:
                 victim = st.selectbox("Run to delete", done, key="b3_delete_pick")
                 if st.button("Delete run folder", key="b3_delete"):
                     try:
-                        jobs.delete(victim)
+                        jobs.delete(victim, who=who)
                         st.rerun()
                     except jobs.JobError as e:
                         st.warning(str(e))
             else:
-                st.caption("Only finished, cancelled or failed runs can be deleted.")
+                st.caption("Only your own finished, cancelled, failed or queued runs can be deleted"
+                           + ("." if who.teacher else " (the teacher can delete any)."))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what Diffusion Lab needs into this machine's Python (no new multi-GB venv per clone).
-# Usage: scripts/setup.sh [--test]   (--test also installs Debian's chromium for browser tests)
+# Usage: scripts/setup.sh [--test]   (--test also installs Debian's chromium for browser tests and
+# nginx-light for the class-serving test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -27,5 +28,15 @@ if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
     echo "browser tests need chromium: sudo apt-get install chromium" >&2
+  fi
+fi
+
+# the class-serving test (tests/test_serving.py) runs scripts/serve_class.sh: nginx in front
+if [ "${1:-}" = "--test" ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian's nginx-light for the class-serving test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  else
+    echo "the class-serving test needs nginx: sudo apt-get install nginx-light" >&2
   fi
 fi

@@ -2,7 +2,9 @@
 
 Real (tiny) runs of ``python -m engine train denoiser --num-hiddens 8 ...``: start and poll until
 finished; cancel (SIGTERM -> checkpoint) and resume with a contiguous log; one run at a time;
-a dead pid is not "running"; run ids cannot escape the runs folder.
+a dead pid is not "running"; run ids cannot escape the runs folder. Sharing a class (with
+``sleep`` standing in for the engine): the queue and its cap, owners and the teacher, the queue
+thread, pruning past the disk budget, a full disk.
 """
 
 from __future__ import annotations
@@ -166,3 +168,188 @@ def test_reused_pid_is_not_running(runs):
                    pid_started=1.0, started_at=1.0)
     (runs / "old" / "job.json").write_text(json.dumps(old.__dict__))
     assert jobs.running_job(runs) is None
+
+
+# ----------------------------------------------------------------------------- sharing a class
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """``runner.spawn`` starts ``sleep 60`` instead of the engine: the queue, owners and pruning
+    are about processes and records, not about training."""
+    import psutil
+
+    procs = []
+
+    def spawn(job, path, resume):
+        proc = subprocess.Popen(["sleep", "60"])
+        procs.append(proc)
+        runner._CHILDREN[proc.pid] = proc
+        job.pid, job.pid_started = proc.pid, psutil.Process(proc.pid).create_time()
+        job.command = f"sleep 60 (resume={resume})"
+        job.status, job.returncode, job.ended_at, job.message = "running", None, None, ""
+        job.started_at = job.started_at or time.time()
+
+    monkeypatch.setattr(runner, "spawn", spawn)
+    monkeypatch.setattr(jobs, "PROMOTE_EVERY", 0.2)
+    yield procs
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def finish(procs, job):
+    """End a fake run as if it had finished (the record then says so on the next refresh)."""
+    proc = next(p for p in procs if p.pid == job.pid)
+    proc.kill()
+    proc.wait()
+
+
+ANN, BOB = jobs.Who("session:ann", label="session ann"), jobs.Who("session:bob", label="session bob")
+TEACHER = jobs.Who("session:tea", teacher=True, label="session tea")
+
+
+def test_owner_id():
+    assert jobs.owner_id("tok", email="Prof@School.edu") == ("user:prof@school.edu", "Prof@School.edu")
+    a, label = jobs.owner_id("tok", "r1." + "ab" * 16)
+    b, _ = jobs.owner_id("tok", "r2." + "ab" * 16)  # after a failover: same browser, same owner
+    assert a == b and a.startswith("browser:") and "ab" * 16 not in a and label.startswith("browser ")
+    assert jobs.owner_id("tok", "r1.not-hex!") == ("session:tok", "session tok")  # forged: ignored
+    assert jobs.owner_id("tok", None, local=True) == ("local", "this computer")
+    assert jobs.owner_id("tok") == ("session:tok", "session tok")
+
+
+def test_queue_owners_and_cap(runs, fake_engine):
+    args = jobs.train_args("denoiser", 1)
+    first = jobs.start("denoiser", args, "ann-1", runs, who=ANN, queue=True)
+    assert first.status == "running" and first.owner == "session:ann"
+    with pytest.raises(jobs.JobBusy, match="one run at a time"):
+        jobs.start("denoiser", args, "plain", runs)  # without queue=True: refused as before
+    b1 = jobs.start("denoiser", args, "bob-1", runs, who=BOB, queue=True)
+    b2 = jobs.start("denoiser", args, "bob-2", runs, who=BOB, queue=True)
+    assert (b1.status, b2.status) == ("queued", "queued") and b1.pid is None
+    with pytest.raises(jobs.JobQueueFull, match=f"at most {jobs.MAX_QUEUED}"):
+        jobs.start("denoiser", args, "bob-3", runs, who=BOB, queue=True)
+    assert not (runs / "bob-3").exists()
+    jobs.start("denoiser", args, "tea-1", runs, who=TEACHER, queue=True)  # teachers: no cap
+    all_jobs = jobs.list_jobs(runs)
+    places = [jobs.queue_position(jobs.load_job(r, runs), all_jobs) for r in ("bob-1", "bob-2", "tea-1")]
+    assert places == [1, 2, 3]
+    assert jobs.queue_position(first, all_jobs) is None
+
+    # others watch: no cancel, resume or delete of another session's run
+    for action in (lambda: jobs.cancel("ann-1", runs, who=BOB), lambda: jobs.delete("bob-1", runs, who=ANN)):
+        with pytest.raises(jobs.JobForbidden, match="only the session that started it or the teacher"):
+            action()
+    assert jobs.load_job("ann-1", runs).status == "running" and (runs / "bob-1").exists()
+    # the owner takes a run out of the queue; the teacher too
+    assert jobs.cancel("bob-2", runs, who=BOB).status == "cancelled"
+    assert jobs.cancel("tea-1", runs, who=TEACHER).message == "removed from the queue before it started"
+    assert jobs.load_job("bob-2", runs).message == "removed from the queue before it started"
+    assert not jobs.can_resume(jobs.load_job("bob-2", runs), runs)
+
+    # the run ends: the queue moves (list_jobs, as every open page calls it)
+    finish(fake_engine, jobs.load_job("ann-1", runs))
+    listed = {j.run_id: j.status for j in jobs.list_jobs(runs)}
+    assert listed["ann-1"] == "failed" and listed["bob-1"] == "running"
+    assert jobs.cancel("bob-1", runs, who=TEACHER).status == "cancelling"  # the teacher manages every run
+    jobs.wait("bob-1", runs, 10)
+    jobs.delete("ann-1", runs, who=ANN)
+    jobs.delete("bob-2", runs, who=TEACHER)
+    assert sorted(j.run_id for j in jobs.list_jobs(runs)) == ["bob-1", "tea-1"]
+
+
+def test_queue_moves_without_a_page(runs, fake_engine):
+    """The server's queue thread starts the next run with no list_jobs call from a page."""
+    args = jobs.train_args("denoiser", 1)
+    first = jobs.start("denoiser", args, "first", runs, who=ANN, queue=True)
+    jobs.start("denoiser", args, "second", runs, who=BOB, queue=True)
+    finish(fake_engine, first)
+    assert wait_for(lambda: jobs.load_job("second", runs).status == "running", timeout=10)
+    assert jobs.load_job("first", runs).status == "failed"  # refreshed on the way
+
+
+def test_queued_resume_and_unqueue_restore(runs, fake_engine):
+    args = jobs.train_args("denoiser", 2)
+    old = jobs.start("denoiser", args, "old", runs, who=ANN, queue=True)
+    (runs / "old" / "checkpoint.safetensors").write_bytes(b"x")
+    jobs.cancel("old", runs, who=ANN)
+    jobs.wait("old", runs, 10)
+    assert jobs.load_job("old", runs).status == "cancelled"
+    jobs.start("denoiser", args, "busy", runs, who=BOB, queue=True)
+    with pytest.raises(jobs.JobBusy):
+        jobs.resume("old", runs, who=ANN)  # without queue=True: refused as before
+    job = jobs.resume("old", runs, epochs=5, who=ANN, queue=True)
+    assert job.status == "queued" and job.queued_resume and job.epochs == 5
+    with pytest.raises(jobs.JobError, match="already queued"):
+        jobs.resume("old", runs, who=ANN, queue=True)
+    back = jobs.cancel("old", runs, who=ANN)  # out of the queue: as it was before
+    assert (back.status, back.epochs, back.args, back.starts) == ("cancelled", 2, old.args, 1)
+    jobs.resume("old", runs, epochs=3, who=ANN, queue=True)
+    finish(fake_engine, jobs.load_job("busy", runs))
+    assert wait_for(lambda: jobs.load_job("old", runs).status == "running", timeout=10)
+    job = jobs.load_job("old", runs)
+    assert "resume=True" in job.command and job.epochs == 3 and job.starts == 2
+
+
+def _ended_run(root, run_id, ended_at, mb, status="finished"):
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    (folder / "blob.bin").write_bytes(b"\0" * int(mb * 2**20))
+    job = jobs.Job(run_id, "denoiser", ["--epochs", "1"], 1, status=status, started_at=ended_at - 10,
+                   ended_at=ended_at)
+    (folder / "job.json").write_text(json.dumps(job.__dict__))
+
+
+def test_prune_oldest_finished_past_the_budget(runs, fake_engine, monkeypatch):
+    for i, status in enumerate(["finished", "failed", "cancelled", "finished"]):
+        _ended_run(runs, f"old-{i}", 1000.0 + i, 1.0, status)
+    live = jobs.start("denoiser", jobs.train_args("denoiser", 1), "live", runs, who=ANN, queue=True)
+    (runs / "live" / "blob.bin").write_bytes(b"\0" * 2**20)
+    waiting = jobs.start("denoiser", jobs.train_args("denoiser", 1), "waiting", runs, who=BOB, queue=True)
+    (runs / "waiting" / "blob.bin").write_bytes(b"\0" * 2**20)
+    assert waiting.queued and live.active
+    removed = jobs.prune(runs, budget=int(3.5 * 2**20))  # 6 MB of runs: the 3 oldest ended ones go
+    assert removed == ["old-0", "old-1", "old-2"]
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ["live", "old-3", "waiting"]
+    assert jobs.prune(runs, budget=1) == ["old-3"]  # never the running or the queued run
+    # a start prunes under DIFFLAB_RUNS_BUDGET_MB
+    _ended_run(runs, "older", 500.0, 1.0)
+    monkeypatch.setenv("DIFFLAB_RUNS_BUDGET_MB", "2.5")
+    finish(fake_engine, live)
+    jobs.list_jobs(runs)  # "waiting" starts, and before it the oldest ended run goes
+    assert not (runs / "older").exists() and (runs / "live").exists()
+    assert jobs.load_job("waiting", runs).status == "running"
+
+
+def test_disk_full_is_refused_with_a_clear_message(runs, fake_engine, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    with pytest.raises(jobs.JobError, match="the disk is full") as e:
+        jobs.start("denoiser", jobs.train_args("denoiser", 1), "full", runs, who=ANN, queue=True)
+    assert "No space left on device" in str(e.value) and "nothing was started" in str(e.value)
+    assert not (runs / "full").exists() and not fake_engine
+    assert jobs.disk_full("error: [Errno 28] cannot write x: No space left on device")
+
+
+def test_a_queued_run_that_cannot_start_fails_and_the_next_starts(runs, fake_engine, monkeypatch):
+    import errno
+
+    first = jobs.start("denoiser", jobs.train_args("denoiser", 1), "first", runs, who=ANN, queue=True)
+    jobs.start("denoiser", jobs.train_args("denoiser", 1), "doomed", runs, who=BOB, queue=True)
+    jobs.start("denoiser", jobs.train_args("denoiser", 1), "next", runs, who=ANN, queue=True)
+    spawn = runner.spawn
+
+    def picky(job, path, resume):
+        if job.run_id == "doomed":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        spawn(job, path, resume)
+
+    monkeypatch.setattr(runner, "spawn", picky)
+    finish(fake_engine, first)
+    status = {j.run_id: j for j in jobs.list_jobs(runs)}
+    assert status["doomed"].status == "failed" and "the disk is full" in status["doomed"].message
+    assert status["next"].status == "running"
