@@ -67,7 +67,7 @@ def _labels(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import deepfloyd_cli
+    from . import deepfloyd_cli, toy2d
     from .config import PRESETS
     from .models import MODEL_NAMES
     from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quick", action="store_true", help="the first four step counts of each sampler")
     f.add_argument("--models-dir", help="default cache/models")
     f.add_argument("--out", help="write the curves as JSON (default: print them)")
+    toy2d.add_command(sub)
     return p
 
 
@@ -416,7 +417,7 @@ def cmd_bench(args) -> int:
 
     out = _check_out(args.out) if args.out else None
     _setup_threads(args.threads)
-    report = run(quick=args.quick)
+    report = run(quick=args.quick, progress=lambda f, name: print(f"[bench] {f:.3f} {name}", flush=True))
     print(format_table(report))
     if out:
         atomic_write_text(out, to_json(report) + "\n")
