@@ -61,6 +61,7 @@ sections = {
         page("b1_denoiser.py", "Single-step denoiser", ":material/cleaning_services:"),
         page("b2_flow.py", "Flow matching", ":material/air:"),
         page("b3_training_lab.py", "Training lab", ":material/model_training:"),
+        page("b4_playground.py", "2D playground", ":material/scatter_plot:"),
         page("ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:"),
         page("c1_fewer_steps.py", "Fewer steps", ":material/fast_forward:"),
     ],
@@ -122,37 +123,37 @@ def backend_settings(side) -> None:
         side.success(f"Pack by `{active.pack.model_id}`: {len(active.pack.figures)} figures.")
 
 
-nav = st.navigation({name: present(ps) for name, ps in sections.items() if present(ps)})
+nav = st.navigation({name: present(ps) for name, ps in sections.items() if present(ps)}, expanded=True)
 
 with st.sidebar:
     st.markdown("### Diffusion Lab")
-    ui.default("backend", backends.DEFAULT_BACKEND)
+    choices = list(backends.CHOICES)
     st.selectbox(
         "Backend (Part A)",
-        list(backends.CHOICES),
-        key="backend",
+        choices,
+        **ui.linked("backend", backends.DEFAULT_BACKEND, choices, "index"),
         format_func=lambda k: backends.CHOICES[k],
         help="Which diffusion model the Part A pages use; the pages and algorithms stay the same. "
         "DeepFloyd IF needs its weights (gated on the Hugging Face Hub) and in practice a GPU; "
         "a precomputed pack shows DeepFloyd figures computed elsewhere.",
     )
     backend_settings(st.sidebar)
-    ui.default("seed", 0)
     st.number_input(
         "Seed",
         min_value=0,
         max_value=2**31 - 1,
         step=1,
-        key="seed",
+        **ui.linked("seed", 0),
         help="Every random draw (noise, sampling) comes from a generator seeded with this: "
         "the same seed gives the same pictures.",
     )
-    ui.default("presenter", False)
     st.toggle(
         "Presenter mode",
-        key="presenter",
+        **ui.linked("presenter", False),
         help="Bigger images and fewer secondary controls, for a 1280x720 projector.",
     )
+    ui.share_link()
+    ui.presenter_keys()
 
 
 def machine_panel(machine) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import cache
+from dashboard import cache, ui
 from dashboard.cache import BackendKey, DeepFloydConfig
 from dashboard.pack import PACK_FIX
 from engine.data import CACHE_DIR
@@ -140,7 +140,7 @@ def _resolve_deepfloyd() -> Active:
 
     cfg = deepfloyd_config()
     try:
-        model = cache.deepfloyd(cfg)
+        model = ui.run_with_progress(cache.deepfloyd, cfg, label="Loading DeepFloyd IF stage I…")
         notes = []
         emb = _embeddings_file()
         if emb is not None:

@@ -107,9 +107,10 @@ class BackendKey:
     stamp: tuple = ()
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading DeepFloyd IF stage I…")
-def deepfloyd(cfg: DeepFloydConfig):
-    """The shared, read-only ``DeepFloydIF`` adapter; raises ``DeepFloydError``."""
+@st.cache_resource(max_entries=2, show_spinner=False)
+def deepfloyd(cfg: DeepFloydConfig, _progress: Progress | None = None):
+    """The shared, read-only ``DeepFloydIF`` adapter; raises ``DeepFloydError``. Loaded once,
+    through ``ui.run_with_progress`` (a bar that names each stage: finding, reading, moving)."""
     from engine.deepfloyd import SlowOnCPUWarning, load_deepfloyd
 
     with warnings.catch_warnings():
@@ -120,6 +121,7 @@ def deepfloyd(cfg: DeepFloydConfig):
             allow_cpu=cfg.allow_cpu,
             embeddings_dir=cfg.embeddings_dir or None,
             offline=cfg.offline,
+            progress=_progress,
         )
 
 
@@ -198,6 +200,12 @@ def sample(key: BackendKey, *args, _progress: Progress | None = None) -> Traject
     return backend(key).sample(*args, progress=_progress)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def grid(key: BackendKey, *args, _progress: Progress | None = None) -> np.ndarray:
+    """Part 0's figure, ``(conds, strides, seed, gamma)``: each prompt at each step count."""
+    return backend(key).grid(*args, progress=_progress)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def denoise(key: BackendKey, *args, _progress: Progress | None = None) -> DenoiseComparison:
     """A1.2-A1.4, ``(x_0, cond, t, seed, stride, kernel, sigma)``: blur, one step and the loop."""
@@ -224,7 +232,7 @@ def inpaint(key: BackendKey, *args, _progress: Progress | None = None) -> tuple[
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def anagram(key: BackendKey, *args, _progress: Progress | None = None) -> np.ndarray:
-    """A1.8, ``(cond_1, cond_2, view, count, seed, stride, gamma)``."""
+    """A1.8, ``(conds, views, count, seed, stride, gamma)``: a tuple of 2-4 conditions and views."""
     return backend(key).anagram(*args, progress=_progress)
 
 

@@ -80,13 +80,18 @@ def seed(backend, prefix: str) -> int:
     key = f"{prefix}_pack_seed"
     if st.session_state.get(key) not in seeds:
         st.session_state[key] = seeds[0]
-    return int(st.selectbox("Seed (from the pack)", list(seeds), key=key))
+    return int(st.selectbox("Seed (from the pack)", list(seeds), **ui.linked(key, seeds[0], seeds, "index")))
+
+
+# what each widget calls its starting value (the rest, sliders and number inputs: "value")
+DEFAULT_ARG = {st.radio: "index", st.selectbox: "index", st.segmented_control: "default", st.pills: "default"}
 
 
 def pick(label: str, key: str, options: Sequence, default, allowed: Sequence | None, widget=None, **kwargs):
     """A control offering ``options`` (through ``widget``, default a select slider), or, where
     the backend holds only ``allowed`` values, a select box over those (a caption when there
-    is one). Returns the chosen value."""
+    is one). Returns the chosen value. The value lives in the page's URL (``?key=value``), so
+    a link reproduces the view."""
     if allowed is not None:
         allowed = list(allowed)
         if len(allowed) == 1:
@@ -94,9 +99,11 @@ def pick(label: str, key: str, options: Sequence, default, allowed: Sequence | N
             return allowed[0]
         if st.session_state.get(key) not in allowed:
             st.session_state[key] = allowed[0]
-        return st.selectbox(label, allowed, key=key, format_func=kwargs.get("format_func", str))
-    ui.default(key, default)
-    return (widget or st.select_slider)(label, options, key=key, **kwargs)
+        fmt_ = kwargs.get("format_func", str)
+        return st.selectbox(label, allowed, format_func=fmt_, **ui.linked(key, allowed[0], allowed, "index"))
+    widget = widget or st.select_slider
+    arg = DEFAULT_ARG.get(widget, "value")
+    return widget(label, options, **ui.linked(key, default, options, arg), **kwargs)
 
 
 def slider(lo: float, hi: float, step: float):
@@ -167,20 +174,56 @@ def prompt_select(
     default. With ``allow_null``, "" (the null prompt, CFG's unconditional branch) is offered."""
     options = ([""] if allow_null else []) + list(prompts)
     first = next((p for p in preferred if p in options), options[0] if options else "")
-    ui.default(key, first)
-    if st.session_state[key] not in options:
+    if st.session_state.get(key, first) not in options:
         st.session_state[key] = first
-    return st.selectbox(label, options, key=key, format_func=backends.prompt_label)
+    return st.selectbox(
+        label, options, format_func=backends.prompt_label, **ui.linked(key, first, options, "index")
+    )
+
+
+def typed_prompt(active: backends.Active, key: str) -> None:
+    """With DeepFloyd loaded: type a new prompt, encode it once with T5 (in a status box) into
+    the embedding store, and select it in the prompt box ``key``. Stored prompts never rerun T5."""
+    from engine.deepfloyd import DeepFloydError, encode_with_t5
+
+    if active.model is None or active.kind != backends.DEEPFLOYD:
+        return
+    with st.popover("Type a new prompt", icon=":material/edit:"):
+        with st.form(f"{key}_typed_form", border=False):
+            text = st.text_input("Prompt", key=f"{key}_typed", max_chars=300,
+                                 placeholder="an oil painting of a lighthouse")
+            go = st.form_submit_button("Encode with T5 and use it", type="primary")
+        st.caption("T5-XXL runs once per new prompt (about 9 GB of weights: loaded for this, then freed; "
+                   "minutes on a CPU). The embedding is kept in the store, so the prompt is instant later.")
+    text = " ".join(str(text or "").split())
+    if not go or not text:
+        return
+    model = active.model
+    if text not in model.embeddings:
+        cfg = backends.deepfloyd_config()
+        with st.status(f"Encoding “{text}” with T5…", expanded=True) as box:
+            st.write(f"Loading the T5 tokenizer and encoder of `{model.model_id}`…")
+            try:
+                encode_with_t5(model.model_id, [text], model.embeddings, offline=cfg.offline)
+            except DeepFloydError as e:
+                box.update(label="T5 could not encode the prompt", state="error")
+                ui.error_box(f"The prompt could not be encoded: {e}")
+                return
+            st.write(f"Stored in `{model.embeddings.folder}`; T5 is freed.")
+            box.update(label=f"Encoded “{text}”", state="complete", expanded=False)
+    st.session_state[key] = text
+    st.rerun()
 
 
 def photo_source(prefix: str, size: int, backend, label: str = "Source image") -> tuple:
-    """A 64x64-style RGB image for the text-conditioned backend: a shipped sample photo or an
-    upload, at ``size`` px. Returns (x_0 (3, size, size) in [0, 1] or None, name)."""
-    sources = list(backend.allowed("source") or ["Sample photo", "Upload"])
-    ui.default(f"{prefix}_rgb_source", sources[0])
-    if st.session_state[f"{prefix}_rgb_source"] not in sources:
+    """A 64x64-style RGB image for the text-conditioned backend: a shipped sample photo, a colour
+    drawing (A1.7.1's hand-drawn input) or an upload, at ``size`` px. Returns (x_0 (3, size, size)
+    in [0, 1] or None, name)."""
+    sources = list(backend.allowed("source") or ["Sample photo", "Drawing", "Upload"])
+    if st.session_state.get(f"{prefix}_rgb_source", sources[0]) not in sources:
         st.session_state[f"{prefix}_rgb_source"] = sources[0]
-    source = st.segmented_control(label, sources, key=f"{prefix}_rgb_source") or sources[0]
+    linked = ui.linked(f"{prefix}_rgb_source", sources[0], sources, "default")
+    source = st.segmented_control(label, sources, **linked) or sources[0]
     if source == "Sample photo":
         names = list(backend.allowed("photo") or cache.photo_names())
         if not names:
@@ -197,6 +240,8 @@ def photo_source(prefix: str, size: int, backend, label: str = "Source image") -
             widget=st.selectbox,
         )
         return cache.photo(pick_, size), pick_
+    if source == "Drawing":
+        return colour_drawing(f"{prefix}_rgb_canvas", size), "drawing"
     return uploaded(f"{prefix}_rgb_upload", size, "RGB", mnist_style=False), "upload"
 
 
@@ -218,8 +263,7 @@ def uploaded(key: str, size: int, mode: str, mnist_style: bool | None = None, hi
 
 
 def digit_picker(key: str, default_index: int = 0, label: str = "MNIST test digit (index)") -> int:
-    ui.default(key, default_index)
-    return int(st.number_input(label, min_value=0, max_value=9999, step=1, key=key))
+    return int(st.number_input(label, min_value=0, max_value=9999, step=1, **ui.linked(key, default_index)))
 
 
 def canvas(
@@ -253,6 +297,25 @@ def canvas(
     except Exception as e:  # noqa: BLE001 -- a missing or broken component must not end the page
         st.caption(f"The drawing canvas is not available here ({type(e).__name__}).")
         return None
+
+
+def colour_drawing(key: str, size: int) -> np.ndarray:
+    """A1.7.1 on a colour model: draw with any colour on a sky-blue square; the drawing, shrunk
+    to ``size`` x ``size`` (3, size, size) in [0, 1]. Until something is drawn, a built-in sketch."""
+    sky = "#87ceeb"
+    a, b = st.columns([1, 3])
+    with a:
+        ink = st.color_picker("Ink", "#c82828", key=f"{key}_ink")
+        width = st.slider("Brush", 2, 40, 14, key=f"{key}_brush")
+    with b:
+        drawn = images.canvas_colour(
+            canvas(key, 320, stroke=ink, width=width, background_color=sky), size, sky
+        )
+    if drawn is None:
+        st.caption("Nothing drawn yet, so the lab uses this sketch (a house on a hill) until you draw.")
+        return images.sketch(size)
+    st.caption(f"Your drawing, shrunk to {size}×{size}: the edits start from it.")
+    return drawn
 
 
 def stage2(key, stage1, prompt: str, seed: int) -> None:

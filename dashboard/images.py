@@ -167,6 +167,37 @@ def canvas_drawing(rgba: np.ndarray | None, size: int = 28) -> np.ndarray | None
     return np.asarray(small, dtype=np.float32) / 255.0
 
 
+def canvas_colour(rgba: np.ndarray | None, size: int, background: str = "#87ceeb") -> np.ndarray | None:
+    """A colour drawing (H, W, 4) uint8, composited over the ``background`` colour, as a (3,
+    ``size``, ``size``) image in [0, 1] (box-averaged); None when nothing is drawn."""
+    if rgba is None or rgba.ndim != 3 or rgba.shape[-1] != 4:
+        return None
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    bg = np.array([int(background.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)], np.float32)
+    rgb = rgba[..., :3].astype(np.float32) * alpha + bg * (1 - alpha)
+    if np.abs(rgb - bg).max() < 32:  # blank, or a stray dot
+        return None
+    small = Image.fromarray(rgb.clip(0, 255).astype(np.uint8)).resize((size, size), Image.BOX)
+    return np.asarray(small, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def sketch(size: int) -> np.ndarray:
+    """A child's drawing (sky, sun, green hill, a red house) as (3, size, size) in [0, 1]: what
+    the Drawing source starts from until someone draws."""
+    from PIL import ImageDraw
+
+    n = 256
+    img = Image.new("RGB", (n, n), (135, 206, 235))
+    d = ImageDraw.Draw(img)
+    d.ellipse((170, 20, 230, 80), fill=(255, 215, 0))
+    d.ellipse((-80, 150, 340, 420), fill=(60, 160, 60))
+    d.rectangle((70, 120, 150, 190), fill=(200, 40, 40))
+    d.polygon([(60, 122), (110, 75), (160, 122)], fill=(120, 60, 30))
+    d.rectangle((100, 150, 122, 190), fill=(90, 50, 20))
+    small = img.resize((size, size), Image.BOX)
+    return np.asarray(small, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
 def enlarged(img, px: int) -> Image.Image:
     """An image ((C, H, W) or (H, W) in [0, 1]) as a ``px`` x ``px`` PIL image, nearest
     neighbour: the background to paint a mask on."""

@@ -23,7 +23,7 @@ from engine.trajectory import Trajectory
 
 PACK_FIX = "python -m engine precompute --backend deepfloyd --model-path MODEL --pack cache/packs/NAME"
 PAGE_FIGURES = {  # which figures each Part A page shows
-    "a0": ("cfg", "samples"),
+    "a0": ("cfg", "samples", "part0"),
     "a2": ("one_step", "iterative"),
     "a3": ("samples", "cfg"),
     "a4": ("sdedit", "text_edit", "inpaint"),
@@ -88,11 +88,18 @@ class PackBackend:
             "inpaint_region": (self._box(),),
             "anagram_prompts": tuple(s["anagram_prompts"]),
             "view": (s["anagram_view"],),
+            "anagram_views": (2,),
             "hybrid_prompts": tuple(s["hybrid_prompts"]),
             "hybrid_blur": ((33, 2.0),),
             "psnr_curve": (),
+            "grid_prompts": tuple(self._grid_meta().get("prompts", ())),
+            "grid_strides": tuple(int(k) for k in self._grid_meta().get("strides", ())),
+            "grid_gamma": tuple(float(g) for g in [self._grid_meta().get("guidance")] if g is not None),
         }
         return values.get(control)
+
+    def _grid_meta(self) -> dict:
+        return dict(self.pack.figure("part0").meta) if self.has("part0") else {}
 
     def _seed_index(self, seed: int) -> int:
         if int(seed) not in self.seeds:
@@ -139,6 +146,18 @@ class PackBackend:
         times = tuple(int(t) for t in fig.arrays["timesteps"])
         return Trajectory(times, traj.astype(np.float32).swapaxes(0, 1), None, len(times) - 1, (0.0, 1.0))
 
+    def grid(self, conds: Sequence[Cond], strides: Sequence[int], seed: int, gamma: float, progress=None):
+        fig = self._figure("part0")
+        prompts, held = list(fig.meta["prompts"]), [int(k) for k in fig.meta["strides"]]
+        if gamma != float(fig.meta["guidance"]):
+            raise NotInPack(f"this pack holds Part 0's grid at γ = {fig.meta['guidance']}, not {gamma:g}")
+        lost = [c for c in conds if c not in prompts] + [k for k in strides if int(k) not in held]
+        if lost:
+            raise NotInPack(f"this pack's Part 0 grid has no {', '.join(map(repr, lost))}")
+        images = fig.arrays["images"][self._seed_index(seed)]
+        rows = images[[prompts.index(c) for c in conds]]
+        return rows[:, [held.index(int(k)) for k in strides]].astype(np.float32)
+
     def denoise(self, x_0, cond: Cond, t: int, seed: int, stride: int, kernel: int, sigma, progress=None):
         k = self._seed_index(seed)
         if self.has("iterative") and int(t) == int(self.pack.figure("iterative").arrays["timesteps"][0]):
@@ -182,7 +201,7 @@ class PackBackend:
         a = self._figure("inpaint").arrays
         return a["images"][self._seed_index(seed)][0], a["mask"]
 
-    def anagram(self, cond_1, cond_2, view, count, seed, stride, gamma, progress=None) -> np.ndarray:
+    def anagram(self, conds, views, count, seed, stride, gamma, progress=None) -> np.ndarray:
         return self._figure("anagram").arrays["images"][self._seed_index(seed)]
 
     def hybrid(self, far, near, kernel, sigma, count, seed, stride, gamma, progress=None) -> HybridResult:

@@ -24,15 +24,53 @@ from engine.denoise import best_blur_sigma, gaussian_blur, iterative_denoise, on
 from engine.editing import SDEDIT_I_STARTS, inpaint, rectangle_mask, sdedit
 from engine.forward import forward
 from engine.guidance import CFGModel
-from engine.illusions import AnagramModel, HybridModel, fft_magnitude, get_view, viewing_distance
+from engine.illusions import (
+    VIEWS,
+    AnagramModel,
+    HybridModel,
+    fft_magnitude,
+    get_view,
+    transition_frames,
+    viewing_distance,
+)
 from engine.metrics import psnr, ssim
+from engine.packs import PART0_PROMPTS, PART0_STRIDES
 from engine.schedule import strided_timesteps
 from engine.schedulers import scheduler_sample
 from engine.trajectory import Step, Trajectory, to_unit
 
 Cond = int | str | None
+# The anagram page's starting point for 2, 3 and 4 views: per view (class, prompt, view).
+ANAGRAM_DEFAULTS = {
+    2: (
+        (6, "an oil painting of people around a campfire", None),
+        (9, "an oil painting of an old man", "flip"),
+    ),
+    3: (
+        (6, "an oil painting of people around a campfire", None),
+        (9, "an oil painting of an old man", "rot180"),
+        (1, "an oil painting of a snowy mountain village", "rot90"),
+    ),
+    4: (
+        (6, "an oil painting of people around a campfire", None),
+        (9, "an oil painting of an old man", "rot180"),
+        (1, "an oil painting of a snowy mountain village", "rot90"),
+        (7, "a watercolor of a lighthouse", "rot270"),
+    ),
+}
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
-__all__ = ["SDEDIT_I_STARTS", "Cond", "DenoiseComparison", "HybridResult", "LiveBackend", "Progress"]
+__all__ = [
+    "ANAGRAM_DEFAULTS",
+    "SDEDIT_I_STARTS",
+    "VIEWS",
+    "Cond",
+    "DenoiseComparison",
+    "HybridResult",
+    "LiveBackend",
+    "PART0_PROMPTS",
+    "PART0_STRIDES",
+    "Progress",
+]
 
 
 @dataclass(frozen=True)
@@ -82,6 +120,11 @@ def step_progress(progress: Progress | None, label: str, done: int = 0, total: i
         progress((done + s.i + 1) / (total or s.n), f"{label} {s.i + 1} of {s.n}")
 
     return report
+
+
+def _offset(progress: Progress, done: int, n: int, total: int) -> Progress:
+    """A progress callback for ``n`` of ``total`` steps, ``done`` already behind it."""
+    return lambda fraction, text: progress((done + fraction * n) / total, text)
 
 
 class LiveBackend:
@@ -156,6 +199,24 @@ class LiveBackend:
                 callback=callback,
             )
         return traj.to_unit()
+
+    def grid(
+        self,
+        conds: Sequence[Cond],
+        strides: Sequence[int],
+        seed: int,
+        gamma: float,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Part 0's figure: (len(conds), len(strides), C, H, W) in [0, 1], each condition sampled
+        at every stride from the same seed's noise (so only the step count differs)."""
+        total, done, cols = sum(steps_of(k) for k in strides), 0, []
+        for k in strides:
+            n = steps_of(k)
+            part = None if progress is None else _offset(progress, done, n, total)
+            cols.append(self.sample(conds, seed, k, gamma, progress=part).final)
+            done += n
+        return np.stack(cols, axis=1)
 
     # ------------------------------------------------------------------------- A1.2-A1.4
 
@@ -298,18 +359,17 @@ class LiveBackend:
 
     def anagram(
         self,
-        cond_1: Cond,
-        cond_2: Cond,
-        view: str,
+        conds: Sequence[Cond],
+        views: Sequence[str],
         count: int,
         seed: int,
         stride: int,
         gamma: float,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """(count, C, H, W) images that read as ``cond_1`` as is and ``cond_2`` under ``view``."""
+        """(count, C, H, W) images that read as ``conds[i]`` under ``views[i]`` (2-4 views)."""
         gen = _gen(seed)
-        m = AnagramModel(self.guided(gamma), self.cond(cond_1, 1), self.cond(cond_2, 1), view)
+        m = AnagramModel(self.guided(gamma), [self.cond(c, 1) for c in conds], list(views))
         traj = iterative_denoise(
             m,
             self._noise(count, gen),
@@ -375,8 +435,13 @@ def viewed(images: np.ndarray, view: str | None = None, distance: float = 1.0) -
     """Images (N, C, H, W) in [0, 1] under an anagram ``view`` or seen from ``distance``."""
     x = torch.as_tensor(np.array(images))
     if view is not None:
-        x = get_view(view).apply(x)
+        x = get_view(view).apply_unit(x)
     return viewing_distance(x, distance).numpy() if distance > 1 else x.numpy()
+
+
+def view_frames(images: np.ndarray, view: str, frames: int = 24) -> np.ndarray:
+    """(frames, N, C, H, W) in [0, 1]: the images turning into their ``view``."""
+    return transition_frames(torch.as_tensor(np.array(images)), view, frames).numpy()
 
 
 def steps_of(stride: int) -> int:

@@ -142,23 +142,43 @@ def sidebar_line(engine_report: dict | None, dashboard_report: dict | None) -> s
     return "Measured: " + ", ".join(parts) if parts else None
 
 
-def run_quick_engine_bench(timeout: float = 900) -> tuple[bool, str]:
-    """``python -m engine bench --quick`` into ``bench_dir()/engine-quick.json``; (ok, output)."""
+def run_quick_engine_bench(timeout: float = 900, _progress=None) -> tuple[bool, str]:
+    """``python -m engine bench --quick`` into ``bench_dir()/engine-quick.json``; (ok, output).
+    ``_progress(fraction, text)`` hears each benchmark as it starts (its ``[bench]`` lines)."""
     if not _BENCH_LOCK.acquire(blocking=False):  # two at once would only measure each other
         return False, "A benchmark started from another tab is still running; try again in a minute."
+    lines: list[str] = []
     try:
         out = bench_dir() / "engine-quick.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "engine", "bench", "--quick", "--out", str(out)]
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) as proc:
+            timed_out = threading.Event()
+            watchdog = threading.Timer(timeout, lambda: (timed_out.set(), proc.kill()))  # hangs too
+            watchdog.start()
+            try:
+                for line in proc.stdout:
+                    lines.append(line)
+                    m = re.match(r"\[bench\] ([0-9.]+) (.*)", line.strip())
+                    if m and _progress is not None:
+                        _progress(float(m.group(1)), f"Benchmarking: {m.group(2)}")
+                code = proc.wait()
+            except BaseException:  # the page was left (Abandoned): stop the bench too
+                proc.kill()
+                raise
+            finally:
+                watchdog.cancel()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
     except subprocess.TimeoutExpired:
         return False, f"The benchmark ran past {timeout:.0f} s and was stopped."
     except OSError as e:
         return False, f"Could not run the benchmark: {e.strerror or e}"
     finally:
         _BENCH_LOCK.release()
-    text = (done.stdout + done.stderr).strip()
-    return done.returncode == 0, text[-3000:]
+    text = "".join(line for line in lines if not line.startswith("[bench]")).strip()
+    return code == 0, text[-3000:]
 
 
 _BENCH_LOCK = threading.Lock()

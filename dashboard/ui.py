@@ -7,11 +7,14 @@ sidebar's choices with ``st.session_state.get(..., default)``.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from urllib.parse import urlencode
 
 import streamlit as st
+import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from dashboard import figures, images
@@ -49,9 +52,49 @@ def default(key: str, value):
     Re-assigning matters when a widget was skipped for a run (an early ``st.stop()``): without
     it the browser redraws the widget at its built-in default while the server keeps the old
     value, so the page would show one value and use another."""
+    if key not in st.session_state and key in st.query_params:
+        value = _from_url(st.query_params[key], value)  # a link: before its widget, if read early
     st.session_state[key] = st.session_state.get(key, value)
     st.session_state.setdefault(PERSISTED, set()).add(key)
     return st.session_state[key]
+
+
+def _from_url(text: str, default):
+    """A number or flag from a link's query parameter, as the default's type; the default
+    when it does not parse (the widget itself then reads the URL the same way)."""
+    try:
+        if isinstance(default, bool):
+            return {"true": True, "false": False}[text.lower()]
+        if isinstance(default, int | float):
+            return type(default)(float(text) if isinstance(default, float) else int(text))
+    except (KeyError, ValueError):
+        pass
+    return default
+
+
+def linked(key: str, value, options=None, arg: str = "value") -> dict:
+    """Keyword arguments for a widget whose value belongs in a shareable link: it is bound to
+    the URL's query parameter ``key`` (Streamlit's ``bind="query-params"``), starts at
+    ``value`` (through session state, see ``default``), and tells Streamlit that same default
+    under the widget's own name for it (``arg``: "value" for sliders, number inputs and toggles,
+    "index" for select boxes and radios, with ``options``; "default" for segmented controls and
+    multiselects). A value equal to the default is left out of the URL, so the two must agree:
+    then a link opened in a fresh session shows exactly what its sender saw."""
+    default(key, value)
+    own = list(options).index(value) if arg == "index" else value
+    return {"key": key, "bind": "query-params", arg: own}
+
+
+def share_link() -> None:
+    """A "link to this view" popover: the page's address with every linked control's value."""
+    base = st.context.url
+    if not base:  # no browser (AppTest)
+        return
+    params = [(k, v) for k in st.query_params for v in st.query_params.get_all(k)]
+    link = base + ("?" + urlencode(params) if params else "")
+    with st.popover("Link to this view", icon=":material/link:", width="stretch"):
+        st.caption("Anyone opening this link sees this page with these settings:")
+        st.code(link, language=None, wrap_lines=True)
 
 
 def keep_page_settings() -> None:
@@ -86,38 +129,80 @@ def slug(text: str) -> str:
 # ----------------------------------------------------------------------------- images and downloads
 
 
-def image(img, caption: str | None = None, scale_by: int = 1, download: str | None = None,
-          key: str | None = None, width="content") -> None:
+def image(
+    img,
+    caption: str | None = None,
+    scale_by: int = 1,
+    download: str | None = None,
+    key: str | None = None,
+    width="content",
+) -> None:
     """Show an image (one image or an already composed grid) as a nearest-neighbour PNG
     (st.image would pick JPEG for bytes on its own), with an optional PNG download button
     named ``download``."""
     data = images.png(img, scale_by)
     st.image(data, caption=caption, output_format="PNG", width=width)
     if download:
-        _download("PNG", data, f"{slug(download)}.png", "image/png", ":material/download:",
-                  key or f"dl_{slug(download)}")
+        _download(
+            "PNG",
+            data,
+            f"{slug(download)}.png",
+            "image/png",
+            ":material/download:",
+            key or f"dl_{slug(download)}",
+        )
 
 
-def download_png(img, name: str, key: str | None = None, label: str = "PNG", scale_by: int = 1,
-                 icon: str | None = ":material/download:", kind: str = "secondary") -> None:
+def download_png(
+    img,
+    name: str,
+    key: str | None = None,
+    label: str = "PNG",
+    scale_by: int = 1,
+    icon: str | None = ":material/download:",
+    kind: str = "secondary",
+) -> None:
     """Only the download button for a PNG of ``img`` (encoded when clicked)."""
-    _download(label, lambda: images.png(img, scale_by), f"{slug(name)}.png", "image/png", icon,
-              key or f"dl_{slug(name)}", kind)
+    _download(
+        label,
+        lambda: images.png(img, scale_by),
+        f"{slug(name)}.png",
+        "image/png",
+        icon,
+        key or f"dl_{slug(name)}",
+        kind,
+    )
 
 
-def gif_download(frames, label: str, file_name: str, scale_by: int = 4, key: str | None = None,
-                 icon: str | None = ":material/animation:", kind: str = "secondary", **gif_args) -> None:
+def gif_download(
+    frames,
+    label: str,
+    file_name: str,
+    scale_by: int = 4,
+    key: str | None = None,
+    icon: str | None = ":material/animation:",
+    kind: str = "secondary",
+    **gif_args,
+) -> None:
     """A GIF download, encoded only when clicked; ``gif_args`` go to ``images.gif`` (durations,
     captions)."""
-    _download(label, lambda: images.gif(frames, scale_by, **gif_args), f"{slug(file_name)}.gif", "image/gif",
-              icon, key or f"gif_{slug(file_name)}", kind)
+    _download(
+        label,
+        lambda: images.gif(frames, scale_by, **gif_args),
+        f"{slug(file_name)}.gif",
+        "image/gif",
+        icon,
+        key or f"gif_{slug(file_name)}",
+        kind,
+    )
 
 
 def _download(label: str, data, file_name: str, mime: str, icon, key: str, kind: str = "secondary") -> None:
     """A download button that does not rerun the page when clicked (``data``: bytes or a
     function that makes them, called on click)."""
-    st.download_button(label, data, file_name=file_name, mime=mime, icon=icon, key=key, on_click="ignore",
-                       type=kind)
+    st.download_button(
+        label, data, file_name=file_name, mime=mime, icon=icon, key=key, on_click="ignore", type=kind
+    )
 
 
 def presenter_fonts(fig):
@@ -145,6 +230,101 @@ def presenter_css() -> None:
             ".stMainBlockContainer [data-testid='stWidgetLabel'] p{font-size:1.05rem}</style>",
             unsafe_allow_html=True,
         )
+
+
+# Presenter keys, installed once into the app's own page (not the component's iframe, which is
+# replaced on navigation): ← / → step the animation on screen one frame (a Plotly animation's
+# slider, or a range slider inside an in-browser player such as the Forward scrubber), space
+# plays / pauses it, Enter presses the page's main (primary) button. Keys typed into a widget
+# are left alone. ``window.__difflabPresenter`` switches it on and off with presenter mode.
+_KEYS_JS = """
+(() => {
+const W = window, D = document;
+const typing = e => { const t = e.target, tag = (t && t.tagName || "").toLowerCase();
+  return ["input", "textarea", "select"].includes(tag) || (t && t.isContentEditable)
+    || ["slider", "combobox", "spinbutton", "textbox"].includes(t && t.getAttribute
+      && t.getAttribute("role")); };
+const onScreen = el => { const r = el.getBoundingClientRect();
+  return r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < W.innerHeight; };
+const mouse = (el, type, x, y) => el.dispatchEvent(new MouseEvent(type, {bubbles: true, cancelable: true,
+  view: W, clientX: x, clientY: y, button: 0}));
+const centre = el => { const r = el.getBoundingClientRect();
+  return [r.left + r.width / 2, r.top + r.height / 2]; };
+function players() {
+  const plots = [...D.querySelectorAll(".js-plotly-plot")]
+    .filter(p => p.querySelector(".slider-rail-touch-rect")).map(p => ({kind: "plotly", el: p}));
+  const frames = [...D.querySelectorAll("iframe")].map(f => { try { return {f, d: f.contentDocument}; }
+    catch (e) { return null; } }).filter(x => x && x.d && x.d.querySelector("input[type=range]"))
+    .map(x => ({kind: "iframe", el: x.f, doc: x.d}));
+  const all = [...plots, ...frames];
+  return all.filter(p => onScreen(p.el)).concat(all.filter(p => !onScreen(p.el)));
+}
+function stepPlotly(gd, d) {  // a click on the slider's rail where step i + d sits
+  const sl = gd._fullLayout && gd._fullLayout.sliders && gd._fullLayout.sliders[0];
+  const rail = gd.querySelector(".slider-rail-touch-rect");
+  if (!sl || !rail || !sl._visibleSteps || sl._visibleSteps.length < 2) return false;
+  const n = sl._visibleSteps.length, j = Math.max(0, Math.min(n - 1, (sl.active || 0) + d));
+  const r = rail.getBoundingClientRect(), y = r.top + r.height / 2;
+  const x = r.left + 10 + j / (n - 1) * (r.width - 20);  // plotly's 10 px step inset
+  mouse(rail, "mousedown", x, y); mouse(gd, "mouseup", x, y);
+  gd.dataset.difflabPlaying = "";
+  return true;
+}
+function stepRange(doc, d) {
+  const r = doc.querySelector("input[type=range]"), st = +r.step || 1;
+  r.value = Math.max(+r.min, Math.min(+r.max, +r.value + d * st));
+  r.dispatchEvent(new Event("input", {bubbles: true})); r.dispatchEvent(new Event("change", {bubbles: true}));
+  return true;
+}
+function playPause(p) {
+  if (p.kind === "plotly") {
+    const b = [...p.el.querySelectorAll(".updatemenu-button")];
+    if (b.length < 2) return false;
+    const playing = p.el.dataset.difflabPlaying === "1";
+    mouse(b[playing ? 1 : 0], "click", ...centre(b[playing ? 1 : 0]));
+    p.el.dataset.difflabPlaying = playing ? "" : "1";
+    return true;
+  }
+  const b = [...p.doc.querySelectorAll("button")].find(x => /play|pause|▶|❚❚/i.test(x.textContent + x.id));
+  if (!b) return false;
+  b.click(); return true;
+}
+function mainButton() {
+  const sel = '[data-testid="stMain"] :is([data-testid="stBaseButton-primary"],'
+    + '[data-testid="stBaseButton-primaryFormSubmit"])';
+  const bs = [...D.querySelectorAll(sel)].filter(b => !b.disabled);
+  return bs.find(onScreen) || bs[0];
+}
+if (!W.__difflabKeys) {
+  W.__difflabKeys = true;
+  D.addEventListener("keydown", e => {
+    if (!W.__difflabPresenter || typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+    let done = false;
+    if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+      const p = players()[0], d = e.key === "ArrowRight" ? 1 : -1;
+      done = !!p && (p.kind === "plotly" ? stepPlotly(p.el, d) : stepRange(p.doc, d));
+    } else if (e.key === " ") {
+      const p = players()[0]; done = !!p && playPause(p);
+    } else if (e.key === "Enter") {
+      const b = mainButton(); if (b) { b.click(); done = true; }
+    }
+    if (done) { e.preventDefault(); e.stopPropagation(); }
+  }, true);
+}
+})();
+"""
+
+
+def presenter_keys() -> None:
+    """Presenter mode's keyboard (see ``_KEYS_JS``): a zero-height component that installs the
+    key handler into the app's page once and switches it on or off with presenter mode."""
+    on = "true" if presenter() else "false"
+    html = (
+        "<script>(() => { const P = window.parent; P.__difflabPresenter = " + on + ";"
+        " if (!P.__difflabKeys) { const s = P.document.createElement('script');"
+        " s.textContent = " + json.dumps(_KEYS_JS) + "; P.document.head.appendChild(s); } })();</script>"
+    )
+    components.html(html, height=0)
 
 
 # ----------------------------------------------------------------------------- long work

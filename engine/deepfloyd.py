@@ -149,19 +149,25 @@ def load_deepfloyd(
     embeddings_key: str | None = None,
     offline: bool | None = None,
     token: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> DeepFloydIF:
     """IF stage I from a Hub id or a local diffusers folder: UNet + its DDPMScheduler's alphas.
 
     fp16 weights and compute on a GPU; float32 on the CPU (with a SlowOnCPUWarning). The fp16
-    weight files are used when present (half the download) and upcast on the CPU.
+    weight files are used when present (half the download) and upcast on the CPU. ``progress``
+    hears ``(fraction, what is happening)`` at each stage (finding, reading, moving the weights).
     """
+    say = progress or (lambda fraction, text: None)
     dev = pick_device(device, allow_cpu)
     dtype = dtype or (torch.float16 if dev.type == "cuda" else torch.float32)
+    say(0.05, f"Finding the weights of {model}…")
     folder = resolve_model(model, ("unet", "scheduler"), variant=variant, offline=offline, token=token)
     from diffusers import DDPMScheduler, UNet2DConditionModel
 
     with translate_errors(str(model)):
+        say(0.2, "Reading the noise schedule…")
         scheduler = DDPMScheduler.from_pretrained(folder, subfolder="scheduler")
+        say(0.25, f"Reading the stage I UNet ({str(dtype).removeprefix('torch.')})…")
         unet = UNet2DConditionModel.from_pretrained(
             folder,
             subfolder="unet",
@@ -169,7 +175,9 @@ def load_deepfloyd(
             torch_dtype=dtype,
             use_safetensors=True,
         )
+        say(0.8, f"Moving the UNet to {dev.type}…")
         unet = unet.to(dev).eval().requires_grad_(False)
+    say(1.0, "DeepFloyd IF stage I is ready.")
     cfg = unet.config
     if cfg.in_channels != 3 or cfg.out_channels != 6:
         raise ModelNotFoundError(

@@ -1,73 +1,64 @@
 """Optical illusions from a diffusion model's noise estimates (CS180 Part A1.8-A1.9).
 
-Visual anagrams (Geng et al. 2024): one image that shows prompt 1 upright and prompt 2 under a
-view (a vertical flip, or a 90 degree rotation):
-    eps = (eps_1(x_t) + view^-1(eps_2(view(x_t)))) / 2
-Hybrid images (Oliva et al. 2006; factorized diffusion, Geng et al. 2024): prompt 1 from far,
-prompt 2 up close:
+Visual anagrams (Geng et al. 2024): one image that reads as condition c_i under view f_i, for
+N = 2-4 views (the first usually the identity):
+    eps = mean_i f_i^-1(eps_i(f_i(x_t)))
+Every view is an orthogonal pixel transform (``engine.views``), so the average is still a noise
+estimate. Hybrid images (Oliva et al. 2006; factorized diffusion, Geng et al. 2024): prompt 1
+from far, prompt 2 up close:
     eps = lowpass(eps_1) + highpass(eps_2),  lowpass = Gaussian blur (kernel 33, sigma 2).
 Both wrap a (possibly CFG-guided) model and are themselves models with the usual signature
 ``(x_t, t, cond) -> out``, so the ordinary iterative loop samples them. A 2C-channel output
-(DeepFloyd's [eps, variance]) keeps the first branch's variance.
+(DeepFloyd's [eps, variance]) averages the variances through the views' permutations
+(anagram) or keeps the far branch's (hybrid).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import torch
 
 from .denoise import gaussian_blur, split_output
 from .guidance import expand_batch
+from .views import VIEWS, View, get_view, transition_frames
 
-
-@dataclass(frozen=True)
-class View:
-    """An invertible image transform applied on the last two (H, W) dims."""
-
-    name: str
-
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        if self.name == "identity":
-            return x
-        if self.name == "flip":
-            return torch.flip(x, dims=[-2])
-        if self.name == "rot90":
-            return torch.rot90(x, 1, dims=[-2, -1])
-        raise ValueError(f"unknown view {self.name!r}")
-
-    def invert(self, x: torch.Tensor) -> torch.Tensor:
-        if self.name == "rot90":
-            return torch.rot90(x, -1, dims=[-2, -1])
-        return self.apply(x)  # identity and flip are their own inverses
-
-
-VIEWS = {name: View(name) for name in ("identity", "flip", "rot90")}
-
-
-def get_view(name: str) -> View:
-    if name not in VIEWS:
-        raise ValueError(f"unknown view {name!r}; choose from {sorted(VIEWS)}")
-    return VIEWS[name]
+__all__ = [
+    "VIEWS",
+    "AnagramModel",
+    "HybridModel",
+    "View",
+    "fft_magnitude",
+    "get_view",
+    "transition_frames",
+    "viewing_distance",
+]
+MAX_VIEWS = 4
 
 
 class AnagramModel:
-    """eps = (eps_1(x) + view^-1(eps_2(view(x)))) / 2, both branches in one batched call."""
+    """eps = mean_i view_i^-1(eps(view_i(x), c_i)), all N branches in one batched call."""
 
-    def __init__(self, model: Callable, cond_1, cond_2, view: View | str = "flip"):
-        self.model, self.cond_1, self.cond_2 = model, cond_1, cond_2
-        self.view = get_view(view) if isinstance(view, str) else view
+    def __init__(self, model: Callable, conds: Sequence, views: Sequence[View | str]):
+        if len(conds) != len(views) or not 2 <= len(views) <= MAX_VIEWS:
+            raise ValueError(
+                f"an anagram needs 2-{MAX_VIEWS} views and one condition per view, "
+                f"got {len(views)} views and {len(conds)} conditions"
+            )
+        self.model, self.conds = model, list(conds)
+        self.views = [get_view(v) if isinstance(v, str) else v for v in views]
 
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
-        b, c = x_t.shape[0], x_t.shape[1]
-        x_in = torch.cat([x_t, self.view.apply(x_t)])
-        conds = torch.cat([expand_batch(self.cond_1, b), expand_batch(self.cond_2, b)])
-        out = self.model(x_in, torch.cat([t, t]), conds).float()
-        eps_1, var_1 = split_output(out[:b], c)
-        eps_2, _ = split_output(out[b:], c)
-        eps = (eps_1 + self.view.invert(eps_2)) / 2
-        return eps if var_1 is None else torch.cat([eps, var_1], dim=1)
+        b, c, n = x_t.shape[0], x_t.shape[1], len(self.views)
+        x_in = torch.cat([v.apply(x_t) for v in self.views])
+        conds = torch.cat([expand_batch(ci, b) for ci in self.conds])
+        out = self.model(x_in, t.repeat(n), conds).float()
+        eps, var = 0, 0
+        for i, v in enumerate(self.views):
+            eps_i, var_i = split_output(out[i * b : (i + 1) * b], c)
+            eps = eps + v.invert(eps_i) / n
+            var = None if var_i is None else var + v.unpermute(var_i) / n
+        return eps if var is None else torch.cat([eps, var], dim=1)
 
 
 class HybridModel:

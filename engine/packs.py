@@ -42,6 +42,7 @@ FIGURES = (
     "text_edit",
     "anagram",
     "hybrid",
+    "part0",
 )
 REQUIRED_ARRAYS = {
     "samples": ("images", "trajectory", "timesteps"),
@@ -54,7 +55,10 @@ REQUIRED_ARRAYS = {
     "text_edit": ("photo", "edits", "i_starts"),
     "anagram": ("images", "flipped", "trajectory", "timesteps"),
     "hybrid": ("images", "trajectory", "timesteps"),
+    "part0": ("images", "strides"),
 }
+PART0_PROMPTS = ("an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship")
+PART0_STRIDES = (50, 20)  # 20 and 50 inference steps on the 990 -> 0 grid
 MANIFEST_KEYS = ("pack_version", "created", "model", "versions", "settings", "figures", "files")
 
 
@@ -83,6 +87,9 @@ class PackSettings:
     )
     anagram_view: str = "flip"
     hybrid_prompts: tuple[str, str] = ("a lithograph of a skull", "a lithograph of waterfalls")  # far, close
+    # Part 0's figure: the course's three prompts, each at two step counts (20 and 50), one seed
+    part0_prompts: tuple[str, ...] = PART0_PROMPTS
+    part0_strides: tuple[int, ...] = PART0_STRIDES
 
     def __post_init__(self):
         unknown = [f for f in self.figures if f not in FIGURES]
@@ -96,6 +103,7 @@ class PackSettings:
         need += [self.edit_prompt] if "text_edit" in self.figures else []
         need += list(self.anagram_prompts) if "anagram" in self.figures else []
         need += list(self.hybrid_prompts) if "hybrid" in self.figures else []
+        need += list(self.part0_prompts) if "part0" in self.figures else []
         return list(dict.fromkeys(need))
 
 

@@ -58,6 +58,13 @@ def _figure(name: str, adapter, s: PackSettings, photo: torch.Tensor, seed: int)
     photo_cond = adapter.encode([DEFAULT_PROMPT])
     guided = CFGModel(adapter, adapter.null_cond(1), s.guidance)
     ts_arr = torch.tensor(ts)
+    if name == "part0":  # every step count starts from the same seed's noise
+        fresh = torch.Generator().manual_seed
+        rows = [
+            _unit(sample_images(adapter, s.part0_prompts, 1, k, s.guidance, fresh(seed)).final)
+            for k in s.part0_strides
+        ]
+        return {"images": torch.stack(rows, dim=1), "strides": torch.tensor(s.part0_strides)}
     if name in ("samples", "cfg"):
         traj = sample_images(adapter, s.prompts, 1, s.stride, 1.0 if name == "samples" else s.guidance, gen)
         return {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": ts_arr}
@@ -114,7 +121,7 @@ def _figure(name: str, adapter, s: PackSettings, photo: torch.Tensor, seed: int)
     if name in ("anagram", "hybrid"):
         if name == "anagram":
             c1, c2 = adapter.encode(list(s.anagram_prompts)).split(1)
-            model = AnagramModel(guided, c1, c2, s.anagram_view)
+            model = AnagramModel(guided, [c1, c2], ["identity", s.anagram_view])
         else:
             far, near = adapter.encode(list(s.hybrid_prompts)).split(1)
             model = HybridModel(guided, far, near)
@@ -147,6 +154,8 @@ def _figure_meta(name: str, s: PackSettings) -> dict:
         meta |= {"prompts": list(s.anagram_prompts), "view": s.anagram_view, "guidance": s.guidance}
     elif name == "hybrid":
         meta |= {"prompts_far_near": list(s.hybrid_prompts), "guidance": s.guidance}
+    elif name == "part0":
+        meta |= {"prompts": list(s.part0_prompts), "strides": list(s.part0_strides), "guidance": s.guidance}
     return meta
 
 
@@ -196,7 +205,7 @@ def precompute_pack(
                 progress(name, k, len(s.figures))
             per_seed = [_figure(name, adapter, s, photo, seed) for seed in s.seeds]
             arrays = {key: torch.stack([a[key] for a in per_seed]) for key in per_seed[0]}
-            for key in ("timesteps", "i_starts", "mask"):
+            for key in ("timesteps", "i_starts", "mask", "strides"):
                 if key in arrays:
                     arrays[key] = arrays[key][0]
             rel = f"figures/{name}.safetensors"

@@ -47,6 +47,7 @@ if spec.conditioning != "text":
 options = list(backend.allowed("prompt") or backends.prompt_options(spec))
 c1, c2, c3 = st.columns([3, 1, 1])
 with c1:
+    controls.typed_prompt(active, "a0_prompt")
     prompt = controls.prompt_select(
         "Prompt (stored embeddings)", "a0_prompt", options, ("a high quality photo",)
     )
@@ -98,6 +99,36 @@ ui.gif_download(
     scale_by=max(1, 128 // size),
     key="a0_gif",
 )
+
+st.subheader("Part 0's figure: three prompts, two step counts")
+st.caption(
+    "The course's first deliverable: each prompt sampled with 20 and with 50 inference steps from the "
+    "same seed, so only the number of steps differs."
+)
+held = backend.allowed("grid_prompts")
+if held == ():
+    st.info("This pack has no Part 0 grid; recompute it with `--figures part0`.")
+else:
+    grid_prompts = list(held or [p for p in parta.PART0_PROMPTS if p in options] or options[:3])
+    if held is None:
+        grid_prompts = st.multiselect("Prompts", options, default=grid_prompts, max_selections=3,
+                                      key="a0_grid_prompts")
+    strides = list(backend.allowed("grid_strides") or parta.PART0_STRIDES)
+    grid_gamma = (backend.allowed("grid_gamma") or (gamma,))[0]
+    if grid_prompts and st.toggle("Show the grid", value=active.pack is not None, key="a0_grid",
+                                  help="Samples 3 prompts twice: 70 model evaluations per image."):
+        cells = controls.answer(cache.grid, key, tuple(grid_prompts), tuple(strides), seed, grid_gamma,
+                                label="Part 0: sampling every prompt at each step count…")
+        if cells is not None:
+            ui.image(
+                images.grid(list(cells.reshape(-1, *cells.shape[2:])), ncols=len(strides),
+                            scale=max(2, 128 // size)),
+                caption="Rows: " + "; ".join(f"“{p}”" for p in grid_prompts) + ". Columns: "
+                + ", ".join(f"{parta.steps_of(k)} steps" for k in strides)
+                + f"; γ = {grid_gamma:g}, seed {seed}.",
+                download=f"part0_grid_seed{seed}",
+                key="a0_dl_grid",
+            )
 
 st.subheader("Stage II (256×256)")
 if active.pack is not None:

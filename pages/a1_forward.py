@@ -30,8 +30,10 @@ text_backend = active.kind in (backends.DEEPFLOYD, backends.PACK)
 SOURCES = ["MNIST test digit", "Sample photo", "Upload"]
 if text_backend:
     SOURCES = ["Sample photo", "Upload", "MNIST test digit"]
-ui.default("a1_source", SOURCES[0])
-source = st.segmented_control("Image", SOURCES, key="a1_source") or SOURCES[0]
+source = (
+    st.segmented_control("Image", SOURCES, **ui.linked("a1_source", SOURCES[0], SOURCES, "default"))
+    or SOURCES[0]
+)
 
 x_0 = None
 name = "image"
@@ -47,8 +49,7 @@ elif source == "Sample photo":
             "No sample photos found in cache/datasets/photos.", "git checkout -- cache/datasets/photos"
         )
     else:
-        ui.default("a1_photo", names[0])
-        pick = st.selectbox("Photo (64×64)", names, key="a1_photo")
+        pick = st.selectbox("Photo (64×64)", names, **ui.linked("a1_photo", names[0], names, "index"))
         x_0 = cache.photo(pick)
         name = pick
 else:
@@ -77,7 +78,7 @@ st.caption(
     "This slider runs on the server: it moves the chart's marker, sets the exact x_t you "
     "can download and where the scrubber above starts."
 )
-t = int(st.slider("t", 0, 999, key="a1_t"))
+t = int(st.slider("t", 0, 999, **ui.linked("a1_t", 500)))
 left, right = st.columns([3, 2])
 with left:
     st.markdown(f"ᾱ_t = {abar[t]:.4f}, SNR_t = ᾱ_t / (1 − ᾱ_t) = {abar[t] / (1 - abar[t]):.3g}")

@@ -65,19 +65,18 @@ with c3:
                 allow_null=True,
             )
     else:
-        ui.default("a2_cond", "the digit's class")
+        modes = ["the digit's class", "no class"]
         cond_mode = st.radio(
-            "Condition the model on", ["the digit's class", "no class"], key="a2_cond", horizontal=True
+            "Condition the model on", modes, horizontal=True, **ui.linked("a2_cond", modes[0], modes, "index")
         )
 
 with ui.secondary("Blur and loop settings"):
     b1, b2, b3, b4 = st.columns(4)
     fixed_blur = backend.allowed("blur")
     with b1:
-        ui.default("a2_auto_sigma", True)
         auto = fixed_blur is None and st.checkbox(
             "Best σ (found with the answer)",
-            key="a2_auto_sigma",
+            **ui.linked("a2_auto_sigma", True),
             help="Tries σ = 0.25 ... 6 and keeps the best PSNR against the clean "
             "digit: the best case for blurring.",
         )
@@ -98,7 +97,9 @@ with ui.secondary("Blur and loop settings"):
             sigma = float(fixed_blur[0][1])
             st.caption(f"Blur σ: {sigma:g} (from the pack)")
         else:
-            sigma = float(st.slider("Blur σ", 0.25, 6.0, step=0.25, key="a2_sigma", disabled=auto))
+            sigma = float(
+                st.slider("Blur σ", 0.25, 6.0, step=0.25, disabled=auto, **ui.linked("a2_sigma", 2.0))
+            )
     with b4:
         stride = int(
             controls.pick(

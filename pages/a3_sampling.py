@@ -35,10 +35,15 @@ with c1:
     if text:
         ui.default("a3_prompts", [options[0]])
         st.session_state["a3_prompts"] = [p for p in st.session_state["a3_prompts"] if p in options]
-        classes = st.multiselect("Prompts (one sample each)", options, key="a3_prompts")
+        classes = st.multiselect(
+            "Prompts (one sample each)", options, **ui.linked("a3_prompts", [options[0]], arg="default")
+        )
     else:
-        ui.default("a3_classes", list(range(10)))
-        classes = st.multiselect("Classes (one sample each)", list(range(10)), key="a3_classes")
+        classes = st.multiselect(
+            "Classes (one sample each)",
+            list(range(10)),
+            **ui.linked("a3_classes", list(range(10)), arg="default"),
+        )
 with c2:
     gammas = backend.allowed("sample_gamma")
     gamma = float(
@@ -53,7 +58,7 @@ with ui.secondary("Sampler settings"):
             None,
             1,
             backend.allowed("count"),
-            widget=controls.number(1, 4),
+            widget=controls.number(1, 5),
         )
     )
 
@@ -88,7 +93,13 @@ def scrubber(traj, ncols: int, sc: int) -> None:
     if st.session_state["a3_step"] > n:
         st.session_state["a3_step"] = n
     k = int(
-        st.slider("Step", 0, n, key="a3_step", help="0 is pure noise; the last step is the finished sample.")
+        st.slider(
+            "Step",
+            0,
+            n,
+            **ui.linked("a3_step", n),
+            help="0 is pure noise; the last step is the finished sample.",
+        )
     )
     ui.image(images.grid(list(traj.x[k]), ncols=ncols, scale=sc), caption=f"x_t at t = {traj.times[k]}")
     if traj.x_hat is None:
@@ -122,8 +133,10 @@ with s1:
     if text:
         sweep_class = controls.prompt_select("Prompt", "a3_sweep_prompt", options, sorted(classes))
     else:
-        ui.default("a3_sweep_class", sorted(classes)[0])
-        sweep_class = int(st.selectbox("Class", list(range(10)), key="a3_sweep_class"))
+        digits = list(range(10))
+        sweep_class = int(
+            st.selectbox("Class", digits, **ui.linked("a3_sweep_class", sorted(classes)[0], digits, "index"))
+        )
     count = int(
         controls.pick(
             "Samples per γ", "a3_sweep_count", None, 3, backend.allowed("count"), widget=controls.number(1, 8)

@@ -28,14 +28,16 @@ size = spec.image_size
 text = spec.conditioning == "text"
 
 SOURCES = ["MNIST test digit", "Drawing", "Upload"]
-ui.default("a4_source", SOURCES[0])
 x_0, known_label, name = None, None, "image"
 source = None
 if text:
     x_0, name = controls.photo_source("a4", size, backend)
     known_label = "a high quality photo"
 else:
-    source = st.segmented_control("Source image", SOURCES, key="a4_source") or SOURCES[0]
+    source = st.segmented_control(
+        "Source image", SOURCES, **ui.linked("a4_source", SOURCES[0], SOURCES, "default")
+    )
+    source = source or SOURCES[0]
 if source == "MNIST test digit":
     index = controls.digit_picker("a4_index", 18)  # a 3
     x_0, known_label = cache.mnist_digit(index)
@@ -81,9 +83,10 @@ with ui.secondary("Sampler settings"):
                 "CFG scale γ (when a class is set)",
                 "a4_gamma",
                 None,
-                3.0,
+                7.0,
                 backend.allowed("gamma"),
                 widget=controls.slider(0.0, 10.0, 0.5),
+                help="The course samples with γ = 7 from A1.6 on (SDEdit, inpainting, edits).",
             )
         )
 
@@ -91,12 +94,11 @@ MODES = ["SDEdit sweep", "Inpainting", "Change the prompt" if text else "Change 
 modes = [m for m in MODES if backend.allowed("edit_mode") is None or m in backend.allowed("edit_mode")]
 if not modes:
     st.stop()
-ui.default("a4_mode", modes[0])
-current = st.session_state["a4_mode"]
+current = st.session_state.get("a4_mode", modes[0])
 if current not in modes:  # "Change the class" <-> "Change the prompt" when the backend changes
     renamed = [m for m in modes if m.startswith("Change") and current.startswith("Change")]
     st.session_state["a4_mode"] = (renamed or modes)[0]
-mode = st.segmented_control("Edit", modes, key="a4_mode") or modes[0]
+mode = st.segmented_control("Edit", modes, **ui.linked("a4_mode", modes[0], modes, "default")) or modes[0]
 no_class = "no class"
 
 
@@ -109,8 +111,8 @@ def class_select(label: str, key: str, default, allowed=None):
             label, f"{key}_prompt", backends.prompt_options(spec), (default,), allow_null=True
         )
         return p or None
-    ui.default(key, default)
-    v = st.selectbox(label, [no_class] + list(range(10)), key=key)
+    choices = [no_class] + list(range(10))
+    v = st.selectbox(label, choices, **ui.linked(key, default, choices, "index"))
     return None if v == no_class else int(v)
 
 
@@ -153,8 +155,10 @@ elif mode == "Inpainting":
     )
     fixed_region = backend.allowed("inpaint_region")
     kinds = ["Rectangle"] if fixed_region else ["Rectangle", "Paint it"]
-    ui.default("a4_mask_kind", "Rectangle")
-    mask_kind = st.segmented_control("Mask", kinds, key="a4_mask_kind") or "Rectangle"
+    mask_kind = (
+        st.segmented_control("Mask", kinds, **ui.linked("a4_mask_kind", "Rectangle", kinds, "default"))
+        or "Rectangle"
+    )
     if fixed_region:
         region = fixed_region[0]
         st.caption(f"The pack's rectangle: rows {region[0]}–{region[2]}, columns {region[1]}–{region[3]}.")
@@ -180,8 +184,7 @@ elif mode == "Inpainting":
         for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), box, strict=True)):
             with cols[j]:
                 rkey = f"a4_r{j}" if not text else f"a4_r{j}_{size}"
-                ui.default(rkey, v)
-                rect.append(st.slider(lab, 0, size, key=rkey))
+                rect.append(st.slider(lab, 0, size, **ui.linked(rkey, v)))
         top, left, bottom, right = rect
         if not (top < bottom and left < right):
             ui.error_box("The rectangle is empty: top must be above bottom and left before right.")

@@ -3,9 +3,13 @@ under a flip or a 90 degree turn) and hybrid images (one class from far, another
 DDPM convention: x_0 clean, t counts down. Both are ordinary models ``(x_t, t, cond) -> eps``
 wrapped around the CFG-guided model, sampled by the usual iterative loop."""
 
+import numpy as np
 import streamlit as st
 
 from dashboard import backends, cache, controls, figures, images, parta, ui
+from dashboard.parta import VIEWS
+
+ANIMATION_FRAMES = 24
 
 st.title("Illusions")
 st.markdown(
@@ -28,13 +32,12 @@ def cond_select(label: str, key: str, default, preferred=(), allowed=None):
         return controls.pick(label, f"{key}_prompt", allowed, allowed[0], allowed)
     if text:
         return controls.prompt_select(label, f"{key}_prompt", options, preferred)
-    ui.default(key, default)
-    return int(st.selectbox(label, list(range(10)), key=key))
+    digits = list(range(10))
+    return int(st.selectbox(label, digits, **ui.linked(key, default, digits, "index")))
 
 
 KINDS = ["Visual anagram", "Hybrid image"]
-ui.default("a5_kind", KINDS[0])
-kind = st.segmented_control("Illusion", KINDS, key="a5_kind") or KINDS[0]
+kind = st.segmented_control("Illusion", KINDS, **ui.linked("a5_kind", KINDS[0], KINDS, "default")) or KINDS[0]
 
 with ui.secondary("Sampler settings"):
     a, b, c = st.columns(3)
@@ -48,9 +51,11 @@ with ui.secondary("Sampler settings"):
                 "CFG scale γ",
                 "a5_gamma",
                 None,
-                5.0,
+                7.0,
                 backend.allowed("gamma"),
                 widget=controls.slider(0.0, 10.0, 0.5),
+                help="The course's γ = 7. On the built-in MNIST model, anagrams whose every view reads as "
+                "its digit (16 per view pair, stride 20): 15 % at γ = 1, 27 % at 3, 38 % at 5, 45 % at 7.",
             )
         )
     with c:
@@ -64,64 +69,128 @@ with ui.secondary("Sampler settings"):
 if kind == "Visual anagram":
     st.markdown(
         "**Visual anagrams** (A1.8, Geng et al. 2024). At every step, estimate the noise for "
-        "class $c_1$ on $x_t$, and for class $c_2$ on the flipped image; flip that estimate "
-        "back and average:"
+        "class $c_i$ on the image seen through view $f_i$, undo the view on that estimate, and "
+        "average over the views:"
     )
     st.latex(
-        r"\hat\epsilon = \tfrac12\big(\epsilon_\theta(x_t, t, c_1) + "
-        r"f^{-1}\big(\epsilon_\theta(f(x_t), t, c_2)\big)\big)"
+        r"\hat\epsilon = \frac1N\sum_{i=1}^{N} f_i^{-1}\big(\epsilon_\theta(f_i(x_t), t, c_i)\big),"
+        r"\qquad f_1 = \text{identity}"
     )
-    st.markdown("The finished image reads as $c_1$ as is and as $c_2$ after the view $f$.")
+    st.markdown(
+        "The finished image reads as $c_i$ under view $f_i$. Every view is an *orthogonal* "
+        "transform of the pixels (a permutation, or a sign flip), so the average of noise "
+        "estimates is still a noise estimate. The course flips upside down with 2 views; "
+        "try 3 or 4."
+    )
     pair = backend.allowed("anagram_prompts")
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        up = cond_select(
-            "Upright: c₁",
-            "a5_up",
-            6,
-            ("an oil painting of people around a campfire", "a high quality photo"),
-            pair and pair[:1],
+    n_views = int(
+        controls.pick(
+            "Views", "a5_views", [2, 3, 4], 2, backend.allowed("anagram_views"), widget=st.segmented_control
         )
-    with c2:
-        down = cond_select(
-            "Under the view: c₂",
-            "a5_down",
-            9,
-            ("an oil painting of an old man", "a high quality photo"),
-            pair and pair[1:],
-        )
-    with c3:
-        view = controls.pick(
-            "View f",
-            "a5_view",
-            ["flip", "rot90"],
-            "flip",
-            backend.allowed("view"),
-            widget=st.radio,
-            horizontal=True,
-            format_func=lambda v: {"flip": "flip upside down", "rot90": "turn 90°"}[v],
-        )
+        or 2
+    )
+    view_names = [v for v in VIEWS if v != "identity"]
+    label = lambda v: VIEWS[v].label  # noqa: E731
+    cols = st.columns(n_views)
+    conds, views = [], ["identity"]
+    for i, col in enumerate(cols):
+        d_class, d_prompt, d_view = parta.ANAGRAM_DEFAULTS[n_views][i]
+        with col:
+            keys = (
+                ("a5_up", None)
+                if i == 0
+                else ("a5_down", "a5_view")
+                if i == 1
+                else (f"a5_c{i + 1}", f"a5_v{i + 1}")
+            )
+            if i:
+                views.append(
+                    controls.pick(
+                        f"View f{chr(0x2080 + i + 1)}",
+                        keys[1],
+                        view_names,
+                        d_view,
+                        backend.allowed("view"),
+                        widget=st.selectbox,
+                        format_func=label,
+                    )
+                )
+            else:
+                st.caption("View f₁: as is")
+            conds.append(
+                cond_select(
+                    f"Reads as c{chr(0x2080 + i + 1)}",
+                    keys[0],
+                    d_class,
+                    (d_prompt, "a high quality photo"),
+                    pair and pair[i : i + 1],
+                )
+            )
+    conds, views = tuple(conds), tuple(views)
     shown = controls.answer(
-        cache.anagram, key, up, down, view, count, seed, stride, gamma, label="Sampling a visual anagram…"
+        cache.anagram, key, conds, views, count, seed, stride, gamma, label="Sampling a visual anagram…"
     )
     if shown is not None:
-        ui.default("a5_flipped", False)
-        flipped = st.toggle("Apply the view (flip / turn the pictures)", key="a5_flipped")
-        st.caption(
-            f"Now showing: {'prompt' if text else 'class'} {down if flipped else up} "
-            f"({'after' if flipped else 'before'} the view). Seed {seed}, stride {stride}, γ = {gamma:g}."
+        names = [f"{label(v)} → {c}" for c, v in zip(conds, views, strict=True)]
+        if st.session_state.get("a5_show", 0) >= n_views:
+            st.session_state["a5_show"] = 0
+        showing = st.radio(
+            "Show the images",
+            range(n_views),
+            **ui.linked("a5_show", 0, range(n_views), "index"),
+            horizontal=True,
+            format_func=lambda i: names[i],
         )
-        viewed = parta.viewed(shown, view)
-        ui.image(images.grid(list(viewed if flipped else shown), ncols=len(shown), scale=sc + 2))
-        st.markdown("Both ways, side by side (each pair: as is, then after the view):")
+        st.caption(
+            f"Now showing: {'prompt' if text else 'class'} {conds[showing]} ({label(views[showing])}). "
+            f"Seed {seed}, stride {stride}, γ = {gamma:g}."
+        )
+        ui.image(images.grid(list(parta.viewed(shown, views[showing])), ncols=len(shown), scale=sc + 2))
+        st.markdown("Every view side by side (one row per image, one column per view):")
+        table = np.stack([parta.viewed(shown, v) for v in views], axis=1)
         ui.image(
-            images.grid(
-                [im for pair_ in zip(shown, viewed, strict=True) for im in pair_],
-                ncols=2 * len(shown),
-                scale=max(2, sc - 2),
-            ),
-            download=f"anagram_{up}_{down}_{view}_seed{seed}",
+            images.table(table, scale=max(2, sc - 2)),
+            caption=" · ".join(names),
+            download=f"anagram_{'_'.join(map(str, conds))}_{'_'.join(views[1:])}_seed{seed}",
             key="a5_dl_anagram",
+        )
+        st.markdown("**Watch it turn**: the image becoming its other reading.")
+        if st.session_state.get("a5_animate") not in views[1:]:
+            st.session_state["a5_animate"] = views[1]
+        target = (
+            views[1]
+            if n_views == 2
+            else st.selectbox(
+                "Animate",
+                views[1:],
+                format_func=label,
+                **ui.linked("a5_animate", views[1], views[1:], "index"),
+            )
+        )
+        frames = parta.view_frames(shown, target, ANIMATION_FRAMES)
+        strip = [images.grid(list(f), ncols=len(shown)) for f in frames]
+        ui.plot(
+            figures.animation_figure(
+                [
+                    figures.Panel(
+                        f"{conds[0]} → {conds[views.index(target)]}",
+                        np.stack([images.to_uint8(f) for f in strip]),
+                    )
+                ],
+                [f"{k / (ANIMATION_FRAMES - 1):.0%}" for k in range(ANIMATION_FRAMES)],
+                scale=max(1, 2 * sc // 3),
+                duration_ms=60,
+            ),
+            key="a5_turn",
+        )
+        ui.gif_download(
+            strip + strip[::-1],
+            "GIF: the view, there and back",
+            f"anagram_{target}_seed{seed}",
+            scale_by=sc,
+            key="a5_turn_gif",
+            duration_ms=60,
+            hold_last_ms=60,
         )
 else:
     st.markdown(
@@ -179,14 +248,13 @@ else:
         label="Sampling a hybrid image…",
     )
     if res is not None:
-        ui.default("a5_distance", 1.0)
         distance = float(
             st.slider(
                 "Viewing distance (1 = close)",
                 1.0,
                 6.0,
                 step=0.5,
-                key="a5_distance",
+                **ui.linked("a5_distance", 1.0),
                 help="Simulated by blurring and shrinking: far away, only the low band survives.",
             )
         )

@@ -56,34 +56,81 @@ defaults are $\gamma = 7$ for the DDPM and $\gamma = 5$ for flow matching.
 ok = controls.show_missing(["ddpm-class", "flow-class"])
 if ok:
     c1, c2, c3 = st.columns([3, 1, 1])
-    digit = c1.segmented_control("Digit", list(range(10)), default=3, key="ab_digit")
+    digit = c1.segmented_control("Digit", list(range(10)), default=3, key="ab_digit", bind="query-params")
     digit = 3 if digit is None else int(digit)
-    seed = int(c2.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="ab_seed"))
-    count = 2 if big else int(c3.number_input("Samples", 1, 8, 4, key="ab_count"))
-    MODES = {"course": "The course's samplers: strided DDPM vs Euler",
-             "ode": "Two ODEs: DDIM (η = 0) vs flow matching"}
-    mode = st.segmented_control("Compare", list(MODES), default="course", key="ab_mode",
-                                format_func=MODES.get) or "course"
+    seed = int(
+        c2.number_input(
+            "Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="ab_seed", bind="query-params"
+        )
+    )
+    count = 2 if big else int(c3.number_input("Samples", 1, 8, 4, key="ab_count", bind="query-params"))
+    MODES = {
+        "course": "The course's samplers: strided DDPM vs Euler",
+        "ode": "Two ODEs: DDIM (η = 0) vs flow matching",
+    }
+    mode = (
+        st.segmented_control(
+            "Compare",
+            list(MODES),
+            default="course",
+            key="ab_mode",
+            bind="query-params",
+            format_func=MODES.get,
+        )
+        or "course"
+    )
     ddpm_sampler = "ddpm" if mode == "course" else "ddim"
     stride, g_ddpm, ddpm_steps, solver, steps, g_flow = 30, 7.0, 33, "euler", 100, 5.0
     if not big:
         with st.expander("Sampler settings", expanded=False):
             d1, d2, d3, d4, d5 = st.columns(5)
             if mode == "course":
-                stride = int(d1.select_slider("DDPM stride", [10, 20, 30, 50, 100], 30, key="ab_stride",
-                                              help="990 → 0 in steps of this size (30: 33 steps)"))
+                stride = int(
+                    d1.select_slider(
+                        "DDPM stride",
+                        [10, 20, 30, 50, 100],
+                        30,
+                        key="ab_stride",
+                        bind="query-params",
+                        help="990 → 0 in steps of this size (30: 33 steps)",
+                    )
+                )
             else:
-                ddpm_steps = int(d1.select_slider("DDIM steps", [5, 10, 20, 33, 50, 100], 33,
-                                                  key="ab_ddim_steps"))
-            g_ddpm = float(d2.slider("DDPM γ", 0.0, 10.0, 7.0, 0.5, key="ab_g_ddpm"))
-            solver = d3.selectbox("Flow solver", ["euler", "midpoint", "heun", "rk4"], key="ab_solver",
-                                  format_func=controls.SAMPLER_LABELS.get)
-            steps = int(d4.select_slider("Flow steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps"))
-            g_flow = float(d5.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow"))
+                ddpm_steps = int(
+                    d1.select_slider(
+                        "DDIM steps", [5, 10, 20, 33, 50, 100], 33, key="ab_ddim_steps", bind="query-params"
+                    )
+                )
+            g_ddpm = float(d2.slider("DDPM γ", 0.0, 10.0, 7.0, 0.5, key="ab_g_ddpm", bind="query-params"))
+            solver = d3.selectbox(
+                "Flow solver",
+                ["euler", "midpoint", "heun", "rk4"],
+                key="ab_solver",
+                bind="query-params",
+                format_func=controls.SAMPLER_LABELS.get,
+            )
+            steps = int(
+                d4.select_slider(
+                    "Flow steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps", bind="query-params"
+                )
+            )
+            g_flow = float(d5.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow", bind="query-params"))
     ddpm, flow, start_equal = ui.run_with_progress(
-        cache.ddpm_vs_flow, root, (stamp("ddpm-class"), stamp("flow-class")), digit, count, seed, stride,
-        g_ddpm, steps, g_flow, ddpm_sampler, ddpm_steps if mode == "ode" else None, solver,
-        label="Sampling with both models…")
+        cache.ddpm_vs_flow,
+        root,
+        (stamp("ddpm-class"), stamp("flow-class")),
+        digit,
+        count,
+        seed,
+        stride,
+        g_ddpm,
+        steps,
+        g_flow,
+        ddpm_sampler,
+        ddpm_steps if mode == "ode" else None,
+        solver,
+        label="Sampling with both models…",
+    )
     ddpm_name = "DDPM" if mode == "course" else "DDIM"
     flow_steps = f"{steps} {controls.SAMPLER_LABELS[solver].replace(' (the course)', '')} steps"
     n_ddpm, n_flow = len(ddpm.times), len(flow.times)
@@ -107,25 +154,42 @@ $\\hat{{x}}_1$ for flow).
 """
     )
     if start_equal:
-        st.caption("Both start from the same tensor of N(0, I) draws. DDPM shows its [-1, 1] pixels as "
-                   "(x + 1) / 2 and flow matching shows its [0, 1] pixels as they are (clipped), so the "
-                   "first frames look different although the noise is the same.")
+        st.caption(
+            "Both start from the same tensor of N(0, I) draws. DDPM shows its [-1, 1] pixels as "
+            "(x + 1) / 2 and flow matching shows its [0, 1] pixels as they are (clipped), so the "
+            "first frames look different although the noise is the same."
+        )
     else:
         st.caption("Note: the two samplers did not start from the same noise tensor.")
     scale = 4 if count <= 2 else 3
     fig = figures.animation_figure(
-        [figures.Panel(f"{ddpm_name} x_t", ddpm_x, ddpm_titles),
-         figures.Panel("flow x_t", flow_x, flow_titles),
-         figures.Panel(f"{ddpm_name} x̂<sub>0</sub>", ddpm_x0),
-         figures.Panel("flow x̂<sub>1</sub>", flow_x1)],
-        [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))], scale=scale, rows=2,
+        [
+            figures.Panel(f"{ddpm_name} x_t", ddpm_x, ddpm_titles),
+            figures.Panel("flow x_t", flow_x, flow_titles),
+            figures.Panel(f"{ddpm_name} x̂<sub>0</sub>", ddpm_x0),
+            figures.Panel("flow x̂<sub>1</sub>", flow_x1),
+        ],
+        [f"{k / (len(ia) - 1):.0%}" for k in range(len(ia))],
+        scale=scale,
+        rows=2,
     )
     ui.plot(fig, key="ab_anim", filename=f"ddpm_vs_flow_digit{digit}")
-    gif_frames = [images.grid([images.side_by_side(a, b, gap=6), images.side_by_side(c, d, gap=6)], 1, pad=6)
-                  for a, b, c, d in zip(ddpm_x, flow_x, ddpm_x0, flow_x1, strict=True)]
+    gif_frames = [
+        images.grid([images.side_by_side(a, b, gap=6), images.side_by_side(c, d, gap=6)], 1, pad=6)
+        for a, b, c, d in zip(ddpm_x, flow_x, ddpm_x0, flow_x1, strict=True)
+    ]
     captions = [f"DDPM t={ddpm.times[i]}  flow t={flow.times[j]:.2f}" for i, j in zip(ia, ib, strict=True)]
-    ui.gif_download(gif_frames, "⬇ side-by-side GIF", f"ddpm_vs_flow_digit{digit}_seed{seed}", scale_by=4,
-                    key="ab_gif", icon=None, kind="tertiary", hold_last_ms=1200, captions=captions)
+    ui.gif_download(
+        gif_frames,
+        "⬇ side-by-side GIF",
+        f"ddpm_vs_flow_digit{digit}_seed{seed}",
+        scale_by=4,
+        key="ab_gif",
+        icon=None,
+        kind="tertiary",
+        hold_last_ms=1200,
+        captions=captions,
+    )
 
     st.header("Where they end")
     a, b = st.columns(2)
@@ -135,8 +199,15 @@ $\\hat{{x}}_1$ for flow).
     ):
         with col:
             ui.image(img, label, 6 if big else 5, width="stretch")
-            ui.download_png(img, f"{file}_digit{digit}_seed{seed}", f"ab_dl_{file}", label="⬇ PNG",
-                            scale_by=6, icon=None, kind="tertiary")
+            ui.download_png(
+                img,
+                f"{file}_digit{digit}_seed{seed}",
+                f"ab_dl_{file}",
+                label="⬇ PNG",
+                scale_by=6,
+                icon=None,
+                kind="tertiary",
+            )
     if mode == "course":
         st.markdown(
             r"""

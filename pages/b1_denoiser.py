@@ -47,9 +47,10 @@ seed = int(
         10_000,
         int(st.session_state.get("seed", 0)),
         key="b1_seed",
+        bind="query-params",
     )
 )
-count = 3 if big else int(c2.slider("Test digits", 1, 8, 4, key="b1_count"))
+count = 3 if big else int(c2.slider("Test digits", 1, 8, 4, key="b1_count", bind="query-params"))
 denoiser = controls.require_model("denoiser")
 if denoiser is not None:
     grid = cache.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
@@ -161,6 +162,28 @@ if pure is not None:
     m3.metric("RMS(E[x]) for scale", f"{float(rms(res.mean, 0)):.4f}")
     both = images.grid(list(np.concatenate([res.outputs, res.mean[None]])), n + 1)
     download("outputs and the mean image", both, f"pure_noise_vs_mean_seed{seed}", "b1_dl_pure")
+
+st.subheader("The pure-noise model after epoch 1 and after epoch 5")
+st.markdown(
+    "Snapshots saved while it trained (the write-up's B1.2.3 figure), on the same 8 draws of "
+    "noise: rows are the input ε and the output D(ε). After one epoch the output is already "
+    "one blurry digit-shaped blob whatever the input; by epoch 5 it has settled on the mean."
+)
+pure_epochs = snapshot_epochs("denoiser-pure-noise")
+if not pure_epochs:
+    st.info(
+        f"No snapshots in `{model_folder('denoiser-pure-noise')}/snapshots`; they are written after "
+        "epochs 1 and 5 by `python -m engine train denoiser-pure-noise`."
+    )
+for col, ep in zip(st.columns(max(1, len(pure_epochs))), pure_epochs, strict=False):
+    snap = cache.load_snapshot("denoiser-pure-noise", ep)
+    if snap is None:
+        col.warning(f"The epoch {ep} snapshot is unreadable.")
+        continue
+    rows = np.stack([np.clip(snap[0]["noise"][:, 0], 0, 1), np.clip(snap[0]["denoised"][:, 0], 0, 1)])
+    with col:
+        ui.image(images.table(rows), f"pure noise, epoch {ep}: ε / D(ε)", scale, width="stretch")
+        download(f"epoch {ep}", images.table(rows), f"pure_noise_epoch{ep}", f"b1_dl_pure_ep{ep}")
 
 # ----------------------------------------------------------------------------- 5. training curve
 st.header("Training curve")

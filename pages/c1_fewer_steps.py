@@ -32,20 +32,22 @@ MODELS = {
     "flow-time": "flow-time (flow matching, no class)",
 }
 c1, c2, c3 = st.columns([2, 3, 2])
-name = c1.selectbox("Model", list(MODELS), format_func=MODELS.get, key="fs_model")
+name = c1.selectbox("Model", list(MODELS), format_func=MODELS.get, key="fs_model", bind="query-params")
 kind = "ddpm" if name.startswith("ddpm") else "flow"
 options = ["ddpm", "ddim", "dpmpp-2m"] if kind == "ddpm" else ["euler", "midpoint", "heun", "rk4"]
 key = f"fs_samplers_{kind}"
-ui.default(key, options)
 samplers = c2.multiselect(
-    "Samplers (up to four)", options, key=key, max_selections=4, format_func=controls.SAMPLER_LABELS.get
+    "Samplers (up to four)",
+    options,
+    **ui.linked(key, options, arg="default"),
+    max_selections=4,
+    format_func=controls.SAMPLER_LABELS.get,
 )
-ui.default("fs_steps", 10)
 steps = int(
     c3.select_slider(
         "Steps",
         [2, 3, 5, 7, 10, 15, 20, 33, 50],
-        key="fs_steps",
+        **ui.linked("fs_steps", 10),
         help="Steps per sampler: midpoint and Heun make 2 network evaluations a step, RK4 4.",
     )
 )
@@ -95,7 +97,7 @@ if not reports:
     )
 else:
     which = (
-        st.radio("Curves", list(reports), horizontal=True, key="fs_which")
+        st.radio("Curves", list(reports), horizontal=True, key="fs_which", bind="query-params")
         if len(reports) > 1
         else next(iter(reports))
     )

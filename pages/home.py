@@ -72,6 +72,7 @@ TOPICS = [
     ("pages/b1_denoiser.py", "Single-step denoiser", ":material/cleaning_services:", "B1"),
     ("pages/b2_flow.py", "Flow matching", ":material/air:", "B2"),
     ("pages/b3_training_lab.py", "Training lab", ":material/model_training:", "train and watch"),
+    ("pages/b4_playground.py", "2D playground", ":material/scatter_plot:", "diffusion and flows in 2D"),
     ("pages/ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:", "side by side"),
     ("pages/c1_fewer_steps.py", "Fewer steps", ":material/fast_forward:", "DDIM, DPM-Solver++, RK4 vs NFE"),
 ]

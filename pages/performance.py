@@ -5,6 +5,7 @@ button that measures this machine now."""
 import streamlit as st
 
 from dashboard import performance as perf
+from dashboard import ui
 from dashboard.cache import models_dir
 from dashboard.ui import plot
 
@@ -44,8 +45,8 @@ st.subheader("Measure this machine")
 st.markdown("Runs `python -m engine bench --quick` (training steps and CFG sampling, each against "
             "fp32; about a minute on 2 cores) and shows it above.")
 if st.button("Run the quick benchmark", icon=":material/speed:"):
-    with st.spinner("Benchmarking… (other pages stay usable in other tabs)"):
-        ok, output = perf.run_quick_engine_bench()
+    ok, output = ui.run_with_progress(perf.run_quick_engine_bench,
+                                      label="Benchmarking… (other pages stay usable in other tabs)")
     if ok:
         st.rerun()  # the new report shows above
     else:

@@ -42,6 +42,7 @@ t0=$(date +%s)
 run cache/models/denoiser denoiser
 run cache/models/denoiser-pure-noise denoiser-pure-noise
 run cache/models/flow-class-constant-lr flow-class-constant-lr  # the preset's rate, 1e-3
+run cache/models/flow-class-constant-lr-1e-4 flow-class-constant-lr-1e-4  # the write-up's B2.6b rate
 # The constant-LR choice, justified with curves: the other rates of the sweep, same seed, so the
 # same batches and noise (scripts/lr_sweep_summary.py then writes lr_sweep.json).
 for lr in 1e-2 3e-3 3e-4; do
@@ -63,5 +64,6 @@ echo "== pack"
 tar czf - --exclude=checkpoint.safetensors --exclude=.train.lock --exclude='.*.tmp' \
   --exclude=cache/lr-sweep/*/classifier \
   cache/models/denoiser cache/models/denoiser-pure-noise cache/models/flow-class-constant-lr \
+  cache/models/flow-class-constant-lr-1e-4 \
   cache/lr-sweep | split -b 15m - "$out/models.tgz.part-"
 ls -la "$out"

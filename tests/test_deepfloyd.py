@@ -39,6 +39,8 @@ PROMPTS = (
     "an oil painting of an old man",
     "a lithograph of a skull",
     "a lithograph of waterfalls",
+    "an oil painting of a snowy mountain village",  # Part 0's other two prompts
+    "a man wearing a hat",
 )
 
 
@@ -250,7 +252,7 @@ def test_every_part_a_algorithm_runs_through_the_adapter(adapter):
         "sdedit": sdedit(guided, photo, 3, ts, sched, cond, g()).final,
         "inpaint": inpaint(guided, photo, rectangle_mask(SIZE, SIZE, 2, 2, 8, 8), ts, sched, cond, g()).final,
         "anagram": iterative_denoise(
-            AnagramModel(guided, c1, c2, "flip"),
+            AnagramModel(guided, [c1, c2], ["identity", "flip"]),
             torch.randn(1, 3, SIZE, SIZE, generator=g()),
             0,
             ts,

@@ -78,9 +78,15 @@ def test_full_figure_set_round_trips(pack):
     assert again.figure("sdedit").arrays["edits"].shape == (2, 6, 3, SIZE, SIZE)
     assert list(again.figure("forward").arrays["timesteps"]) == [250, 500, 750]
     assert again.figure("anagram").meta["prompts"][1] == "an oil painting of an old man"
+    grid = again.figure("part0")  # Part 0: three prompts x (20, 50) steps, per seed
+    assert grid.arrays["images"].shape == (2, 3, 2, 3, SIZE, SIZE)
+    assert list(grid.arrays["strides"]) == [50, 20]
+    assert list(grid.meta["prompts"]) == [
+        "an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"
+    ]
     for fig in again.figures.values():
         for key, a in fig.arrays.items():
-            if key not in ("timesteps", "i_starts"):
+            if key not in ("timesteps", "i_starts", "strides"):
                 assert a.min() >= 0 and a.max() <= 1, (fig.name, key)
     with pytest.raises(ValueError):
         s["images"][0, 0, 0, 0, 0] = 1  # read-only
@@ -93,7 +99,8 @@ def test_pack_uses_the_engine_algorithms(pack, adapter):
     st = pack.settings
     ts = strided_timesteps(st["stride"])
     c1, c2 = adapter.encode(list(st["anagram_prompts"])).split(1)
-    model = AnagramModel(CFGModel(adapter, adapter.null_cond(1), st["guidance"]), c1, c2, "flip")
+    guided = CFGModel(adapter, adapter.null_cond(1), st["guidance"])
+    model = AnagramModel(guided, [c1, c2], ["identity", "flip"])
     g = torch.Generator().manual_seed(1)
     x = iterative_denoise(
         model, torch.randn(1, 3, SIZE, SIZE, generator=g), 0, ts, adapter.schedule, None, g

@@ -14,6 +14,8 @@ import pytest
 from helpers import image_ids, ok, page
 from streamlit.testing.v1 import AppTest
 
+from dashboard.parta import VIEWS
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
 PART_A = [
@@ -158,9 +160,11 @@ def test_illusions(models_dir):
     at = page("a5_illusions.py", a5_stride=100, a5_count=1)
     ok(at)
     before = image_ids(at)
-    at.toggle(key="a5_flipped").set_value(True).run()
+    at.radio(key="a5_show").set_value(1).run()  # show the images under the second view
     ok(at)
     assert image_ids(at)[0] != before[0]
+    assert len(at.get("plotly_chart")) == 1  # the view turning, playable in the page
+    assert any("GIF" in b.label for b in at.get("download_button"))
     at.session_state["a5_kind"] = "Hybrid image"
     at.run()
     ok(at)
@@ -169,6 +173,42 @@ def test_illusions(models_dir):
     ok(at)
     assert image_ids(at)[0] != near[0]
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_illusions_three_and_four_views(models_dir):
+    at = page("a5_illusions.py", a5_stride=100, a5_count=1, a5_views=3)
+    ok(at)
+    assert [s.value for s in at.selectbox if s.key in ("a5_view", "a5_v3")] == ["rot180", "rot90"]
+    assert at.selectbox(key="a5_animate").options == ["turn 180°", "turn 90° left"]
+    at.selectbox(key="a5_v3").set_value("jigsaw").run()
+    ok(at)
+    assert at.radio(key="a5_show").options[2] == "jigsaw: shuffle and turn 4×4 pieces → 1"
+    at.session_state["a5_views"] = 4
+    at.run()
+    ok(at)
+    assert len([s for s in at.selectbox if s.key.startswith("a5_v")]) == 3  # views 2, 3 and 4
+    assert at.radio(key="a5_show").options == [
+        "as is → 6",
+        "turn 180° → 9",
+        "jigsaw: shuffle and turn 4×4 pieces → 1",  # the user's choice for view 3 stays
+        "turn 90° right → 7",
+    ]
+
+
+@pytest.mark.parametrize("name, prefix", [("a4_image_to_image.py", "a4"), ("a5_illusions.py", "a5")])
+def test_cfg_scale_defaults_to_the_courses_seven(models_dir, name, prefix):
+    """A1.6 on (SDEdit, inpainting, edits, anagrams, hybrids) the course samples with γ = 7."""
+    at = page(name, **{f"{prefix}_stride": 100, f"{prefix}_count": 1})
+    ok(at)
+    assert at.slider(key=f"{prefix}_gamma").value == 7.0
+
+
+def test_illusions_offer_every_orthogonal_view(models_dir):
+    at = page("a5_illusions.py", a5_stride=100, a5_count=1)
+    ok(at)
+    offered = at.selectbox(key="a5_view").options
+    names = ["flip", "rot90", "rot180", "rot270", "negate", "skew", "inner_circle", "patches", "jigsaw"]
+    assert offered == [VIEWS[n].label for n in names], offered
 
 
 @pytest.mark.parametrize(

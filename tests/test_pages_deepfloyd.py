@@ -30,14 +30,14 @@ pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarn
               pytest.mark.usefixtures("one_thread_module")]
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
-PACK_FIGURES = ("samples", "forward", "iterative", "cfg", "sdedit", "anagram", "hybrid")
+PACK_FIGURES = ("samples", "forward", "iterative", "cfg", "sdedit", "anagram", "hybrid", "part0")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """Tiny model folder, embeddings file, an embedding store and a packs folder, all in tmp."""
     root = tmp_path_factory.mktemp("df-pages")
-    folder = build_tiny_if(root / "tiny-if", with_text_encoder=False)
+    folder = build_tiny_if(root / "tiny-if", with_text_encoder=True)  # T5 for a typed prompt
     embeds = write_embeds(root)
     mp = pytest.MonkeyPatch()
     mp.setenv("DIFFLAB_EMBEDDINGS_DIR", str(root / "embeddings"))
@@ -69,6 +69,10 @@ def deepfloyd_state(env, **extra) -> dict:
 
 def page(name: str, **state) -> AppTest:
     return run_page(name, 120, **state)
+
+
+def image_captions(at: AppTest) -> str:
+    return " ".join(im.proto.imgs[0].caption for im in at.image)
 
 
 def texts(at: AppTest) -> str:
@@ -234,3 +238,47 @@ def test_corrupted_pack_is_refused(env, pack_dir):
     fell_back(at, "checksum mismatch")
     at = page("home.py", backend="pack", pack_path="missing-pack")
     fell_back(at, "is not an artifact pack")
+
+
+# ----------------------------------------------------------------------------- Part 0
+
+
+def test_part0_grid_three_prompts_two_step_counts(env):
+    at = page("a0_text_to_image.py", **deepfloyd_state(env, **PAGE_STATE["a0_text_to_image.py"]))
+    ok(at)
+    assert at.multiselect(key="a0_grid_prompts").value == [
+        "an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"
+    ]
+    before = len(at.image)
+    at.toggle(key="a0_grid").set_value(True).run()
+    ok(at)
+    assert len(at.image) == before + 1
+    assert "Columns: 20 steps, 50 steps" in image_captions(at)
+
+
+def test_pack_shows_its_part0_grid(env, pack_dir):
+    at = page("a0_text_to_image.py", backend="pack", pack_path="tiny")
+    ok(at)
+    assert "Columns: 20 steps, 50 steps" in image_captions(at)
+
+
+def test_typed_prompt_is_encoded_with_t5_once_and_selected(env):
+    at = page("a0_text_to_image.py", **deepfloyd_state(env, **PAGE_STATE["a0_text_to_image.py"]))
+    ok(at)
+    assert "a cat" not in at.selectbox(key="a0_prompt").options
+    at.text_input(key="a0_prompt_typed").input("a  cat ")
+    next(b for b in at.button if b.label == "Encode with T5 and use it").click().run()
+    ok(at)
+    assert at.selectbox(key="a0_prompt").value == "a cat"
+    assert "“a cat”" in image_captions(at)
+    assert any((env.root / "embeddings").rglob("*")), "the embedding was not stored"
+
+
+def test_drawing_canvas_on_the_colour_model(env):
+    """A1.7.1 hand-drawn input on DeepFloyd: a colour canvas; until one draws, a built-in sketch
+    is edited (AppTest cannot draw)."""
+    at = page("a4_image_to_image.py", **deepfloyd_state(env, a4_stride=100, a4_rgb_source="Drawing"))
+    ok(at)
+    assert any("Nothing drawn yet" in c.value for c in at.caption)
+    assert at.color_picker(key="a4_rgb_canvas_ink").value == "#c82828"
+    assert at.image, "no SDEdit row from the sketch"

@@ -103,3 +103,21 @@ def test_performance_page(tmp_path, monkeypatch):
     assert len(at.dataframe) == 1 and "2026-11-26T10:00:00Z" in at.caption[0].value
     assert any("train_all.sh" in i.value for i in at.info)
     assert at.button[0].label == "Run the quick benchmark"
+
+
+def test_quick_bench_reports_each_benchmark_as_it_starts(tmp_path, monkeypatch):
+    """The Performance page's button: the bench's ``[bench] fraction name`` lines become the
+    progress bar, the rest is the output; a bench that hangs is stopped at the timeout."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho '[bench] 0.000 training steps (1 of 2)'\necho table\n"
+                    "echo '[bench] 0.500 sampling (2 of 2)'\necho done\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(perf.sys, "executable", str(fake))
+    monkeypatch.setenv("DIFFLAB_BENCH_DIR", str(tmp_path / "bench"))
+    heard = []
+    ok, out = perf.run_quick_engine_bench(_progress=lambda f, text: heard.append((f, text)))
+    assert ok and out == "table\ndone"
+    assert heard == [(0.0, "Benchmarking: training steps (1 of 2)"), (0.5, "Benchmarking: sampling (2 of 2)")]
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    ok, out = perf.run_quick_engine_bench(timeout=0.5)
+    assert not ok and "ran past" in out
