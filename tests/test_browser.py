@@ -21,6 +21,7 @@ import ast
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def go(page, base: str, path: str) -> float:
     t0 = time.monotonic()
     if link.count():
         link.first.click()
-        page.wait_for_url(f"{base}/{path}")
+        page.wait_for_url(re.compile(re.escape(f"{base}/{path}") + r"(\?.*)?$"))  # settings ride in ?...
     else:
         page.goto(f"{base}/{path}")
     title = page.locator('[data-testid="stMain"] h1').filter(has_text=PAGES[path])
