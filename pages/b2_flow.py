@@ -212,12 +212,13 @@ if shown_lr:
         img = (images.grid(list(samples[np.asarray(labels) == 2]), ncols=4) if which_digits == "2"
                else digit_grid(samples))
         with col:
-            ui.image(img, f"{m}: {LR_MODELS[m]}, epoch {ep}", scale, width="stretch")
+            unfinished = "" if ep >= 10 else " of 10: still training"
+            ui.image(img, f"{m}: {LR_MODELS[m]}, epoch {ep}{unfinished}", scale, width="stretch")
             download(m, img, f"{m}_digit{which_digits}", f"b2_dl_lr_{m}")
     st.caption("Each model's last training snapshot (its epoch is named), same noise: γ = 5, 300 Euler "
                "steps, seed 0. "
                "The shipped constant rate is the one with the lowest loss over the ten epochs in the "
-               "sweep above; at 1e-4 the loss falls slowest.")
+               "sweep above.")
 missing_lr = [m for m in LR_MODELS if m not in shown_lr]
 if "flow-class-constant-lr-1e-4" in missing_lr:
     st.caption("The constant 1e-4 model is not trained on this machine yet (about 2 h on a 2-core CPU, "

@@ -114,6 +114,13 @@ def test_b2_flow_gamma_and_steps(env):
     assert len(at.get("plotly_chart")) >= 2  # the trajectory animation and the LR curves
     if (pb.model_folder("flow-class-constant-lr") / "lr_sweep.json").exists():  # ships with the model
         assert "Shipped: constant" in texts(at)
+    # B2.6b, the write-up's figure: digit 2 from the scheduler and the constant rates side by side
+    lr_captions = [c for c in image_captions(at) if "constant 1e-" in c or "ExponentialLR" in c]
+    assert [c.split(":")[0] for c in lr_captions] == [
+        "flow-class", "flow-class-constant-lr", "flow-class-constant-lr-1e-4"
+    ], lr_captions
+    at.segmented_control(key="b2_lr_digits").set_value("all").run()
+    assert not at.exception, [e.value for e in at.exception]
     at.slider(key="b2_gamma").set_value(0.0)
     at.button(key="FormSubmitter:b2_form-Sample").click().run()
     assert any("γ = 0, 5 steps" in c for c in image_captions(at))
