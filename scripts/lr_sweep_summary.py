@@ -1,6 +1,7 @@
 """Summarise constant-LR training runs of flow-class-constant-lr into one small JSON file.
 
     python scripts/lr_sweep_summary.py RUN_DIR... [--out cache/models/flow-class-constant-lr/lr_sweep.json]
+    python scripts/lr_sweep_summary.py --add RUN_DIR...   # add runs to the existing file (same lr: replaced)
 
 Each RUN_DIR is a finished `python -m engine train` folder (manifest.json, log.jsonl and, if
 evaluated, quality.json). The shipped flow-class (ExponentialLR) is added as the reference.
@@ -44,8 +45,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path,
                     default=ROOT / "cache/models/flow-class-constant-lr/lr_sweep.json")
     ap.add_argument("--reference", type=Path, default=ROOT / "cache/models/flow-class")
+    ap.add_argument("--add", action="store_true",
+                    help="keep the runs already in --out (whose folders may be elsewhere) and add these")
     args = ap.parse_args()
-    runs = sorted((summarise(r) for r in args.runs), key=lambda e: -e["lr"])
+    new = [summarise(r) for r in args.runs]
+    kept = json.loads(args.out.read_text())["runs"] if args.add and args.out.exists() else []
+    kept = [e for e in kept if all(abs(e["lr"] - n["lr"]) > 1e-12 for n in new)]
+    runs = sorted(kept + new, key=lambda e: -e["lr"])
     best = min(runs, key=lambda e: sum(e["epoch_mean_loss"]))
     out = {
         "runs": runs,
