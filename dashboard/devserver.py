@@ -131,6 +131,25 @@ STATE_JS = """() => {
 }"""
 
 
+def full_screenshot(page, path: Path, settle_ms: int = 600) -> Path:
+    """A screenshot of the whole page. Streamlit scrolls inside its main container, so the window
+    is made as tall as the content (and the sidebar; the width stays the projector's 1280, so
+    the layout is unchanged), then restored."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate(
+        """() => Math.max(
+             document.querySelector('[data-testid="stMainBlockContainer"]')?.scrollHeight || 0,
+             document.querySelector('[data-testid="stSidebarContent"]')?.scrollHeight || 0)"""
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height) + 120)})
+    try:
+        page.wait_for_timeout(settle_ms)  # charts re-layout to the new window size
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(VIEWPORT)
+    return path
+
+
 def wait_idle(page, timeout: float = 300.0, settle: float = 1.25, title: str | None = None) -> float:
     """Wait until the script has finished (``notRunning``, connected, no spinner, skeleton or
     running man) and stays so for ``settle`` seconds: a rerun can start just after a quiet moment.

@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 
 def to_uint8(img) -> np.ndarray:
@@ -173,7 +173,7 @@ def canvas_colour(rgba: np.ndarray | None, size: int, background: str = "#87ceeb
     if rgba is None or rgba.ndim != 3 or rgba.shape[-1] != 4:
         return None
     alpha = rgba[..., 3:].astype(np.float32) / 255.0
-    bg = np.array([int(background.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)], np.float32)
+    bg = np.array(ImageColor.getrgb(background)[:3], np.float32)
     rgb = rgba[..., :3].astype(np.float32) * alpha + bg * (1 - alpha)
     if np.abs(rgb - bg).max() < 32:  # blank, or a stray dot
         return None

@@ -152,22 +152,7 @@ def go(page, base: str, path: str) -> float:
 
 
 def screenshot(page, name: str) -> Path:
-    """Full-page screenshot. Streamlit scrolls inside its main container, so the window is made
-    as tall as the content (width stays 1280, so the layout is the projector's), then restored."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate(
-        """() => Math.max(
-             document.querySelector('[data-testid="stMainBlockContainer"]')?.scrollHeight || 0,
-             document.querySelector('[data-testid="stSidebarContent"]')?.scrollHeight || 0)"""
-    )
-    path = SHOTS / f"{name}.png"
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], int(height) + 120)})
-    try:
-        page.wait_for_timeout(600)  # charts re-layout to the new window size
-        page.screenshot(path=str(path), full_page=True)
-    finally:
-        page.set_viewport_size(VIEWPORT)
-    return path
+    return devserver.full_screenshot(page, SHOTS / f"{name}.png")
 
 
 def percentile(xs: list[float], q: float) -> float:

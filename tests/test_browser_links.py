@@ -88,17 +88,7 @@ def open_page(page, url: str) -> None:
 
 
 def shot(page, name: str) -> None:
-    """The whole page: the window is made as tall as Streamlit's scrolling content, then restored."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
-                           "?.scrollHeight || 0")
-    page.set_viewport_size({"width": devserver.VIEWPORT["width"],
-                            "height": max(devserver.VIEWPORT["height"], int(height) + 120)})
-    try:
-        page.wait_for_timeout(600)
-        page.screenshot(path=str(SHOTS / f"links_{name}.png"), full_page=True)
-    finally:
-        page.set_viewport_size(devserver.VIEWPORT)
+    devserver.full_screenshot(page, SHOTS / f"links_{name}.png")
 
 
 def main_images(page) -> list[str]:

@@ -64,19 +64,7 @@ def assert_page_ok(page, where: str) -> None:
 
 
 def screenshot(page, name: str) -> Path:
-    """Full-page screenshot at the projector's width (the window as tall as the content)."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    height = page.evaluate(
-        "() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')?.scrollHeight || 0")
-    path = SHOTS / f"{name}.png"
-    page.set_viewport_size({"width": devserver.VIEWPORT["width"],
-                            "height": max(devserver.VIEWPORT["height"], int(height) + 120)})
-    try:
-        page.wait_for_timeout(800)
-        page.screenshot(path=str(path), full_page=True)
-    finally:
-        page.set_viewport_size(devserver.VIEWPORT)
-    return path
+    return devserver.full_screenshot(page, SHOTS / f"{name}.png", settle_ms=800)
 
 
 def animation_frame(page):
