@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from dashboard import backends, cache, ui  # noqa: E402
 from dashboard import performance as perf  # noqa: E402
-from engine.deepfloyd import DEFAULT_MODEL_ID  # noqa: E402
+from engine.deepfloyd.model import DEFAULT_MODEL_ID  # noqa: E402
 from engine.device import cpu_supports_bf16  # noqa: E402
 
 PAGES = ROOT / "pages"

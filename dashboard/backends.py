@@ -25,8 +25,8 @@ from dashboard import cache, ui
 from dashboard.cache import BackendKey, DeepFloydConfig
 from dashboard.pack import PACK_FIX
 from engine.data import CACHE_DIR
-from engine.deepfloyd import DEFAULT_MODEL_ID, DEFAULT_PROMPT, EMBEDDINGS_DIR, NULL_PROMPT
-from engine.models import MNISTDDPM
+from engine.deepfloyd.model import DEFAULT_MODEL_ID, DEFAULT_PROMPT, EMBEDDINGS_DIR, NULL_PROMPT
+from engine.adapters import MNISTDDPM
 
 MNIST, DEEPFLOYD, PACK = "mnist", "deepfloyd", "pack"
 CHOICES = {MNIST: "Built-in MNIST DDPM", DEEPFLOYD: "DeepFloyd IF", PACK: "Precomputed pack"}
@@ -136,7 +136,7 @@ def _embeddings_file() -> tuple[str, tuple] | None:
 
 
 def _resolve_deepfloyd() -> Active:
-    from engine.deepfloyd import DeepFloydError, ModelNotFoundError, NoGPUError
+    from engine.deepfloyd.model import DeepFloydError, ModelNotFoundError, NoGPUError
 
     cfg = deepfloyd_config()
     try:

@@ -25,9 +25,9 @@ from dashboard.parta import DenoiseComparison, HybridResult, LiveBackend, Progre
 from dashboard.partb import models_dir
 from engine.checkpoints import CheckpointError
 from engine.data import list_photos, load_mnist, load_photo
-from engine.deepfloyd import DEFAULT_MODEL_ID
+from engine.deepfloyd.model import DEFAULT_MODEL_ID
 from engine.device import cpu_amp
-from engine.models import MNISTDDPM, MODEL_NAMES, FlowModel, load_builtin
+from engine.adapters import MNISTDDPM, MODEL_NAMES, FlowModel, load_builtin
 from engine.runs import RunFiles
 from engine.schedule import Schedule
 from engine.trajectory import Trajectory
@@ -50,7 +50,7 @@ class LoadedModel:
 
 @st.cache_resource(max_entries=16, show_spinner="Loading model…")
 def load_model(name: str, root: str | None = None) -> LoadedModel:
-    """A built-in model by name; raises ``engine.models.ModelNotFound`` with the fix command."""
+    """A built-in model by name; raises ``engine.adapters.ModelNotFound`` with the fix command."""
     folder = Path(root) if root else models_dir()
     net, cfg, manifest = load_builtin(name, folder)
     net.requires_grad_(False)
@@ -111,7 +111,7 @@ class BackendKey:
 def deepfloyd(cfg: DeepFloydConfig, _progress: Progress | None = None):
     """The shared, read-only ``DeepFloydIF`` adapter; raises ``DeepFloydError``. Loaded once,
     through ``ui.run_with_progress`` (a bar that names each stage: finding, reading, moving)."""
-    from engine.deepfloyd import SlowOnCPUWarning, load_deepfloyd
+    from engine.deepfloyd.model import SlowOnCPUWarning, load_deepfloyd
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SlowOnCPUWarning)  # said on the page instead, every run
@@ -246,7 +246,7 @@ def hybrid(key: BackendKey, *args, _progress: Progress | None = None) -> HybridR
 def stage2_upscale(key: BackendKey, images: np.ndarray, prompt: str, seed: int) -> np.ndarray:
     """Display only: IF stage II on stage I's (N, 3, 64, 64) [0, 1] images -> (N, 3, 256, 256).
     Needs the IF-II-L weights (and in practice a GPU); raises ``DeepFloydError``."""
-    from engine.deepfloyd import upscale_stage2
+    from engine.deepfloyd.model import upscale_stage2
 
     model = deepfloyd(key.df)
     n = images.shape[0]

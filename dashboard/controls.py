@@ -16,7 +16,7 @@ from dashboard.pack import NotInPack
 from dashboard.partb import model_folder, models_dir
 from dashboard.uploads import UploadError, load_image
 from engine.checkpoints import CheckpointError
-from engine.models import ModelNotFound
+from engine.adapters import ModelNotFound
 
 
 def status() -> backends.Active:
@@ -184,7 +184,7 @@ def prompt_select(
 def typed_prompt(active: backends.Active, key: str) -> None:
     """With DeepFloyd loaded: type a new prompt, encode it once with T5 (in a status box) into
     the embedding store, and select it in the prompt box ``key``. Stored prompts never rerun T5."""
-    from engine.deepfloyd import DeepFloydError, encode_with_t5
+    from engine.deepfloyd.model import DeepFloydError, encode_with_t5
 
     if active.model is None or active.kind != backends.DEEPFLOYD:
         return
@@ -322,7 +322,7 @@ def stage2(key, stage1, prompt: str, seed: int) -> None:
     """DeepFloyd IF stage II on demand (display only): needs its weights and a GPU."""
     import torch
 
-    from engine.deepfloyd import DeepFloydError
+    from engine.deepfloyd.model import DeepFloydError
 
     if not torch.cuda.is_available():
         st.info(

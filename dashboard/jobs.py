@@ -55,7 +55,7 @@ from dashboard import runner
 from dashboard.runner import OUTPUT_FILE  # noqa: F401  -- part of a run folder
 from engine.checkpoints import atomic_write_text
 from engine.config import PRESETS
-from engine.models import RUNS_DIR
+from engine.adapters import RUNS_DIR
 from engine.runs import RunFiles, read_log
 
 JOB_FILE = "job.json"

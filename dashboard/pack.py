@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from dashboard.parta import Cond, DenoiseComparison, HybridResult, every_fifth, scores
-from engine.deepfloyd import DEFAULT_PROMPT
+from engine.deepfloyd.model import DEFAULT_PROMPT
 from engine.illusions import fft_magnitude
-from engine.models import ModelSpec
+from engine.adapters import ModelSpec
 from engine.schedule import strided_timesteps
 from engine.trajectory import Trajectory
 

@@ -36,7 +36,7 @@ from engine.illusions import (
 from engine.metrics import psnr, ssim
 from engine.packs import PART0_PROMPTS, PART0_STRIDES
 from engine.schedule import strided_timesteps
-from engine.schedulers import scheduler_sample
+from engine.diffusers_samplers import scheduler_sample
 from engine.trajectory import Step, Trajectory, to_unit
 
 Cond = int | str | None

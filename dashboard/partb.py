@@ -29,7 +29,7 @@ from engine.device import cpu_amp
 from engine.fewer_steps import fastest_within  # noqa: F401  -- the pages pick the point to name
 from engine.forward import add_noise_sigma
 from engine.metrics import psnr
-from engine.models import (
+from engine.adapters import (
     MNISTDDPM,
     MODEL_NAMES,
     MODELS_DIR,

@@ -17,7 +17,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from engine.data import CACHE_DIR
-from engine.models import MODEL_NAMES, read_manifest
+from engine.adapters import MODEL_NAMES, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = {

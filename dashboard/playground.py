@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
-from engine.toy2d import (
+from engine.toy2d.data import (
     BOX,
     DATASETS,
     MAX_CSV_BYTES,
@@ -31,8 +31,8 @@ from engine.toy2d import (
     check_points,
     parse_csv,
 )
-from engine.toy2d_sample import Quality, Reference, held_out, mmd, sample, straightness, velocity_field
-from engine.toy2d_train import OBJECTIVE_NAMES, OBJECTIVES, ToyConfig, TrainResult, torch_threads, train
+from engine.toy2d.sample import Quality, Reference, held_out, mmd, sample, straightness, velocity_field
+from engine.toy2d.train import OBJECTIVE_NAMES, OBJECTIVES, ToyConfig, TrainResult, torch_threads, train
 
 # the page's picker (short labels: one row at the projector's width)
 SOURCES = {name: "8 Gaussians" if name == "8gaussians" else name for name in DATASETS} | {

@@ -21,7 +21,7 @@ from .denoise import iterative_denoise
 from .device import cpu_amp, cpu_supports_bf16, machine_description
 from .flow import euler_sample
 from .guidance import CFGModel
-from .models import MNISTDDPM, FlowModel
+from .adapters import MNISTDDPM, FlowModel
 from .schedule import strided_timesteps
 from .unet import one_hot
 
@@ -201,7 +201,7 @@ def bench_fewer_steps(name: str, count: int, repeats: int, root=None) -> BenchRe
     import json
 
     from .fewer_steps import COURSE, GUIDANCE, fastest_within
-    from .models import MODELS_DIR, load_builtin
+    from .adapters import MODELS_DIR, load_builtin
     from .sampling import sample_ddpm, sample_flow
 
     try:
@@ -346,9 +346,9 @@ def bench_toy2d_moons(steps: int, every: int = 250) -> BenchResult:
     """The 2D playground's target: flow matching on two moons with the default MLP (one thread),
     seconds of training until its samples (2000, 50 Euler steps) are within 2x of the MMD two
     independent draws of the data reach. Sampling to check is not counted."""
-    from .toy2d import dataset
-    from .toy2d_sample import Reference, mmd, sample
-    from .toy2d_train import ToyConfig, train
+    from .toy2d.data import dataset
+    from .toy2d.sample import Reference, mmd, sample
+    from .toy2d.train import ToyConfig, train
 
     data, cfg = dataset("moons"), replace(ToyConfig(), steps=steps)
     ref = Reference(data, 2000, 0)
@@ -379,9 +379,9 @@ def bench_toy2d_straightness() -> list[BenchResult]:
     """8 Gaussians: straightness (mean path length / chord, 100 Euler steps, 2000 particles) of
     flow matching, OT flow matching and reflow; and how many Euler steps flow matching needs to
     match the MMD of one reflow step."""
-    from .toy2d import dataset
-    from .toy2d_sample import Reference, mmd, sample, straightness
-    from .toy2d_train import ToyConfig, train
+    from .toy2d.data import dataset
+    from .toy2d.sample import Reference, mmd, sample, straightness
+    from .toy2d.train import ToyConfig, train
 
     data = dataset("8gaussians")
     fm = train(ToyConfig(objective="fm"), data, threads=1)

@@ -67,9 +67,10 @@ def _labels(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import deepfloyd_cli, toy2d
+    from . import deepfloyd_cli
+    from .toy2d import data as toy2d
     from .config import PRESETS
-    from .models import MODEL_NAMES
+    from .adapters import MODEL_NAMES
     from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
 
     p = _Parser(prog="python -m engine", description="Diffusion Lab engine")
@@ -254,7 +255,7 @@ def cmd_sample(args) -> int:
     import torch
 
     from .device import cpu_amp
-    from .models import MNISTDDPM, FlowModel, load_builtin
+    from .adapters import MNISTDDPM, FlowModel, load_builtin
     from .sampling import digit_labels, sample_ddpm, sample_flow
 
     out = _check_out(args.out)
@@ -290,7 +291,7 @@ def sampler_settings(args, kind: str) -> tuple[str, int | None, int, float]:
     """(sampler, steps, stride, eta) for a "ddpm" or "flow" model from ``sample``'s flags, the
     course's settings by default; a combination that does not fit is a one-line CLIError."""
     from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
-    from .schedulers import MAX_STEPS
+    from .diffusers_samplers import MAX_STEPS
 
     fits = DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS
     sampler = args.sampler or fits[0]
@@ -322,7 +323,7 @@ def cmd_denoise(args) -> int:
     from .data import load_mnist
     from .forward import add_noise_sigma
     from .metrics import mse, psnr
-    from .models import load_builtin
+    from .adapters import load_builtin
 
     out = _check_out(args.out) if args.out else None
     _setup_threads(None)
@@ -344,7 +345,7 @@ def cmd_denoise(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .models import MODEL_NAMES, MODELS_DIR, read_manifest
+    from .adapters import MODEL_NAMES, MODELS_DIR, read_manifest
 
     for name in MODEL_NAMES:
         m = read_manifest(name)
@@ -361,7 +362,7 @@ def cmd_evaluate(args) -> int:
     from .checkpoints import atomic_write_text
     from .device import pick_device
     from .evaluate import evaluate
-    from .models import model_path
+    from .adapters import model_path
 
     _setup_threads(None)
     root = Path(args.models_dir) if args.models_dir else None

@@ -27,7 +27,7 @@ NPZ_KEYS = ("images", "prompts", "seed", "guidance", "stride", "model")
 def add_backend_args(parser: argparse.ArgumentParser, default_backend: str = "builtin") -> None:
     """Flags shared by the DeepFloyd commands (without sample's --count/--stride/--guidance/--seed/--out,
     which engine/cli.py's ``sample`` already has)."""
-    from .deepfloyd import DEFAULT_MODEL_ID
+    from .deepfloyd.model import DEFAULT_MODEL_ID
 
     parser.add_argument("--backend", choices=["builtin", "deepfloyd"], default=default_backend)
     parser.add_argument(
@@ -91,7 +91,7 @@ def _guarded(fn):
 
     def run(args) -> int:
         from .checkpoints import CheckpointError
-        from .deepfloyd import DeepFloydError
+        from .deepfloyd.model import DeepFloydError
         from .packs import PackError
 
         try:
@@ -113,7 +113,7 @@ def _load(args, prompts):
     """The adapter, with ``prompts`` (plus "" for CFG) imported or encoded into its cache."""
     import warnings
 
-    from .deepfloyd import NULL_PROMPT, SlowOnCPUWarning, encode_with_t5, load_deepfloyd
+    from .deepfloyd.model import NULL_PROMPT, SlowOnCPUWarning, encode_with_t5, load_deepfloyd
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SlowOnCPUWarning)
@@ -147,7 +147,7 @@ def run_sample(args) -> int:
     import torch
 
     from .checkpoints import atomic_write_bytes
-    from .deepfloyd import DEFAULT_PROMPT, sample_images
+    from .deepfloyd.model import DEFAULT_PROMPT, sample_images
 
     out = Path(args.out)
     if not out.parent.is_dir() or out.is_dir():
@@ -180,7 +180,7 @@ def run_sample(args) -> int:
 
 @_guarded
 def run_precompute(args) -> int:
-    from .deepfloyd import DEFAULT_PROMPT
+    from .deepfloyd.model import DEFAULT_PROMPT
     from .packs import PackSettings
     from .precompute import precompute_pack
 

@@ -27,7 +27,7 @@ from .data import load_mnist, mnist_mean_image
 from .device import cpu_amp
 from .forward import add_noise_sigma
 from .metrics import psnr
-from .models import MNISTDDPM, FlowModel, load_builtin
+from .adapters import MNISTDDPM, FlowModel, load_builtin
 from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow
 
 

@@ -18,7 +18,7 @@ import torch
 from .classifier import class_probs
 from .device import cpu_amp, machine_description
 from .evaluate import fd_to_test
-from .models import MNISTDDPM, FlowModel, load_builtin
+from .adapters import MNISTDDPM, FlowModel, load_builtin
 from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS, digit_labels, sample_ddpm, sample_flow
 
 # step counts per sampler: NFE from a handful to the course's

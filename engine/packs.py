@@ -26,7 +26,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from .deepfloyd import DEFAULT_PROMPT, NULL_PROMPT
+from .deepfloyd.model import DEFAULT_PROMPT, NULL_PROMPT
 from .editing import SDEDIT_I_STARTS
 
 PACK_VERSION = 1

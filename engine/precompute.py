@@ -1,6 +1,6 @@
 """Computing an artifact pack (``engine.packs``): the Part A figure set through the engine's own
 algorithms (``engine.forward``, ``denoise``, ``guidance``, ``editing``, ``illusions``) and a
-text-conditioned adapter (DeepFloyd IF, ``engine.deepfloyd``). Run once on a GPU by
+text-conditioned adapter (DeepFloyd IF, ``engine.deepfloyd.model``). Run once on a GPU by
 ``python -m engine precompute``; the dashboard browses the result on any laptop.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoints as ckpt
-from .deepfloyd import DEFAULT_PROMPT, sample_images
+from .deepfloyd.model import DEFAULT_PROMPT, sample_images
 from .denoise import gaussian_blur, iterative_denoise, one_step_denoise
 from .editing import inpaint, rectangle_mask, sdedit_sweep
 from .forward import forward

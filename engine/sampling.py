@@ -3,7 +3,7 @@
 These glue the samplers (the contract is in ``engine.trajectory``) to the built-in adapters: the
 starting noise comes from the caller's generator, guidance wraps the model (``CFGModel``), the
 result is a ``Trajectory``. Diffusion models (``ddpm-class``): the course's strided loop "ddpm"
-(``engine.denoise``), "ddim" and "dpmpp-2m" (``engine.schedulers``). Flow models: "euler" (the
+(``engine.denoise``), "ddim" and "dpmpp-2m" (``engine.diffusers_samplers``). Flow models: "euler" (the
 course's), "midpoint", "heun", "rk4" (``engine.flow``). ``snapshot`` is what training records
 after epochs 1, 5, 10 (the spec's "results after epoch N" figures) as small arrays.
 """
@@ -17,9 +17,9 @@ from .denoise import iterative_denoise
 from .flow import SOLVERS, ode_sample
 from .forward import add_noise_sigma
 from .guidance import CFGModel
-from .models import MNISTDDPM, FlowModel, device_of
+from .adapters import MNISTDDPM, FlowModel, device_of
 from .schedule import spaced_timesteps, strided_timesteps
-from .schedulers import SCHEDULERS, scheduler_sample
+from .diffusers_samplers import SCHEDULERS, scheduler_sample
 from .trajectory import StepCallback, Trajectory, to_unit
 
 SIGMA_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)

@@ -1,7 +1,7 @@
 """The sampler contract: every sampling loop in the lab has one call shape and one result.
 
 A *model* is any callable ``model(x_t, t, cond) -> prediction``: a built-in adapter
-(``engine.models``), DeepFloyd IF (``engine.deepfloyd``), or a wrapper around one (CFG in
+(``engine.adapters``), DeepFloyd IF (``engine.deepfloyd.model``), or a wrapper around one (CFG in
 ``engine.guidance``, the illusions). A *sampler* is called as
 
     sampler(model, x_start, <its grid>, cond=None, [generator=None,] callback=None, record=True)

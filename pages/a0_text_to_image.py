@@ -2,7 +2,7 @@
 
 The prompt's T5 embedding comes from the embedding store; sampling is the engine's own strided
 DDPM loop with classifier-free guidance and IF's learned variance
-(``engine.deepfloyd.sample_images``), the same one the Sampling page runs. DDPM convention: x_0
+(``engine.deepfloyd.model.sample_images``), the same one the Sampling page runs. DDPM convention: x_0
 is clean, t counts down from 990 to 0 on the strided grid. Stage II (256x256) is display-only and
 needs its own weights and a GPU. With the built-in backend this page samples MNIST classes."""
 

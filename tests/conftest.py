@@ -108,7 +108,7 @@ def page_models(tmp_path_factory):
     must not write into it (the links lead to the shipped models)."""
     import time
 
-    from engine.models import MODEL_NAMES, MODELS_DIR
+    from engine.adapters import MODEL_NAMES, MODELS_DIR
 
     root = tmp_path_factory.mktemp("models")
     tiny = []

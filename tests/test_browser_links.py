@@ -38,7 +38,7 @@ def packs(tmp_path_factory):
     """A packs folder holding "tiny": Part 0's grid (and the samples) from a tiny IF-shaped model."""
     from test_deepfloyd import build_tiny_if, write_embeds
 
-    from engine import deepfloyd as df
+    from engine.deepfloyd import model as df
     from engine.precompute import precompute_pack
 
     root = tmp_path_factory.mktemp("links-packs")

@@ -106,7 +106,7 @@ def test_a_pickle_disguised_as_safetensors_is_refused_and_never_run(tmp_path):
         ckpt.load_tensors(path)
     with pytest.raises(CheckpointError, match="not a safetensors file"):
         load_weights(path)
-    from engine.models import load_builtin
+    from engine.adapters import load_builtin
 
     with pytest.raises(CheckpointError):
         load_builtin("denoiser", tmp_path / "models")

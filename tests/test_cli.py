@@ -339,7 +339,7 @@ def test_denoise_writes_arrays_and_reports_metrics(sampled):
 
 
 def test_info_lists_every_model(cli_main):
-    from engine.models import MODEL_NAMES
+    from engine.adapters import MODEL_NAMES
 
     code, out, err = cli_main("info")
     assert code == 0 and err == ""

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine import deepfloyd as df
-from engine import deepfloyd_weights as dfw
+from engine.deepfloyd import model as df
+from engine.deepfloyd import weights as dfw
 from engine.denoise import ddpm_step, iterative_denoise, one_step_denoise
 from engine.editing import inpaint, rectangle_mask, sdedit
 from engine.forward import forward
@@ -27,7 +27,7 @@ from engine.guidance import CFGModel
 from engine.illusions import AnagramModel, HybridModel
 from engine.schedule import Schedule, strided_timesteps
 
-pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning"),
+pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
               pytest.mark.usefixtures("one_thread_module")]
 ROOT = Path(__file__).resolve().parent.parent
 SIZE, WIDTH = 16, 24
@@ -164,20 +164,21 @@ def adapter(tiny_folder, embeds_file, tmp_path_factory):
 
 def test_only_the_adapter_imports_diffusers_and_import_stays_light():
     heavy = {"diffusers", "transformers", "huggingface_hub"}
-    adapter = {"deepfloyd.py": heavy, "deepfloyd_weights.py": {"huggingface_hub"},  # where each may be
-               "schedulers.py": {"diffusers"}}
-    for path in (ROOT / "engine").glob("*.py"):
+    adapter = {"deepfloyd/model.py": heavy, "deepfloyd/weights.py": {"huggingface_hub"},  # where each may be
+               "diffusers_samplers.py": {"diffusers"}}
+    for path in (ROOT / "engine").rglob("*.py"):
+        where = path.relative_to(ROOT / "engine").as_posix()
         for node in ast.walk(ast.parse(path.read_text())):
             names = (
                 [a.name for a in node.names]
                 if isinstance(node, ast.Import)
                 else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             )
-            bad = {n.split(".")[0] for n in names} & heavy - adapter.get(path.name, set())
-            assert not bad, f"{path.name} imports {names}"
+            bad = {n.split(".")[0] for n in names} & heavy - adapter.get(where, set())
+            assert not bad, f"{where} imports {names}"
     code = (
-        "import sys, engine.deepfloyd, engine.packs, engine.precompute, engine.deepfloyd_cli; "
-        "import engine.sampling, engine.schedulers; "
+        "import sys, engine.deepfloyd.model, engine.packs, engine.precompute, engine.deepfloyd_cli; "
+        "import engine.sampling, engine.diffusers_samplers; "
         "print(sorted({'diffusers', 'transformers', 'huggingface_hub'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -413,9 +414,9 @@ def test_repository_not_found_and_offline_cache_miss(monkeypatch):
 def test_no_gpu_and_out_of_memory(adapter):
     if not torch.cuda.is_available():
         with pytest.raises(df.NoGPUError, match="GPU"):
-            df.pick_device("cuda")
+            df.pick_deepfloyd_device("cuda")
         with pytest.raises(df.NoGPUError):
-            df.pick_device("auto", allow_cpu=False)
+            df.pick_deepfloyd_device("auto", allow_cpu=False)
 
     class Boom(torch.nn.Module):
         config = adapter.unet.config

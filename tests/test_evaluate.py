@@ -64,7 +64,7 @@ def test_evaluate_each_kind_of_model(tiny_root, one_thread):
 
 
 def test_quality_summary_one_line_per_kind(tmp_path):
-    from engine.models import quality_summary, read_quality
+    from engine.adapters import quality_summary, read_quality
 
     assert quality_summary({"test_accuracy": 0.9929}) == "99.29 % MNIST test accuracy"
     acc = {**{str(c): 1.0 for c in range(10)}, "3": 0.9, "overall": 0.99}
@@ -95,7 +95,7 @@ def test_frechet_distance_known_values():
 def test_fd_sees_real_digits_as_close_and_noise_as_far():
     """With the shipped classifier: held-out test digits score about the floor, noise far above."""
     from engine.data import load_mnist
-    from engine.models import ModelNotFound, load_builtin
+    from engine.adapters import ModelNotFound, load_builtin
 
     try:
         classifier = load_builtin("classifier")[0]

@@ -233,7 +233,7 @@ def test_shipped_anagrams_read_as_their_class_under_each_view(conds, view):
     (10 %). Measured with these settings: rot90 100 % / 75 %, jigsaw 50 % / 75 %."""
     from dashboard.parta import LiveBackend
     from engine.classifier import classify
-    from engine.models import MNISTDDPM, load_builtin
+    from engine.adapters import MNISTDDPM, load_builtin
 
     net, _, _ = load_builtin("ddpm-class")
     clf, _, _ = load_builtin("classifier")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_deepfloyd import SIZE, build_tiny_if, load_tiny, write_embeds
 
-from engine import deepfloyd as df
+from engine.deepfloyd import model as df
 from engine.denoise import iterative_denoise
 from engine.guidance import CFGModel
 from engine.illusions import AnagramModel
@@ -25,7 +25,7 @@ from engine.packs import (
 from engine.precompute import precompute_pack
 from engine.schedule import strided_timesteps
 
-pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning"),
+pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
               pytest.mark.usefixtures("one_thread_module")]
 # stride 45 keeps all 23 strided timesteps the spec's SDEdit sweep (i_start up to 20) needs
 FAST = {"stride": 45}

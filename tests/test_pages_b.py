@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import jobs
 from dashboard import partb as pb
-from engine.models import MNISTDDPM, FlowModel, load_builtin
+from engine.adapters import MNISTDDPM, FlowModel, load_builtin
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"

@@ -22,11 +22,11 @@ from helpers import page as run_page
 from streamlit.testing.v1 import AppTest
 from test_deepfloyd import build_tiny_if, write_embeds
 
-from engine import deepfloyd as df
-from engine import deepfloyd_weights as dfw
+from engine.deepfloyd import model as df
+from engine.deepfloyd import weights as dfw
 from engine.precompute import precompute_pack
 
-pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.SlowOnCPUWarning"),
+pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
               pytest.mark.usefixtures("one_thread_module")]
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"

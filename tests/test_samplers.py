@@ -11,7 +11,7 @@ from engine.flow import SOLVERS, ode_sample, time_grid
 from engine.guidance import CFGModel
 from engine.sampling import check_sampler
 from engine.schedule import spaced_timesteps, strided_timesteps
-from engine.schedulers import fast_timesteps, make_scheduler, scheduler_sample
+from engine.diffusers_samplers import fast_timesteps, make_scheduler, scheduler_sample
 
 ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 

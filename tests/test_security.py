@@ -153,7 +153,7 @@ def test_torch_load_is_only_reached_with_weights_only():
 
     import torch
 
-    from engine.deepfloyd import EmbeddingStore
+    from engine.deepfloyd.model import EmbeddingStore
 
     marker = Path(__file__).parent / ".hardening_marker_should_not_exist"
 
@@ -178,7 +178,7 @@ def test_torch_load_is_only_reached_with_weights_only():
 
 @pytest.mark.parametrize("name", TRAVERSALS)
 def test_model_names_are_a_closed_list(name):
-    from engine.models import ModelNotFound, load_builtin, model_path
+    from engine.adapters import ModelNotFound, load_builtin, model_path
 
     with pytest.raises(ValueError, match="unknown model"):
         model_path(name)

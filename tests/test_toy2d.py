@@ -1,4 +1,4 @@
-"""The 2D playground's engine (``engine.toy2d``, ``toy2d_train``, ``toy2d_sample``): point sets and a
+"""The 2D playground's engine (``engine.toy2d.data``, ``toy2d_train``, ``toy2d_sample``): point sets and a
 user's points, the metrics re-derived on tiny inputs, the OT coupling, then real training on one
 CPU thread (a few seconds): the loss falls, samples match the data without copying it, the
 trajectories start from the noise and end at the samples, reflow is straighter than flow
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine import toy2d
-from engine import toy2d_sample as ts
-from engine import toy2d_train as tt
+from engine.toy2d import data as toy2d
+from engine.toy2d import sample as ts
+from engine.toy2d import train as tt
 from engine.cli import main
-from engine.toy2d import BOX, DATASETS, MAX_POINTS, PointsError, check_points, parse_csv
+from engine.toy2d.data import BOX, DATASETS, MAX_POINTS, PointsError, check_points, parse_csv
 
 
 @pytest.fixture(scope="module", autouse=True)

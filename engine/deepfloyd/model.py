@@ -2,16 +2,16 @@
 
 The only engine module that imports diffusers or transformers, and only inside functions, so
 ``import engine`` stays fast. ``load_deepfloyd`` returns ``DeepFloydIF``, a callable
-``(x_t, t, cond) -> [eps, v]`` (B, 6, 64, 64) like ``engine.models.MNISTDDPM``: the UNet's six
+``(x_t, t, cond) -> [eps, v]`` (B, 6, 64, 64) like ``engine.adapters.MNISTDDPM``: the UNet's six
 output channels are the noise estimate and diffusers' "learned_range" variance, which
 ``engine.denoise.iterative_denoise`` uses. Convention (DDPM): x_0 is clean, t counts down from 999,
 pixels in [-1, 1]; abar_t comes from the model's own ``DDPMScheduler`` (its alphas only: diffusers
 schedulers mutate themselves, so none is shared between requests).
 
 Text conditioning is a T5-XXL embedding (1, 77, 4096) from the ``EmbeddingStore``
-(``engine.embeddings``); ``encode_with_t5`` fills it and frees T5. Finding the weights and the
+(``engine.deepfloyd.embeddings``); ``encode_with_t5`` fills it and frees T5. Finding the weights and the
 errors a user can fix (licence, token, offline, memory, embeddings) are in
-``engine.deepfloyd_weights``; every one is a ``DeepFloydError``.
+``engine.deepfloyd.weights``; every one is a ``DeepFloydError``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .deepfloyd_weights import (  # noqa: F401  -- the backend's errors, importable from here
+from .weights import (  # noqa: F401  -- the backend's errors, importable from here
     DEFAULT_MODEL_ID,
     MODEL_IDS,
     DeepFloydError,
@@ -40,16 +40,16 @@ from .deepfloyd_weights import (  # noqa: F401  -- the backend's errors, importa
     TokenMissingError,
     _weights_variant,
     model_key,
-    pick_device,
+    pick_deepfloyd_device,
     resolve_model,
     translate_errors,
 )
-from .denoise import iterative_denoise
+from ..denoise import iterative_denoise
 from .embeddings import EMBEDDINGS_DIR, MAX_LENGTH, EmbeddingStore  # noqa: F401
-from .guidance import CFGModel
-from .models import ModelSpec
-from .schedule import Schedule, spaced_timesteps, strided_timesteps
-from .trajectory import StepCallback, Trajectory
+from ..guidance import CFGModel
+from ..adapters import ModelSpec
+from ..schedule import Schedule, spaced_timesteps, strided_timesteps
+from ..trajectory import StepCallback, Trajectory
 
 STAGE2_MODEL_ID = "DeepFloyd/IF-II-L-v1.0"
 DEFAULT_PROMPT = "a high quality photo"
@@ -158,7 +158,7 @@ def load_deepfloyd(
     hears ``(fraction, what is happening)`` at each stage (finding, reading, moving the weights).
     """
     say = progress or (lambda fraction, text: None)
-    dev = pick_device(device, allow_cpu)
+    dev = pick_deepfloyd_device(device, allow_cpu)
     dtype = dtype or (torch.float16 if dev.type == "cuda" else torch.float32)
     say(0.05, f"Finding the weights of {model}…")
     folder = resolve_model(model, ("unet", "scheduler"), variant=variant, offline=offline, token=token)
@@ -226,7 +226,7 @@ def encode_with_t5(
     folder = resolve_model(
         model, ("text_encoder", "tokenizer"), variant=variant, offline=offline, token=token
     )
-    dev = pick_device(device)
+    dev = pick_deepfloyd_device(device)
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
     from transformers import AutoTokenizer, T5EncoderModel
 
@@ -289,7 +289,7 @@ def sample_images(
     the course's strided DDPM with the learned variance ("ddpm", stride or ``steps``), or DDIM /
     DPM-Solver++(2M) in ``steps`` steps. Trajectory in [-1, 1], (N, 3, H, W) per step,
     N = len(prompts) * count, grouped by prompt."""
-    from .schedulers import scheduler_sample
+    from ..diffusers_samplers import scheduler_sample
 
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
@@ -323,7 +323,7 @@ def upscale_stage2(
     Loaded lazily once per (model, device) through diffusers' IFSuperResolutionPipeline without
     its text encoder. Needs real weights (and in practice a GPU); not exercised by the tests.
     """
-    dev = pick_device(device)
+    dev = pick_deepfloyd_device(device)
     dtype = torch.float16 if dev.type == "cuda" else torch.float32
     with _STAGE2_LOCK:
         pipe = _STAGE2.get((model, str(dev)))

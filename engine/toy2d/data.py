@@ -1,6 +1,6 @@
 """The 2D playground (diffusion and flow matching as geometry): toy point sets, a user's points,
-and ``python -m engine toy2d``. The models and their training are in ``engine.toy2d_train``,
-sampling and the numbers that compare runs in ``engine.toy2d_sample``.
+and ``python -m engine toy2d``. The models and their training are in ``engine.toy2d.train``,
+sampling and the numbers that compare runs in ``engine.toy2d.sample``.
 
 Point sets live in a box of about [-4, 4]^2 (``BOX``); each has a ``sample(n, generator)`` so a
 seed makes it reproducible, and most carry a class label (which moon, which Gaussian, which
@@ -232,9 +232,9 @@ def parse_csv(data: bytes, name: str = "upload") -> PointCloud:
 
 def add_command(sub) -> None:
     """``python -m engine toy2d ...``: train a 2D model, sample it, print its numbers, save an .npz."""
-    from .cli import nonneg, positive
-    from .toy2d_sample import DDPM_SAMPLERS, FLOW_SAMPLERS
-    from .toy2d_train import OBJECTIVES, ToyConfig
+    from ..cli import nonneg, positive
+    from .sample import DDPM_SAMPLERS, FLOW_SAMPLERS
+    from .train import OBJECTIVES, ToyConfig
 
     p = sub.add_parser("toy2d", help="train a 2D toy model in seconds, sample it, print straightness/MMD")
     p.add_argument("--dataset", choices=list(DATASETS), default="moons")
@@ -257,9 +257,9 @@ def add_command(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from .cli import CLIError, _check_out, _save_npz
-    from .toy2d_sample import DDPM_SAMPLERS, quality, sample, straightness
-    from .toy2d_train import ToyConfig, torch_threads, train
+    from ..cli import CLIError, _check_out, _save_npz
+    from .sample import DDPM_SAMPLERS, quality, sample, straightness
+    from .train import ToyConfig, torch_threads, train
 
     def fail(message: str):
         return CLIError(f"python -m engine toy2d: {message}")
@@ -309,6 +309,6 @@ def run(args) -> int:
 
 def held_out_points(data, n: int, seed: int, label: int | None):
     """Fresh points of ``data`` for the .npz, drawn apart from the ones the metrics used."""
-    from .toy2d_sample import held_out
+    from .sample import held_out
 
     return held_out(data, n, seed + 2, label)

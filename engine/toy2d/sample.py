@@ -2,7 +2,7 @@
 
 Flow matching: x_0 ~ N(0, I) is noise, x_1 data, t runs 0 -> 1, the model predicts u and
 ``engine.flow.ode_sample`` integrates it. DDPM: x_0 is *data*, t counts down 990 -> 0, the model
-predicts eps; the course's strided loop (``engine.denoise``) and DDIM (``engine.schedulers``)
+predicts eps; the course's strided loop (``engine.denoise``) and DDIM (``engine.diffusers_samplers``)
 want images, so points travel as (N, 2, 1, 1). Every sampler starts from the noise it is given,
 so runs from one N(0, I) draw compare side by side. Quality: MMD and sliced Wasserstein distance
 to held-out points, each beside the floor two independent draws of the data reach; straightness:
@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .flow import ode_sample
-from .toy2d import BOX
-from .trajectory import StepCallback, Trajectory
+from ..flow import ode_sample
+from .data import BOX
+from ..trajectory import StepCallback, Trajectory
 
 FLOW_SAMPLERS = ("euler", "midpoint", "heun", "rk4")
 DDPM_SAMPLERS = ("ddpm", "ddim")
@@ -28,15 +28,15 @@ DDPM_SAMPLERS = ("ddpm", "ddim")
 def sample(model, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
            labels=None, guidance: float | None = None, generator: torch.Generator | None = None,
            callback: StepCallback | None = None, record: bool = True) -> Trajectory:
-    """Sample a 2D model (``engine.toy2d_train.ToyModel``) from ``noise`` (N, 2) ~ N(0, I).
+    """Sample a 2D model (``engine.toy2d.train.ToyModel``) from ``noise`` (N, 2) ~ N(0, I).
 
     Flow models: ``engine.flow.ode_sample`` ("euler", "midpoint", "heun", "rk4"; ``steps``, default
     50). DDPM: "ddpm" is the course's strided loop (``engine.denoise.iterative_denoise``, ``steps``
     evenly spaced from 990: 33 gives the course's stride 30), "ddim" is DDIM with eta = 0
-    (``engine.schedulers``, no thresholding: that is for pixels). ``labels`` (an int or (N,))
+    (``engine.diffusers_samplers``, no thresholding: that is for pixels). ``labels`` (an int or (N,))
     condition a class model; with ``guidance`` gamma they go through ``CFGModel``. Returns the
     ``Trajectory`` with states ``x`` (K, N, 2); ``x[0]`` is ``noise``."""
-    from .guidance import CFGModel
+    from ..guidance import CFGModel
 
     n = noise.shape[0]
     if noise.ndim != 2 or noise.shape[1] != 2:
@@ -55,9 +55,9 @@ def sample(model, noise: torch.Tensor, sampler: str | None = None, steps: int | 
             raise ValueError(f"a flow model samples with {', '.join(FLOW_SAMPLERS)}, not {sampler!r}")
         traj = ode_sample(net, noise.float(), sampler, steps or 50, cond, callback=callback, record=record)
     else:
-        from .denoise import iterative_denoise
-        from .schedule import spaced_timesteps
-        from .schedulers import scheduler_sample
+        from ..denoise import iterative_denoise
+        from ..schedule import spaced_timesteps
+        from ..diffusers_samplers import scheduler_sample
 
         sampler = sampler or "ddpm"
         x = noise.float().reshape(n, 2, 1, 1)
@@ -82,8 +82,8 @@ def velocity_field(model, points: torch.Tensor, times, labels=None,
     trip (progress 0 -> 1): (K, P, 2) at ``points`` (P, 2). Flow: u_theta(x, t). DDPM: the
     deterministic (DDIM) step from ``times[k]`` to ``times[k + 1]`` divided by its share of the
     trip, 1 / (K - 1) (the last state repeats the one before)."""
-    from .denoise import predict_x0
-    from .guidance import CFGModel
+    from ..denoise import predict_x0
+    from ..guidance import CFGModel
 
     p = points.shape[0]
     cond, net = None, model

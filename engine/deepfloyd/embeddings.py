@@ -1,7 +1,7 @@
 """T5 prompt embeddings of DeepFloyd IF, stored one safetensors file per prompt.
 
 ``EmbeddingStore`` keeps ``cache/embeddings/<model-key>/<sha256(prompt)>.safetensors``, each
-(1, 77, width) float: T5 runs once (``engine.deepfloyd.encode_with_t5``) or the course's
+(1, 77, width) float: T5 runs once (``engine.deepfloyd.model.encode_with_t5``) or the course's
 ``prompt_embeds_dict.pth`` is imported (``import_file``, ``torch.load(weights_only=True)``). The
 empty prompt "" is classifier-free guidance's null branch.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints as ckpt
-from .data import CACHE_DIR
-from .deepfloyd_weights import EmbeddingShapeError, EmbeddingsMissingError
+from .. import checkpoints as ckpt
+from ..data import CACHE_DIR
+from .weights import EmbeddingShapeError, EmbeddingsMissingError
 
 MAX_LENGTH = 77
 EMBEDDINGS_DIR = CACHE_DIR / "embeddings"

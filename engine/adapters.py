@@ -1,7 +1,7 @@
 """Model adapters: every backend is a callable ``(x_t, t, cond) -> prediction`` plus a spec.
 
 The built-in MNIST models are thin wrappers around the Part B UNets trained by ``engine.train``
-and shipped in ``cache/models/<name>/model.safetensors``. DeepFloyd IF (``engine.deepfloyd``)
+and shipped in ``cache/models/<name>/model.safetensors``. DeepFloyd IF (``engine.deepfloyd.model``)
 plugs in behind the same ``DiffusionBackend`` interface, so the Part A algorithms never know
 which model they run.
 """

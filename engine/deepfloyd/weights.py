@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from . import device as devices
+from .. import device as devices
 
 DEFAULT_MODEL_ID = "DeepFloyd/IF-I-XL-v1.0"
 MODEL_IDS = (DEFAULT_MODEL_ID, "DeepFloyd/IF-I-L-v1.0", "DeepFloyd/IF-I-M-v1.0")
@@ -219,7 +219,7 @@ def _oom_message() -> str:
     )
 
 
-def pick_device(device: str = "auto", allow_cpu: bool = True) -> torch.device:
+def pick_deepfloyd_device(device: str = "auto", allow_cpu: bool = True) -> torch.device:
     """``engine.device.pick_device``, with IF's own words: CUDA missing is a ``NoGPUError``; the
     CPU works (float32) but is slow, hence the warning (or a refusal without ``allow_cpu``)."""
     try:

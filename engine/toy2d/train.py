@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flow import flow_matching_loss, ode_sample
-from .forward import eps_loss
-from .schedule import NUM_TRAIN_TIMESTEPS, Schedule
-from .unet import one_hot
+from ..flow import flow_matching_loss, ode_sample
+from ..forward import eps_loss
+from ..schedule import NUM_TRAIN_TIMESTEPS, Schedule
+from ..unet import one_hot
 
 OBJECTIVES = ("ddpm", "fm", "reflow", "ot-fm")
 OBJECTIVE_NAMES = {"ddpm": "DDPM (ε)", "fm": "flow matching", "reflow": "rectified flow (reflow)",
