@@ -1,7 +1,8 @@
 """Diffusion Lab: the one entrypoint. ``streamlit run dashboard/app.py`` (or ``python -m streamlit run``)
 
-Navigation (explicit ``st.Page``s, Part A and Part B sections) and the shared sidebar: backend
-(built-in MNIST DDPM, DeepFloyd IF or a precomputed pack; ``dashboard.backends``), seed
+Navigation (explicit ``st.Page``s, Part A and Part B sections, from the plain list in
+``dashboard.navigation``) and the shared sidebar: backend (built-in MNIST DDPM, DeepFloyd IF or
+a precomputed pack; ``dashboard.backends``), seed
 (``st.session_state["seed"]``), presenter mode (``st.session_state["presenter"]``) and what the
 machine and the loaded models are. Pages never import this file and run without it.
 """
@@ -18,12 +19,10 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from dashboard import backends, cache, ui  # noqa: E402
+from dashboard import backends, cache, navigation, ui  # noqa: E402
 from dashboard import performance as perf  # noqa: E402
 from engine.deepfloyd.model import DEFAULT_MODEL_ID  # noqa: E402
 from engine.device import cpu_supports_bf16  # noqa: E402
-
-PAGES = ROOT / "pages"
 
 st.set_page_config(page_title="Diffusion Lab", page_icon=":material/blur_on:", layout="wide")
 ui.keep_page_settings()  # before any widget exists in this run
@@ -32,40 +31,20 @@ ui.keep_page_settings()  # before any widget exists in this run
 MISSING: list[str] = []
 
 
-def page(file: str, title: str, icon: str, default: bool = False) -> st.Page | None:
-    """An ``st.Page`` for ``pages/<file>``, or None (listed in the sidebar) if it is absent."""
-    if not (PAGES / file).exists():
-        MISSING.append(file)
+def page(entry: navigation.Page) -> st.Page | None:
+    """An ``st.Page`` for one entry of ``dashboard.navigation``, or None (listed in the sidebar)
+    if its file is absent."""
+    if not entry.path.exists():
+        MISSING.append(entry.file)
         return None
-    return st.Page(str(PAGES / file), title=title, icon=icon, default=default)
+    return st.Page(str(entry.path), title=entry.title, icon=entry.icon, default=entry.default)
 
 
 def present(pages: list) -> list[st.Page]:
     return [p for p in pages if p is not None]
 
 
-sections = {
-    "": [
-        page("home.py", "Home", ":material/home:", default=True),
-        page("performance.py", "Performance", ":material/speed:"),
-    ],
-    "Part A · Diffusion": [
-        page("a0_text_to_image.py", "Text to image", ":material/text_fields:"),
-        page("a1_forward.py", "Forward process", ":material/blur_on:"),
-        page("a2_denoising.py", "Denoising compared", ":material/compare:"),
-        page("a3_sampling.py", "Sampling and CFG", ":material/auto_awesome:"),
-        page("a4_image_to_image.py", "Image-to-image", ":material/brush:"),
-        page("a5_illusions.py", "Illusions", ":material/flip:"),
-    ],
-    "Part B · Training & flow matching": [
-        page("b1_denoiser.py", "Single-step denoiser", ":material/cleaning_services:"),
-        page("b2_flow.py", "Flow matching", ":material/air:"),
-        page("b3_training_lab.py", "Training lab", ":material/model_training:"),
-        page("b4_playground.py", "2D playground", ":material/scatter_plot:"),
-        page("ab_ddpm_vs_flow.py", "DDPM ↔ flow matching", ":material/swap_horiz:"),
-        page("c1_fewer_steps.py", "Fewer steps", ":material/fast_forward:"),
-    ],
-}
+sections = {name: [page(entry) for entry in entries] for name, entries in navigation.SECTIONS.items()}
 
 
 def backend_settings(side) -> None:

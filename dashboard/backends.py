@@ -24,9 +24,9 @@ import streamlit as st
 from dashboard import cache, ui
 from dashboard.cache import BackendKey, DeepFloydConfig
 from dashboard.pack import PACK_FIX
+from engine.adapters import MNISTDDPM
 from engine.data import CACHE_DIR
 from engine.deepfloyd.model import DEFAULT_MODEL_ID, DEFAULT_PROMPT, EMBEDDINGS_DIR, NULL_PROMPT
-from engine.adapters import MNISTDDPM
 
 MNIST, DEEPFLOYD, PACK = "mnist", "deepfloyd", "pack"
 CHOICES = {MNIST: "Built-in MNIST DDPM", DEEPFLOYD: "DeepFloyd IF", PACK: "Precomputed pack"}

@@ -21,13 +21,14 @@ from streamlit.logger import get_logger
 
 from dashboard import partb
 from dashboard.pack import PackBackend
-from dashboard.parta import DenoiseComparison, HybridResult, LiveBackend, Progress
+from dashboard.parta import LiveBackend
+from dashboard.parta.contract import Cond, DenoiseComparison, HybridResult, Progress, Region
 from dashboard.partb import models_dir
+from engine.adapters import MNISTDDPM, MODEL_NAMES, FlowModel, load_builtin
 from engine.checkpoints import CheckpointError
 from engine.data import list_photos, load_mnist, load_photo
 from engine.deepfloyd.model import DEFAULT_MODEL_ID
 from engine.device import cpu_amp
-from engine.adapters import MNISTDDPM, MODEL_NAMES, FlowModel, load_builtin
 from engine.runs import RunFiles
 from engine.schedule import Schedule
 from engine.trajectory import Trajectory
@@ -190,56 +191,128 @@ def noise_like(shape: tuple[int, ...], seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- Part A results
 
 
-# Each forwards ``(key, *args)`` to the backend's method of the same name (``parta.LiveBackend``
-# documents the arguments); ``_progress`` is not part of the key.
+# Each calls the backend's method of the same name (``parta.PartABackend`` documents them);
+# ``_progress`` is not part of the key.
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
-def sample(key: BackendKey, *args, _progress: Progress | None = None) -> Trajectory:
-    """A1.5/A1.6 and Part 0, ``(conds, seed, stride, gamma)``: strided DDPM from pure noise, CFG."""
-    return backend(key).sample(*args, progress=_progress)
+def sample(
+    key: BackendKey,
+    conds: tuple[Cond, ...],
+    seed: int,
+    stride: int,
+    gamma: float,
+    sampler: str = "ddpm",
+    steps: int | None = None,
+    _progress: Progress | None = None,
+) -> Trajectory:
+    """A1.5/A1.6 and Part 0: from pure noise with CFG, the course's loop or a fast sampler."""
+    return backend(key).sample(conds, seed, stride, gamma, sampler, steps, progress=_progress)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def grid(key: BackendKey, *args, _progress: Progress | None = None) -> np.ndarray:
-    """Part 0's figure, ``(conds, strides, seed, gamma)``: each prompt at each step count."""
-    return backend(key).grid(*args, progress=_progress)
+def grid(
+    key: BackendKey,
+    conds: tuple[Cond, ...],
+    strides: tuple[int, ...],
+    seed: int,
+    gamma: float,
+    _progress: Progress | None = None,
+) -> np.ndarray:
+    """Part 0's figure: each prompt at each step count."""
+    return backend(key).grid(conds, strides, seed, gamma, progress=_progress)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def denoise(key: BackendKey, *args, _progress: Progress | None = None) -> DenoiseComparison:
-    """A1.2-A1.4, ``(x_0, cond, t, seed, stride, kernel, sigma)``: blur, one step and the loop."""
-    return backend(key).denoise(*args, progress=_progress)
+def denoise(
+    key: BackendKey,
+    x_0: np.ndarray,
+    cond: Cond,
+    t: int,
+    seed: int,
+    stride: int,
+    kernel: int,
+    sigma: float | None,
+    _progress: Progress | None = None,
+) -> DenoiseComparison:
+    """A1.2-A1.4: blur, one step and the loop from one x_t."""
+    return backend(key).denoise(x_0, cond, t, seed, stride, kernel, sigma, progress=_progress)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def psnr_curve(key: BackendKey, *args, _progress: Progress | None = None) -> dict[str, list[float]]:
-    """PSNR against t, ``(x_0, cond, seed, stride, ts)``."""
-    return backend(key).psnr_curve(*args, progress=_progress)
+def psnr_curve(
+    key: BackendKey,
+    x_0: np.ndarray,
+    cond: Cond,
+    seed: int,
+    stride: int,
+    ts: tuple[int, ...],
+    _progress: Progress | None = None,
+) -> dict[str, list[float]]:
+    """PSNR against t."""
+    return backend(key).psnr_curve(x_0, cond, seed, stride, ts, progress=_progress)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def sdedit(key: BackendKey, *args, _progress: Progress | None = None) -> tuple[np.ndarray, list[int]]:
-    """A1.7, ``(x_0, cond, seed, stride, gamma, i_starts)``: one edit per i_start, and its t."""
-    return backend(key).sdedit(*args, progress=_progress)
+def sdedit(
+    key: BackendKey,
+    x_0: np.ndarray,
+    cond: Cond,
+    seed: int,
+    stride: int,
+    gamma: float,
+    i_starts: tuple[int, ...],
+    _progress: Progress | None = None,
+) -> tuple[np.ndarray, list[int]]:
+    """A1.7: one edit per i_start, and its t."""
+    return backend(key).sdedit(x_0, cond, seed, stride, gamma, i_starts, progress=_progress)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def inpaint(key: BackendKey, *args, _progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A1.7.2, ``(x_0, region, cond, seed, stride, gamma)``: RePaint; (result, mask)."""
-    return backend(key).inpaint(*args, progress=_progress)
+def inpaint(
+    key: BackendKey,
+    x_0: np.ndarray,
+    region: Region,
+    cond: Cond,
+    seed: int,
+    stride: int,
+    gamma: float,
+    _progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A1.7.2: RePaint; (result, mask)."""
+    return backend(key).inpaint(x_0, region, cond, seed, stride, gamma, progress=_progress)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def anagram(key: BackendKey, *args, _progress: Progress | None = None) -> np.ndarray:
-    """A1.8, ``(conds, views, count, seed, stride, gamma)``: a tuple of 2-4 conditions and views."""
-    return backend(key).anagram(*args, progress=_progress)
+def anagram(
+    key: BackendKey,
+    conds: tuple[Cond, ...],
+    views: tuple[str, ...],
+    count: int,
+    seed: int,
+    stride: int,
+    gamma: float,
+    _progress: Progress | None = None,
+) -> np.ndarray:
+    """A1.8: 2-4 conditions and their views."""
+    return backend(key).anagram(conds, views, count, seed, stride, gamma, progress=_progress)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def hybrid(key: BackendKey, *args, _progress: Progress | None = None) -> HybridResult:
-    """A1.9, ``(far, near, kernel, sigma, count, seed, stride, gamma)``."""
-    return backend(key).hybrid(*args, progress=_progress)
+def hybrid(
+    key: BackendKey,
+    far: Cond,
+    near: Cond,
+    kernel: int,
+    sigma: float,
+    count: int,
+    seed: int,
+    stride: int,
+    gamma: float,
+    _progress: Progress | None = None,
+) -> HybridResult:
+    """A1.9: low frequencies of ``far``, high ones of ``near``."""
+    return backend(key).hybrid(far, near, kernel, sigma, count, seed, stride, gamma, progress=_progress)
 
 
 @st.cache_data(max_entries=4, show_spinner="Stage II: upscaling to 256×256…")
@@ -319,8 +392,9 @@ def compare_samplers(name: str, root: str, mtime: float, *args, _progress: Progr
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def fewer_steps_sweep(name: str, root: str, mtime: float, samples: int, quick: bool,
-                      _progress: Progress | None = None) -> dict:
+def fewer_steps_sweep(
+    name: str, root: str, mtime: float, samples: int, quick: bool, _progress: Progress | None = None
+) -> dict:
     """The quality-against-NFE curves, measured on this machine (``engine.fewer_steps.sweep``)."""
     from engine.fewer_steps import sweep
 

@@ -14,9 +14,10 @@ import streamlit as st
 from dashboard import backends, cache, images, ui
 from dashboard.pack import NotInPack
 from dashboard.partb import model_folder, models_dir
+from dashboard.settings import COURSE_DDPM_STEPS, FAST_STEP_CHOICES, STRIDE, STRIDE_CHOICES
 from dashboard.uploads import UploadError, load_image
-from engine.checkpoints import CheckpointError
 from engine.adapters import ModelNotFound
+from engine.checkpoints import CheckpointError
 
 
 def status() -> backends.Active:
@@ -137,7 +138,7 @@ SAMPLER_LABELS = {
 }
 
 
-def diffusion_sampler(prefix: str, backend, strides=(10, 20, 30, 50, 100)) -> tuple[str, int, int | None]:
+def diffusion_sampler(prefix: str, backend, strides=STRIDE_CHOICES) -> tuple[str, int, int | None]:
     """The sampler of a diffusion page: the course's strided loop (stride), or DDIM /
     DPM-Solver++ (steps). Returns (sampler, stride, steps or None)."""
     sampler = pick(
@@ -149,8 +150,8 @@ def diffusion_sampler(prefix: str, backend, strides=(10, 20, 30, 50, 100)) -> tu
         widget=st.radio,
         horizontal=True,
         format_func=SAMPLER_LABELS.get,
-        help="The course's loop takes 33 steps at stride 30; DDIM and DPM-Solver++ solve the same "
-        "model's ODE in fewer (see the Fewer steps page).",
+        help=f"The course's loop takes {COURSE_DDPM_STEPS} steps at stride {STRIDE}; DDIM and "
+        "DPM-Solver++ solve the same model's ODE in fewer (see the Fewer steps page).",
     )
     if sampler == "ddpm":
         stride = int(
@@ -158,13 +159,13 @@ def diffusion_sampler(prefix: str, backend, strides=(10, 20, 30, 50, 100)) -> tu
                 "Stride (timesteps skipped per step)",
                 f"{prefix}_stride",
                 list(strides),
-                30,
+                STRIDE,
                 backend.allowed("stride"),
             )
         )
         return sampler, stride, None
-    steps = int(pick("Steps", f"{prefix}_steps", [3, 4, 5, 7, 10, 15, 20, 33, 50], 10, None))
-    return sampler, 30, steps
+    steps = int(pick("Steps", f"{prefix}_steps", list(FAST_STEP_CHOICES), 10, None))
+    return sampler, STRIDE, steps
 
 
 def prompt_select(
@@ -190,11 +191,14 @@ def typed_prompt(active: backends.Active, key: str) -> None:
         return
     with st.popover("Type a new prompt", icon=":material/edit:"):
         with st.form(f"{key}_typed_form", border=False):
-            text = st.text_input("Prompt", key=f"{key}_typed", max_chars=300,
-                                 placeholder="an oil painting of a lighthouse")
+            text = st.text_input(
+                "Prompt", key=f"{key}_typed", max_chars=300, placeholder="an oil painting of a lighthouse"
+            )
             go = st.form_submit_button("Encode with T5 and use it", type="primary")
-        st.caption("T5-XXL runs once per new prompt (about 9 GB of weights: loaded for this, then freed; "
-                   "minutes on a CPU). The embedding is kept in the store, so the prompt is instant later.")
+        st.caption(
+            "T5-XXL runs once per new prompt (about 9 GB of weights: loaded for this, then freed; "
+            "minutes on a CPU). The embedding is kept in the store, so the prompt is instant later."
+        )
     text = " ".join(str(text or "").split())
     if not go or not text:
         return

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.settings import FLOW_GUIDANCE
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -158,7 +160,11 @@ def lr_sweep_caption(sweep: dict) -> str:
         f"Shipped: constant {sweep['chosen_lr']:g}. Too large a rate keeps the loss noisy "
         "and high; too small a rate starts slowly. ExponentialLR takes big steps early and "
         "small ones late."
-        + (f" Samples at γ = 5 that the classifier reads as the asked digit: {acc}." if acc else "")
+        + (
+            f" Samples at γ = {FLOW_GUIDANCE:g} that the classifier reads as the asked digit: {acc}."
+            if acc
+            else ""
+        )
     )
 
 

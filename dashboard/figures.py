@@ -4,7 +4,8 @@ No Streamlit. Training-curve charts are in ``dashboard.curves``, pictures in ``d
 - ``schedule_figure``, ``metric_vs_t_figure``, ``fft_pair_figure``: Part A charts.
 - ``animation_figure``: a client-side animation (Plotly frames) of image panels with play/pause
   and a scrub slider; frames are sent once, so scrubbing needs no server round trip.
-- ``forward_scrubber_html``: the Forward page's t scrubber, computed in the browser.
+- ``forward_scrubber_html``: the Forward page's t scrubber, computed in the browser (its HTML and
+  JS are ``dashboard/web/forward_scrubber.*``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard import web
 from dashboard.images import data_uri
 
 # Plotly's modebar camera button downloads the chart as a PNG, in the browser.
@@ -148,55 +150,7 @@ def forward_scrubber_html(x_0, eps, alphas_cumprod, t: int = 500, scale: int = 6
             "eps": _b64_float32(eps),
         }
     )
-    return (
-        _SCRUBBER_TEMPLATE.replace("__DATA__", data).replace("__TMAX__", str(tmax)).replace("__T__", str(t))
-    )
-
-
-_SCRUBBER_TEMPLATE = """<!doctype html><html><head><meta charset="utf-8"><style>
-body{margin:0;font-family:"Source Sans Pro",sans-serif;color:#31333f}
-.row{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}
-figure{margin:0;text-align:center} figcaption{font-size:14px;margin-top:2px}
-canvas{image-rendering:pixelated;image-rendering:crisp-edges;border:1px solid #ddd}
-#t{width:min(640px,95vw);accent-color:#ff4b4b} .lbl{font-size:16px;margin:4px 0 8px}
-button{font-size:13px;margin-left:8px}
-</style></head><body>
-<div class="lbl"><label for="t">t = <b id="tv">__T__</b></label>
- &nbsp; ᾱ<sub>t</sub> = <span id="ab"></span> &nbsp; √ᾱ<sub>t</sub> = <span id="sa"></span>
- &nbsp; √(1−ᾱ<sub>t</sub>) = <span id="sn"></span>
- <button id="dl" title="Download the x_t shown as PNG">PNG</button></div>
-<input id="t" type="range" min="0" max="__TMAX__" step="1" value="__T__" aria-label="t">
-<div class="row"><figure><canvas id="xt"></canvas><figcaption>x<sub>t</sub></figcaption></figure>
-<figure><canvas id="ep"></canvas><figcaption>ε (the noise, fixed by the seed)</figcaption></figure></div>
-<script>
-const D = __DATA__;
-function f32(b64){const s=atob(b64);const u=new Uint8Array(s.length);
- for(let i=0;i<s.length;i++)u[i]=s.charCodeAt(i);return new Float32Array(u.buffer);}
-const x0=f32(D.x0), eps=f32(D.eps), n=D.h*D.w;
-function setup(cv){cv.width=D.w;cv.height=D.h;cv.style.width=(D.w*D.scale)+"px";
- cv.style.height=(D.h*D.scale)+"px";return cv.getContext("2d");}
-const cx=setup(document.getElementById("xt")), ce=setup(document.getElementById("ep"));
-const img=cx.createImageData(D.w,D.h);
-function paint(ctx,im,get){const p=im.data;
- for(let i=0;i<n;i++){for(let k=0;k<3;k++){const ch=D.c===3?k:0;let v=(get(ch*n+i)+1)*127.5;
-  p[4*i+k]=v<0?0:v>255?255:v;}p[4*i+3]=255;}
- ctx.putImageData(im,0,0);}
-const slider=document.getElementById("t");
-window.scrubLatencies=[];let tKey=null;
-slider.addEventListener("keydown",()=>{tKey=performance.now();});
-function draw(){const t=+slider.value,a=D.abar[t],s=Math.sqrt(a),r=Math.sqrt(1-a);
- paint(cx,img,i=>s*x0[i]+r*eps[i]);
- document.getElementById("tv").textContent=t;document.getElementById("ab").textContent=a.toFixed(4);
- document.getElementById("sa").textContent=s.toFixed(3);document.getElementById("sn").textContent=r.toFixed(3);
- if(tKey!==null){window.scrubLatencies.push(performance.now()-tKey);tKey=null;}}
-slider.addEventListener("input",draw);
-paint(ce,ce.createImageData(D.w,D.h),i=>eps[i]/3);
-draw();
-document.getElementById("dl").addEventListener("click",()=>{const big=document.createElement("canvas");
- big.width=D.w*D.scale;big.height=D.h*D.scale;const g=big.getContext("2d");g.imageSmoothingEnabled=false;
- g.drawImage(document.getElementById("xt"),0,0,big.width,big.height);const a=document.createElement("a");
- a.href=big.toDataURL("image/png");a.download="x_t_"+slider.value+".png";a.click();});
-</script></body></html>"""
+    return web.page("forward_scrubber", DATA=data, TMAX=str(tmax), T=str(t))
 
 
 def fft_pair_figure(magnitudes: dict[str, np.ndarray], height: int = 300) -> go.Figure:

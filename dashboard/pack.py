@@ -14,10 +14,20 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from dashboard.parta import Cond, DenoiseComparison, HybridResult, every_fifth, scores
+from dashboard.parta.contract import (
+    Cond,
+    DenoiseComparison,
+    HybridResult,
+    NotInPack,
+    PartABackend,
+    Progress,
+    Region,
+    every_fifth,
+    scores,
+)
+from engine.adapters import ModelSpec
 from engine.deepfloyd.model import DEFAULT_PROMPT
 from engine.illusions import fft_magnitude
-from engine.adapters import ModelSpec
 from engine.schedule import strided_timesteps
 from engine.trajectory import Trajectory
 
@@ -32,11 +42,10 @@ PAGE_FIGURES = {  # which figures each Part A page shows
 EDIT_MODES = {"SDEdit sweep": "sdedit", "Change the prompt": "text_edit", "Inpainting": "inpaint"}
 
 
-class NotInPack(LookupError):
-    """The pack does not hold what was asked; the message says what it holds instead."""
+__all__ = ["EDIT_MODES", "NotInPack", "PackBackend"]
 
 
-class PackBackend:
+class PackBackend(PartABackend):
     def __init__(self, pack):
         self.pack, self.settings = pack, pack.settings
         size = next(iter(pack.figures.values())).arrays
@@ -123,6 +132,14 @@ class PackBackend:
 
     # ------------------------------------------------------------------------- answers
 
+    def _holds(self, what: str, asked, held) -> None:
+        """A NotInPack naming ``what`` when the page asked for a value the pack does not hold."""
+        if asked != held:
+            raise NotInPack(
+                f"this pack holds {what} = {held}, not {asked}; a pack answers only the "
+                "settings it was computed at"
+            )
+
     def sample(
         self,
         conds: Sequence[Cond],
@@ -131,7 +148,7 @@ class PackBackend:
         gamma: float,
         sampler: str = "ddpm",
         steps: int | None = None,
-        progress=None,
+        progress: Progress | None = None,
     ) -> Trajectory:
         if sampler != "ddpm":
             raise NotInPack(f"a pack holds the course's loop only, not {sampler}")
@@ -146,7 +163,14 @@ class PackBackend:
         times = tuple(int(t) for t in fig.arrays["timesteps"])
         return Trajectory(times, traj.astype(np.float32).swapaxes(0, 1), None, len(times) - 1, (0.0, 1.0))
 
-    def grid(self, conds: Sequence[Cond], strides: Sequence[int], seed: int, gamma: float, progress=None):
+    def grid(
+        self,
+        conds: Sequence[Cond],
+        strides: Sequence[int],
+        seed: int,
+        gamma: float,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
         fig = self._figure("part0")
         prompts, held = list(fig.meta["prompts"]), [int(k) for k in fig.meta["strides"]]
         if gamma != float(fig.meta["guidance"]):
@@ -158,7 +182,17 @@ class PackBackend:
         rows = images[[prompts.index(c) for c in conds]]
         return rows[:, [held.index(int(k)) for k in strides]].astype(np.float32)
 
-    def denoise(self, x_0, cond: Cond, t: int, seed: int, stride: int, kernel: int, sigma, progress=None):
+    def denoise(
+        self,
+        x_0: np.ndarray,
+        cond: Cond,
+        t: int,
+        seed: int,
+        stride: int,
+        kernel: int,
+        sigma: float | None,
+        progress: Progress | None = None,
+    ) -> DenoiseComparison:
         k = self._seed_index(seed)
         if self.has("iterative") and int(t) == int(self.pack.figure("iterative").arrays["timesteps"][0]):
             a = self.pack.figure("iterative").arrays
@@ -188,7 +222,16 @@ class PackBackend:
         metrics = {n: scores(img, photo) for n, img in images.items() if img is not None}
         return DenoiseComparison(int(t), noisy, blurred, one, final, loop, 2.0, 5, metrics)
 
-    def sdedit(self, x_0, cond: Cond, seed: int, stride: int, gamma: float, i_starts=(), progress=None):
+    def sdedit(
+        self,
+        x_0: np.ndarray,
+        cond: Cond,
+        seed: int,
+        stride: int,
+        gamma: float,
+        i_starts: Sequence[int],
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, list[int]]:
         name = "sdedit" if cond == DEFAULT_PROMPT else "text_edit"
         fig = self._figure(name)
         if cond != fig.meta.get("prompt"):
@@ -197,18 +240,77 @@ class PackBackend:
         ts = strided_timesteps(int(self.settings["stride"]))
         return fig.arrays["edits"][self._seed_index(seed)], [ts[i] for i in starts]
 
-    def inpaint(self, x_0, region, cond: Cond, seed: int, stride: int, gamma: float, progress=None):
+    def inpaint(
+        self,
+        x_0: np.ndarray,
+        region: Region,
+        cond: Cond,
+        seed: int,
+        stride: int,
+        gamma: float,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The pack's one inpainting: its photo, box, prompt, stride and γ; another asks raise."""
+        if isinstance(region, np.ndarray):
+            raise NotInPack("a pack holds inpainting inside its rectangle only, not a painted mask")
+        self._holds("the inpainting box", tuple(int(v) for v in region), self._box())
+        self._settings_hold(stride, gamma)
         a = self._figure("inpaint").arrays
         return a["images"][self._seed_index(seed)][0], a["mask"]
 
-    def anagram(self, conds, views, count, seed, stride, gamma, progress=None) -> np.ndarray:
-        return self._figure("anagram").arrays["images"][self._seed_index(seed)]
+    def anagram(
+        self,
+        conds: Sequence[Cond],
+        views: Sequence[str],
+        count: int,
+        seed: int,
+        stride: int,
+        gamma: float,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """The pack's one anagram (its two prompts, one view); other prompts or views raise."""
+        s = self.settings
+        self._holds("the anagram's prompts", tuple(conds), tuple(s["anagram_prompts"]))
+        self._holds(
+            "the anagram's views",
+            tuple(v for v in views if v not in (None, "", "identity")),
+            (s["anagram_view"],),
+        )
+        self._settings_hold(stride, gamma)
+        return self._figure("anagram").arrays["images"][self._seed_index(seed)][:count]
 
-    def hybrid(self, far, near, kernel, sigma, count, seed, stride, gamma, progress=None) -> HybridResult:
-        images = self._figure("hybrid").arrays["images"][self._seed_index(seed)]
+    def hybrid(
+        self,
+        far: Cond,
+        near: Cond,
+        kernel: int,
+        sigma: float,
+        count: int,
+        seed: int,
+        stride: int,
+        gamma: float,
+        progress: Progress | None = None,
+    ) -> HybridResult:
+        """The pack's one hybrid (its two prompts, blur 33 / 2); other settings raise."""
+        self._holds("the hybrid's prompts", (far, near), tuple(self.settings["hybrid_prompts"]))
+        self._holds("the hybrid's blur", (int(kernel), float(sigma)), self.allowed("hybrid_blur")[0])
+        self._settings_hold(stride, gamma)
+        images = self._figure("hybrid").arrays["images"][self._seed_index(seed)][:count]
         return HybridResult(
             images, None, None, fft_magnitude(torch.as_tensor(np.array(images[0]))).numpy(), None
         )
 
-    def psnr_curve(self, *args, **kwargs):
+    def psnr_curve(
+        self,
+        x_0: np.ndarray,
+        cond: Cond,
+        seed: int,
+        stride: int,
+        ts: Sequence[int],
+        progress: Progress | None = None,
+    ) -> dict[str, list[float]]:
         raise NotInPack("a pack holds no PSNR-against-t curve: it needs the model at every t")
+
+    def _settings_hold(self, stride: int, gamma: float) -> None:
+        self._holds("stride", int(stride), int(self.settings["stride"]))
+        self._holds("γ", float(gamma), float(self.settings["guidance"]))

@@ -23,12 +23,6 @@ import torch
 
 from dashboard.curves import Curve
 from dashboard.parta import Progress, step_progress
-from engine.checkpoints import atomic_write_text, load_tensors
-from engine.data import load_mnist, mnist_mean_image
-from engine.device import cpu_amp
-from engine.fewer_steps import fastest_within  # noqa: F401  -- the pages pick the point to name
-from engine.forward import add_noise_sigma
-from engine.metrics import psnr
 from engine.adapters import (
     MNISTDDPM,
     MODEL_NAMES,
@@ -38,8 +32,15 @@ from engine.adapters import (
     read_manifest,
     read_quality,
 )
+from engine.checkpoints import atomic_write_text, load_tensors
+from engine.course import DDPM_GUIDANCE, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
+from engine.data import load_mnist, mnist_mean_image
+from engine.device import cpu_amp
+from engine.fewer_steps import fastest_within  # noqa: F401  -- the pages pick the point to name
+from engine.forward import add_noise_sigma
+from engine.metrics import psnr
 from engine.runs import RunFiles, read_log
-from engine.sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow
+from engine.sampling import digit_labels, sample_ddpm, sample_flow
 from engine.schedule import strided_timesteps
 from engine.trajectory import Trajectory
 
@@ -349,14 +350,16 @@ def compare_samplers(
         gen = torch.Generator().manual_seed(int(seed))
         t0 = time.perf_counter()
         if kind == "ddpm":
-            traj = sample_ddpm(model, labels, 30, 7.0, gen, report, False, sampler=sampler, steps=steps)
+            traj = sample_ddpm(
+                model, labels, STRIDE, DDPM_GUIDANCE, gen, report, False, sampler=sampler, steps=steps
+            )
         else:
             traj = sample_flow(
                 model,
                 labels if conditional else None,
                 len(labels),
                 steps,
-                5.0 if conditional else None,
+                FLOW_GUIDANCE if conditional else None,
                 gen,
                 report,
                 False,

@@ -1,6 +1,7 @@
 """What this machine can do, for the Performance page and the sidebar: the benchmark reports in
-``cache/bench/`` (``python -m engine bench`` and ``python -m dashboard.bench``) and the training
-speed each shipped model's manifest recorded. No Streamlit here: plain data and Plotly figures.
+``cache/bench/`` (``python -m engine bench`` and, from a checkout, ``python -m
+tests.support.browser_bench``; read as JSON files, never imported) and the training speed each
+shipped model's manifest recorded. No Streamlit here: plain data and Plotly figures.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from engine.data import CACHE_DIR
 from engine.adapters import MODEL_NAMES, read_manifest
+from engine.data import CACHE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = {
     "engine": "Engine: training and sampling (python -m engine bench)",
     "engine-quick": "Engine, quick run on this machine (from this page)",
-    "dashboard": "Dashboard: start, memory, scrubbing (python -m dashboard.bench)",
+    "dashboard": "Dashboard: start, memory, scrubbing (python -m tests.support.browser_bench)",
 }
 
 

@@ -31,7 +31,6 @@ MNIST_MD5 = {
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
-MNIST_MEAN = 0.1307
 
 
 class DataError(RuntimeError):

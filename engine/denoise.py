@@ -23,7 +23,7 @@ import torch
 
 from .forward import noise_coefficients
 from .metrics import psnr
-from .schedule import Schedule, strided_timesteps
+from .schedule import Schedule
 from .trajectory import Recorder, StepCallback, Trajectory
 
 DDPM_RANGE = (-1.0, 1.0)  # the pixels every Part A model works in (ddpm-class and DeepFloyd IF)
@@ -167,35 +167,37 @@ def check_i_start(i_start: int, timesteps: Sequence[int]) -> None:
 @torch.inference_mode()
 def iterative_denoise(
     model: Callable,
-    x_t: torch.Tensor,
-    i_start: int = 0,
-    timesteps: Sequence[int] | None = None,
-    schedule: Schedule | None = None,
+    x: torch.Tensor,
+    timesteps: Sequence[int],
+    *,
     cond=None,
     generator: torch.Generator | None = None,
-    add_variance: bool = True,
     callback: StepCallback | None = None,
-    after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
     record: bool = True,
+    schedule: Schedule | None = None,
+    add_variance: bool = True,
+    after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
 ) -> Trajectory:
-    """Part A1.4-A1.5: denoise ``x_t`` (at ``timesteps[i_start]``) down to t = timesteps[-1]
-    (from pure noise at ``timesteps[0]``, this is sampling). The course's strided DDPM loop.
+    """Part A1.4-A1.5: the course's strided DDPM loop. ``x`` is at ``timesteps[0]`` and is denoised
+    step by step down to ``timesteps[-1]`` (from pure noise at 990, this is sampling; SDEdit passes
+    the grid from its i_start on: ``timesteps[i_start:]``).
 
     ``after_step(x, t)`` may rewrite x after each step (inpainting); variance noise comes from
     ``generator``. Returns the ``Trajectory`` in [-1, 1] pixels, times = the timesteps.
     """
     schedule = schedule or Schedule.cosine()
-    timesteps = list(timesteps if timesteps is not None else strided_timesteps())
-    if x_t.ndim != 4:
-        raise ValueError(f"x_t must be a batch of images (B, C, H, W), got shape {tuple(x_t.shape)}")
+    timesteps = list(timesteps)
+    if x.ndim != 4:
+        raise ValueError(f"x_t must be a batch of images (B, C, H, W), got shape {tuple(x.shape)}")
+    if len(timesteps) < 2:
+        raise ValueError(f"the loop needs at least two timesteps (one step), got {timesteps}")
     if any(a <= b for a, b in zip(timesteps, timesteps[1:], strict=False)):
         raise ValueError("timesteps must be strictly decreasing")
     schedule.check_t(timesteps)
-    check_i_start(i_start, timesteps)
-    x = x_t.float()
-    n = len(timesteps) - 1 - i_start
-    rec = Recorder(x, timesteps[i_start], n, record, callback)
-    for i in range(i_start, len(timesteps) - 1):
+    x = x.float()
+    n = len(timesteps) - 1
+    rec = Recorder(x, timesteps[0], n, record, callback)
+    for i in range(n):
         t, t_prev = timesteps[i], timesteps[i + 1]
         # 1. noise (and maybe variance) estimate
         out = model(x, _timesteps_tensor(t, x.shape[0], x.device), cond).float()
@@ -208,5 +210,5 @@ def iterative_denoise(
         # 3. constraints (inpainting), then record
         if after_step is not None:
             x = after_step(x, t_prev)
-        rec.step(i - i_start, t_prev, x, x0_hat)
+        rec.step(i, t_prev, x, x0_hat)
     return rec.result(n, DDPM_RANGE)

@@ -46,15 +46,19 @@ def fast_timesteps(steps: int, start: int = 990, num_train_timesteps: int = 1000
     return [start - i * k for i in range(steps)]
 
 
-def make_scheduler(name: str, schedule: Schedule, steps: int, threshold: bool = True):
-    """A fresh diffusers scheduler (they keep state, so never shared) set to ``fast_timesteps``."""
+def make_scheduler(name: str, schedule: Schedule, grid, threshold: bool = True):
+    """A fresh diffusers scheduler (they keep state, so never shared) set to the timesteps ``grid``
+    (``fast_timesteps(steps)``; DDIM steps t -> t - T // steps, so its grid must be exactly that)."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
-    grid = fast_timesteps(steps, num_train_timesteps=schedule.num_timesteps)
+    grid = [int(t) for t in grid]
+    steps = len(grid)
     common = {"num_train_timesteps": schedule.num_timesteps, "trained_betas": schedule.betas.numpy(),
               "prediction_type": "epsilon", "thresholding": threshold, "dynamic_thresholding_ratio": 0.95,
               "sample_max_value": 1.5}
     if name == "ddim":
+        if grid != fast_timesteps(steps, grid[0], schedule.num_timesteps):
+            raise ValueError("DDIM steps t -> t - T // steps: give it fast_timesteps(steps)")
         sched = DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
         sched.set_timesteps(steps)  # DDIM steps t -> t - T // steps: the grid's own stride
         sched.timesteps = torch.tensor(grid)
@@ -70,27 +74,29 @@ def make_scheduler(name: str, schedule: Schedule, steps: int, threshold: bool = 
 @torch.inference_mode()
 def scheduler_sample(
     model: Callable,
-    x_T: torch.Tensor,
-    name: str = "ddim",
-    steps: int = 20,
-    schedule: Schedule | None = None,
+    x: torch.Tensor,
+    grid,
+    *,
     cond=None,
-    eta: float = 0.0,
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
     record: bool = True,
+    name: str = "ddim",
+    schedule: Schedule | None = None,
+    eta: float = 0.0,
     threshold: bool = True,
 ) -> Trajectory:
-    """Sample from pure noise ``x_T`` with DDIM (``eta``: 0 deterministic, 1 ancestral) or
-    DPM-Solver++(2M) in ``steps`` network evaluations. Returns the ``Trajectory`` in [-1, 1]
-    pixels with times = the scheduler's timesteps, then 0 (clean)."""
+    """Sample from pure noise ``x`` with DDIM (``eta``: 0 deterministic, 1 ancestral) or
+    DPM-Solver++(2M) (``name``) on the timesteps ``grid`` (``fast_timesteps(steps)``): one network
+    evaluation per timestep. Returns the ``Trajectory`` in [-1, 1] pixels with times = the
+    scheduler's timesteps, then 0 (clean)."""
     schedule = schedule or Schedule.cosine()
     if not 0 <= eta <= 1:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
-    sched = make_scheduler(name, schedule, steps, threshold)
+    sched = make_scheduler(name, schedule, grid, threshold)
     extra = {"eta": eta, "use_clipped_model_output": threshold} if name == "ddim" else {}
     timesteps = [int(t) for t in sched.timesteps]
-    x = x_T.float()
+    x = x.float()
     rec = Recorder(x, timesteps[0], len(timesteps), record, callback)
     for i, t in enumerate(timesteps):
         # 1. noise estimate (the variance half of IF's output is not used by these solvers)
@@ -101,3 +107,17 @@ def scheduler_sample(
         x = sched.step(eps, t, x, generator=generator, **extra).prev_sample.float()
         rec.step(i, timesteps[i + 1] if i + 1 < len(timesteps) else 0, x, x0_hat)
     return rec.result(len(timesteps), DDPM_RANGE)
+
+
+def ddim_sample(model, x, grid, *, cond=None, generator=None, callback=None, record=True,
+                schedule: Schedule | None = None, eta: float = 0.0, threshold: bool = True) -> Trajectory:
+    """DDIM (Song et al. 2021) in the sampler contract's shape; ``grid = fast_timesteps(steps)``."""
+    return scheduler_sample(model, x, grid, cond=cond, generator=generator, callback=callback, record=record,
+                            name="ddim", schedule=schedule, eta=eta, threshold=threshold)
+
+
+def dpmpp_2m_sample(model, x, grid, *, cond=None, generator=None, callback=None, record=True,
+                    schedule: Schedule | None = None, threshold: bool = True) -> Trajectory:
+    """DPM-Solver++(2M) (Lu et al. 2022) in the sampler contract's shape."""
+    return scheduler_sample(model, x, grid, cond=cond, generator=generator, callback=callback, record=record,
+                            name="dpmpp-2m", schedule=schedule, threshold=threshold)

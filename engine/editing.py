@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from .course import SDEDIT_I_STARTS
 from .denoise import check_i_start, iterative_denoise
 from .forward import forward, randn_like
 from .schedule import Schedule, strided_timesteps
 from .trajectory import StepCallback, Trajectory
-
-SDEDIT_I_STARTS = (1, 3, 5, 7, 10, 20)
 
 
 def sdedit(
@@ -41,9 +40,8 @@ def sdedit(
     # 1. noise the real image to timesteps[i_start]
     x_t = forward(x_orig.float(), timesteps[i_start], schedule, generator=generator)
     # 2. denoise from there
-    return iterative_denoise(
-        model, x_t, i_start, timesteps, schedule, cond, generator, callback=callback
-    )
+    return iterative_denoise(model, x_t, timesteps[i_start:], cond=cond, generator=generator,
+                             callback=callback, schedule=schedule)
 
 
 def _grid(schedule: Schedule | None, timesteps: Sequence[int] | None) -> tuple[Schedule, list[int]]:
@@ -109,7 +107,5 @@ def inpaint(
     # 1. start from pure noise, with the known region already at the first noise level
     x_t = keep_known(randn_like(x_orig, generator), timesteps[0])
     # 2. denoise, re-imposing the known region after every step
-    return iterative_denoise(
-        model, x_t, 0, timesteps, schedule, cond, generator,
-        callback=callback, after_step=keep_known,
-    )
+    return iterative_denoise(model, x_t, timesteps, cond=cond, generator=generator, callback=callback,
+                             schedule=schedule, after_step=keep_known)

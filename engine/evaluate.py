@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .adapters import MNISTDDPM, FlowModel, load_builtin
 from .classifier import class_probs, classify, features
+from .course import DDPM_GUIDANCE, EULER_STEPS, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
 from .data import load_mnist, mnist_mean_image
 from .device import cpu_amp
 from .forward import add_noise_sigma
 from .metrics import psnr
-from .adapters import MNISTDDPM, FlowModel, load_builtin
-from .sampling import SIGMA_GRID, digit_labels, sample_ddpm, sample_flow
+from .sampling import digit_labels, sample_ddpm, sample_flow
 
 
 def classifier_accuracy(root: Path | None = None) -> dict:
@@ -45,7 +46,7 @@ def per_class_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | None = None,
-                   guidance: float | None = None, steps: int = 300, stride: int = 30,
+                   guidance: float | None = None, steps: int = EULER_STEPS, stride: int = STRIDE,
                    device: str = "cpu", fd: bool = False) -> dict:
     """Generate ``per_label`` digits of each class and score them with the classifier.
 
@@ -60,12 +61,12 @@ def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | N
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     if cfg.objective == "ddpm":
-        guidance = 7.0 if guidance is None else guidance
+        guidance = DDPM_GUIDANCE if guidance is None else guidance
         traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, stride, guidance, gen, record=False)
         images = torch.from_numpy(traj.to_unit().final)
         setting = {"guidance": guidance, "stride": stride}
     elif conditional:
-        guidance = 5.0 if guidance is None else guidance
+        guidance = FLOW_GUIDANCE if guidance is None else guidance
         traj = sample_flow(FlowModel(net, cfg, amp), labels, len(labels), steps, guidance, gen, record=False)
         images = traj.final.clamp(0, 1)
         setting = {"guidance": guidance, "steps": steps}

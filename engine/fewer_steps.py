@@ -15,11 +15,13 @@ from collections.abc import Callable
 
 import torch
 
+from .adapters import MNISTDDPM, FlowModel, load_builtin
 from .classifier import class_probs
+from .course import COURSE_SAMPLER, GUIDANCE, STRIDE, matches_course
 from .device import cpu_amp, machine_description
 from .evaluate import fd_to_test
-from .adapters import MNISTDDPM, FlowModel, load_builtin
-from .sampling import DIFFUSION_SAMPLERS, FLOW_SAMPLERS, digit_labels, sample_ddpm, sample_flow
+from .samplers import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
+from .sampling import digit_labels, sample_ddpm, sample_flow
 
 # step counts per sampler: NFE from a handful to the course's
 GRIDS = {
@@ -27,8 +29,6 @@ GRIDS = {
     "rk4": (2, 3, 5, 13, 25), "ddpm": (5, 10, 20, 33, 66), "ddim": (5, 10, 20, 33, 50, 100),
     "dpmpp-2m": (3, 5, 7, 10, 15, 20, 33),
 }
-COURSE = {"ddpm": ("ddpm", 33), "flow": ("euler", 300)}  # (sampler, steps) of the course
-GUIDANCE = {"ddpm": 7.0, "flow": 5.0}
 QUICK_GRIDS = {name: steps[:4] for name, steps in GRIDS.items()}
 
 
@@ -39,7 +39,8 @@ def sample_with(name: str, sampler: str, steps: int, labels: torch.Tensor | None
     gen = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
     if cfg.objective == "ddpm":
-        traj = sample_ddpm(MNISTDDPM(net, amp=cpu_amp()), labels, 30, GUIDANCE["ddpm"], gen, callback, False,
+        model = MNISTDDPM(net, amp=cpu_amp())
+        traj = sample_ddpm(model, labels, STRIDE, GUIDANCE["ddpm"], gen, callback, False,
                            sampler=sampler, steps=steps)
         images = torch.from_numpy(traj.to_unit().final)
     else:
@@ -71,7 +72,7 @@ def sweep(name: str, samples: int = 200, seed: int = 0, quick: bool = False, roo
     count = samples if labels is None else len(labels)
     grids = QUICK_GRIDS if quick else GRIDS
     runs = [(s, n) for s in (DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS) for n in grids[s]]
-    runs += [COURSE[kind]] if COURSE[kind] not in runs else []
+    runs += [COURSE_SAMPLER[kind]] if COURSE_SAMPLER[kind] not in runs else []
     total, done, points = sum(n for _, n in runs), 0, []
     for sampler, steps in runs:
         def callback(s, done=done, sampler=sampler):
@@ -82,7 +83,7 @@ def sweep(name: str, samples: int = 200, seed: int = 0, quick: bool = False, roo
         points.append({"sampler": sampler, "steps": steps, "nfe": nfe, "seconds": round(seconds, 2),
                        **score(classifier, images, labels)})
         done += steps
-    course = next(p for p in points if (p["sampler"], p["steps"]) == COURSE[kind])
+    course = next(p for p in points if (p["sampler"], p["steps"]) == COURSE_SAMPLER[kind])
     guidance = GUIDANCE[kind] if cfg.arch == "class" else None
     return {"model": name, "kind": kind, "samples": count, "seed": seed, "guidance": guidance,
             "course": {"sampler": course["sampler"], "steps": course["steps"]},
@@ -90,11 +91,18 @@ def sweep(name: str, samples: int = 200, seed: int = 0, quick: bool = False, roo
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": points}
 
 
-def fastest_within(report: dict, fd_margin: float = 0.10, min_accuracy: float | None = None) -> dict | None:
-    """The point with the fewest NFE whose FD is within ``fd_margin`` of the course's and whose
-    accuracy (class models) is at least ``min_accuracy``; None when none is."""
+def fastest_within(report: dict, fd_margin: float | None = None,
+                   min_accuracy: float | None = None) -> dict | None:
+    """The point with the fewest NFE (ties: the lower FD) that passes the course's rule
+    (``engine.course.matches_course``: FD within ``FD_MARGIN`` of the course setting's, and the
+    class models' accuracy at least ``MIN_ACCURACY``); None when none does. ``fd_margin`` (and
+    ``min_accuracy``) replace the rule by a plain margin, for tests and what-ifs."""
     course = next(p for p in report["points"]
                   if (p["sampler"], p["steps"]) == (report["course"]["sampler"], report["course"]["steps"]))
-    ok = [p for p in report["points"] if p["fd"] <= course["fd"] * (1 + fd_margin)
-          and (min_accuracy is None or p.get("accuracy", 1.0) >= min_accuracy)]
+    if fd_margin is None:
+        ok = [p for p in report["points"]
+              if matches_course(p["fd"], course["fd"], p.get("accuracy"), report["kind"])]
+    else:
+        ok = [p for p in report["points"] if p["fd"] <= course["fd"] * (1 + fd_margin)
+              and (min_accuracy is None or p.get("accuracy", 1.0) >= min_accuracy)]
     return min(ok, key=lambda p: (p["nfe"], p["fd"])) if ok else None

@@ -40,21 +40,21 @@ def flow_matching_loss(
 # the clean estimate x1_hat), so a step costs NFE - 1 more calls of u.
 
 
-def euler(u, x, t, dt, k1):
+def euler_step(u, x, t, dt, k1):
     return x + dt * k1
 
 
-def midpoint(u, x, t, dt, k1):
+def midpoint_step(u, x, t, dt, k1):
     return x + dt * u(x + dt / 2 * k1, t + dt / 2)
 
 
-def heun(u, x, t, dt, k1):
+def heun_step(u, x, t, dt, k1):
     """Heun's method (the trapezoid rule with an Euler predictor)."""
     k2 = u(x + dt * k1, t + dt)
     return x + dt / 2 * (k1 + k2)
 
 
-def rk4(u, x, t, dt, k1):
+def rk4_step(u, x, t, dt, k1):
     """Fourth order, Kutta's 3/8 rule: torchdiffeq's fixed-grid "rk4" (and Meta's flow_matching)."""
     k2 = u(x + dt * k1 / 3, t + dt / 3)
     k3 = u(x + dt * (k2 - k1 / 3), t + 2 * dt / 3)
@@ -62,7 +62,13 @@ def rk4(u, x, t, dt, k1):
     return x + dt * (k1 + 3 * (k2 + k3) + k4) / 8
 
 
-SOLVERS = {"euler": (euler, 1), "midpoint": (midpoint, 2), "heun": (heun, 2), "rk4": (rk4, 4)}  # (step, NFE)
+# (step, NFE per step); "euler" (the course's) first
+SOLVERS = {
+    "euler": (euler_step, 1),
+    "midpoint": (midpoint_step, 2),
+    "heun": (heun_step, 2),
+    "rk4": (rk4_step, 4),
+}
 
 
 def time_grid(steps: int | None = None, ts=None) -> torch.Tensor:
@@ -80,16 +86,18 @@ def time_grid(steps: int | None = None, ts=None) -> torch.Tensor:
 @torch.inference_mode()
 def ode_sample(
     model: Callable,
-    noise: torch.Tensor,
-    method: str = "euler",
-    steps: int | None = 300,
+    x: torch.Tensor,
+    grid,
+    *,
     cond: torch.Tensor | None = None,
-    ts=None,
+    generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
     record: bool = True,
+    method: str = "euler",
 ) -> Trajectory:
-    """Integrate dx/dt = u(x, t) from noise at t = 0 to t = 1 with ``method`` ("euler",
-    "midpoint", "heun", "rk4") on ``steps`` uniform steps or the grid ``ts``.
+    """Integrate dx/dt = u(x, t) from noise ``x`` at t = 0 to t = 1 with ``method`` ("euler",
+    "midpoint", "heun", "rk4") on the time ``grid`` (``time_grid(steps)``: uniform; or any
+    strictly increasing grid from 0 to 1). ``generator`` is unused: the ODE is deterministic.
 
     ``model(x, t, cond)`` gives the velocity (wrap it in ``CFGModel`` for guidance: one batched
     call per evaluation). Returns the ``Trajectory`` in [0, 1] pixel units (unclipped) with
@@ -98,8 +106,8 @@ def ode_sample(
     if method not in SOLVERS:
         raise ValueError(f"unknown ODE solver {method!r}; choose from {', '.join(SOLVERS)}")
     step, stages = SOLVERS[method]
-    grid = time_grid(steps, ts)
-    x = noise.clone() if noise.dtype == torch.float64 else noise.float().clone()  # float64: tests
+    grid = time_grid(ts=grid)
+    x = x.clone() if x.dtype == torch.float64 else x.float().clone()  # float64: tests
     b = x.shape[0]
 
     def u(x, t):
@@ -117,15 +125,18 @@ def ode_sample(
     return rec.result(stages * (len(grid) - 1), FLOW_RANGE)
 
 
-def euler_sample(
-    model: Callable,
-    noise: torch.Tensor,
-    num_ts: int = 300,
-    cond: torch.Tensor | None = None,
-    callback: StepCallback | None = None,
-    record: bool = True,
-) -> Trajectory:
-    """The course's sampler (Algorithm B.2): ``num_ts`` Euler steps, x_{t+dt} = x_t + dt u."""
-    if num_ts < 1:
-        raise ValueError(f"num_ts must be >= 1, got {num_ts}")
-    return ode_sample(model, noise, "euler", num_ts, cond, callback=callback, record=record)
+def _solver(method: str):
+    def sampler(model, x, grid, *, cond=None, generator=None, callback=None, record=True) -> Trajectory:
+        return ode_sample(
+            model, x, grid, cond=cond, generator=generator, callback=callback, record=record, method=method
+        )
+
+    sampler.__name__ = f"{method}_sample"
+    sampler.__doc__ = f"``ode_sample`` with the {method} solver: the sampler contract's shape."
+    return sampler
+
+
+euler_sample = _solver("euler")  # the course's sampler (Algorithm B.2 / B.4) on time_grid(300)
+midpoint_sample = _solver("midpoint")
+heun_sample = _solver("heun")
+rk4_sample = _solver("rk4")

@@ -26,8 +26,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .course import DDPM_GUIDANCE, SDEDIT_I_STARTS, STRIDE
 from .deepfloyd.model import DEFAULT_PROMPT, NULL_PROMPT
-from .editing import SDEDIT_I_STARTS
 
 PACK_VERSION = 1
 MANIFEST = "manifest.json"
@@ -73,8 +73,8 @@ class PackSettings:
     prompts: tuple[str, ...] = (DEFAULT_PROMPT,)
     seeds: tuple[int, ...] = (0,)
     figures: tuple[str, ...] = FIGURES
-    stride: int = 30
-    guidance: float = 7.0
+    stride: int = STRIDE
+    guidance: float = DDPM_GUIDANCE
     photo: str = "camera"
     forward_ts: tuple[int, ...] = (250, 500, 750)
     iterative_i_start: int = 10

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -50,88 +50,147 @@ def _load_photo(name: str, size: int) -> torch.Tensor:
     return photo.clamp(0, 1) * 2 - 1
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What the figures of one seed share: the adapter and settings, the photo (1, 3, H, W) in
+    [-1, 1], the course's strided timesteps, the photo's prompt embedding, the guided model and a
+    generator seeded for this figure alone."""
+
+    adapter: object
+    s: PackSettings
+    photo: torch.Tensor
+    seed: int
+    gen: torch.Generator
+    ts: list[int]
+    photo_cond: torch.Tensor
+    guided: CFGModel
+
+
 def _figure(name: str, adapter, s: PackSettings, photo: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
     """One figure for one seed, through the engine's algorithms. Arrays without the seed axis."""
-    gen = torch.Generator().manual_seed(seed)
+    if name not in _FIGURES:
+        raise ValueError(f"unknown figure {name!r}")
+    inputs = _Inputs(
+        adapter, s, photo, seed, torch.Generator().manual_seed(seed), strided_timesteps(s.stride),
+        adapter.encode([DEFAULT_PROMPT]), CFGModel(adapter, adapter.null_cond(1), s.guidance),
+    )
+    return _FIGURES[name](inputs, name)
+
+
+def _part0(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """Part 0: the prompts at each stride; every stride starts from the same seed's noise."""
+    adapter, s, seed = r.adapter, r.s, r.seed
+    fresh = torch.Generator().manual_seed
+    rows = [
+        _unit(sample_images(adapter, s.part0_prompts, 1, k, s.guidance, fresh(seed)).final)
+        for k in s.part0_strides
+    ]
+    return {"images": torch.stack(rows, dim=1), "strides": torch.tensor(s.part0_strides)}
+
+
+def _samples(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """From pure noise: the figure "samples" without guidance (gamma 1), "cfg" with the settings'."""
+    adapter, s, gen = r.adapter, r.s, r.gen
+    traj = sample_images(adapter, s.prompts, 1, s.stride, 1.0 if name == "samples" else s.guidance, gen)
+    return {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": torch.tensor(r.ts)}
+
+
+def _forward(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """The photo noised to each of ``forward_ts`` (the figure "forward"); "one_step" adds
+    one-step denoising and a Gaussian blur of the same noisy images."""
+    adapter, s, photo, gen, photo_cond = r.adapter, r.s, r.photo, r.gen, r.photo_cond
     sched = adapter.schedule
-    ts = strided_timesteps(s.stride)
-    photo_cond = adapter.encode([DEFAULT_PROMPT])
-    guided = CFGModel(adapter, adapter.null_cond(1), s.guidance)
-    ts_arr = torch.tensor(ts)
-    if name == "part0":  # every step count starts from the same seed's noise
-        fresh = torch.Generator().manual_seed
-        rows = [
-            _unit(sample_images(adapter, s.part0_prompts, 1, k, s.guidance, fresh(seed)).final)
-            for k in s.part0_strides
-        ]
-        return {"images": torch.stack(rows, dim=1), "strides": torch.tensor(s.part0_strides)}
-    if name in ("samples", "cfg"):
-        traj = sample_images(adapter, s.prompts, 1, s.stride, 1.0 if name == "samples" else s.guidance, gen)
-        return {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": ts_arr}
-    if name in ("forward", "one_step"):
-        noisy = torch.cat([forward(photo, t, sched, generator=gen) for t in s.forward_ts])
-        out = {"photo": _unit(photo[0]), "noisy": _unit(noisy), "timesteps": torch.tensor(s.forward_ts)}
-        if name == "one_step":
-            out["denoised"] = _unit(
-                torch.cat(
-                    [
-                        one_step_denoise(adapter, x[None], t, sched, photo_cond)
-                        for x, t in zip(noisy, s.forward_ts, strict=True)
-                    ]
-                )
+    noisy = torch.cat([forward(photo, t, sched, generator=gen) for t in s.forward_ts])
+    out = {"photo": _unit(photo[0]), "noisy": _unit(noisy), "timesteps": torch.tensor(s.forward_ts)}
+    if name == "one_step":
+        out["denoised"] = _unit(
+            torch.cat(
+                [
+                    one_step_denoise(adapter, x[None], t, sched, photo_cond)
+                    for x, t in zip(noisy, s.forward_ts, strict=True)
+                ]
             )
-            out["blurred"] = _unit(gaussian_blur(noisy))
-        return out
-    if name == "iterative":
-        i = s.iterative_i_start
-        x_t = forward(photo, ts[i], sched, generator=gen)
-        traj = iterative_denoise(adapter, x_t, i, ts, sched, photo_cond, gen)
-        return {
-            "photo": _unit(photo[0]),
-            "noisy": _unit(x_t[0]),
-            "trajectory": _traj(traj.x),
-            "x0_hat": _traj(traj.x_hat[:-1]),  # the estimates the steps made (pack v1)
-            "final": _unit(traj.final),
-            "one_step": _unit(one_step_denoise(adapter, x_t, ts[i], sched, photo_cond)),
-            "blurred": _unit(gaussian_blur(x_t)),
-            "timesteps": torch.tensor(traj.times),
-        }
-    if name in ("sdedit", "text_edit"):
-        cond = photo_cond if name == "sdedit" else adapter.encode([s.edit_prompt])
-        edits = sdedit_sweep(
-            guided, photo, s.i_starts, timesteps=ts, schedule=sched, cond=cond, generator=gen
         )
-        return {
-            "photo": _unit(photo[0]),
-            "edits": _unit(torch.cat(edits)),
-            "i_starts": torch.tensor(s.i_starts),
-        }
-    if name == "inpaint":
-        h = photo.shape[-1]
-        top, left, bottom, right = (round(f * h) for f in s.inpaint_box)
-        mask = rectangle_mask(h, h, top, left, bottom, right)
-        traj = inpaint(guided, photo, mask, ts, sched, photo_cond, gen)
-        return {
-            "photo": _unit(photo[0]),
-            "mask": mask[0],
-            "images": _unit(traj.final),
-            "trajectory": _traj(traj.x),
-            "timesteps": ts_arr,
-        }
-    if name in ("anagram", "hybrid"):
-        if name == "anagram":
-            c1, c2 = adapter.encode(list(s.anagram_prompts)).split(1)
-            model = AnagramModel(guided, [c1, c2], ["identity", s.anagram_view])
-        else:
-            far, near = adapter.encode(list(s.hybrid_prompts)).split(1)
-            model = HybridModel(guided, far, near)
-        noise = torch.randn(photo.shape, generator=gen)
-        traj = iterative_denoise(model, noise, 0, ts, sched, None, gen)
-        out = {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": ts_arr}
-        if name == "anagram":
-            out["flipped"] = get_view(s.anagram_view).apply(out["images"])
-        return out
-    raise ValueError(f"unknown figure {name!r}")
+        out["blurred"] = _unit(gaussian_blur(noisy))
+    return out
+
+
+def _iterative(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """The photo noised to ``ts[iterative_i_start]`` and denoised by the strided loop, beside one
+    step and a blur."""
+    adapter, photo, ts, gen, photo_cond = r.adapter, r.photo, r.ts, r.gen, r.photo_cond
+    sched = adapter.schedule
+    i = r.s.iterative_i_start
+    x_t = forward(photo, ts[i], sched, generator=gen)
+    traj = iterative_denoise(adapter, x_t, ts[i:], cond=photo_cond, generator=gen, schedule=sched)
+    return {
+        "photo": _unit(photo[0]),
+        "noisy": _unit(x_t[0]),
+        "trajectory": _traj(traj.x),
+        "x0_hat": _traj(traj.x_hat[:-1]),  # the estimates the steps made (pack v1)
+        "final": _unit(traj.final),
+        "one_step": _unit(one_step_denoise(adapter, x_t, ts[i], sched, photo_cond)),
+        "blurred": _unit(gaussian_blur(x_t)),
+        "timesteps": torch.tensor(traj.times),
+    }
+
+
+def _sdedit(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """SDEdit of the photo from each of ``i_starts``: with the photo's prompt ("sdedit") or with
+    ``edit_prompt`` ("text_edit")."""
+    adapter, s, photo, guided, ts, gen = r.adapter, r.s, r.photo, r.guided, r.ts, r.gen
+    sched = adapter.schedule
+    cond = r.photo_cond if name == "sdedit" else adapter.encode([s.edit_prompt])
+    edits = sdedit_sweep(
+        guided, photo, s.i_starts, timesteps=ts, schedule=sched, cond=cond, generator=gen
+    )
+    return {
+        "photo": _unit(photo[0]),
+        "edits": _unit(torch.cat(edits)),
+        "i_starts": torch.tensor(s.i_starts),
+    }
+
+
+def _inpaint(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """The photo with ``inpaint_box`` (fractions of the side) generated anew."""
+    guided, photo, ts, photo_cond, gen = r.guided, r.photo, r.ts, r.photo_cond, r.gen
+    sched = r.adapter.schedule
+    h = photo.shape[-1]
+    top, left, bottom, right = (round(f * h) for f in r.s.inpaint_box)
+    mask = rectangle_mask(h, h, top, left, bottom, right)
+    traj = inpaint(guided, photo, mask, ts, sched, photo_cond, gen)
+    return {
+        "photo": _unit(photo[0]),
+        "mask": mask[0],
+        "images": _unit(traj.final),
+        "trajectory": _traj(traj.x),
+        "timesteps": torch.tensor(ts),
+    }
+
+
+def _illusion(r: _Inputs, name: str) -> dict[str, torch.Tensor]:
+    """From pure noise: an "anagram" (two prompts, one seen through ``anagram_view``) or a
+    "hybrid" (the far prompt in the low frequencies, the near one in the high)."""
+    s, guided, ts, gen, sched = r.s, r.guided, r.ts, r.gen, r.adapter.schedule
+    if name == "anagram":
+        c1, c2 = r.adapter.encode(list(s.anagram_prompts)).split(1)
+        model = AnagramModel(guided, [c1, c2], ["identity", s.anagram_view])
+    else:
+        far, near = r.adapter.encode(list(s.hybrid_prompts)).split(1)
+        model = HybridModel(guided, far, near)
+    noise = torch.randn(r.photo.shape, generator=gen)
+    traj = iterative_denoise(model, noise, ts, generator=gen, schedule=sched)
+    out = {"images": _unit(traj.final), "trajectory": _traj(traj.x), "timesteps": torch.tensor(ts)}
+    if name == "anagram":
+        out["flipped"] = get_view(s.anagram_view).apply(out["images"])
+    return out
+
+
+_FIGURES = {
+    "part0": _part0, "samples": _samples, "cfg": _samples, "forward": _forward, "one_step": _forward,
+    "iterative": _iterative, "sdedit": _sdedit, "text_edit": _sdedit, "inpaint": _inpaint,
+    "anagram": _illusion, "hybrid": _illusion,
+}
 
 
 def _figure_meta(name: str, s: PackSettings) -> dict:

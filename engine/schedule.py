@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .course import FIRST_TIMESTEP, STRIDE
+
 NUM_TRAIN_TIMESTEPS = 1000
 
 
@@ -73,7 +75,7 @@ def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
     return v.reshape(v.shape + (1,) * (ndim - v.ndim))
 
 
-def strided_timesteps(stride: int = 30, start: int = 990) -> list[int]:
+def strided_timesteps(stride: int = STRIDE, start: int = FIRST_TIMESTEP) -> list[int]:
     """[start, start - stride, ..., 0]: 990 -> 0 by 30 gives 34 timesteps, 33 denoising steps."""
     if stride <= 0:
         raise ValueError(f"stride must be positive, got {stride}")

@@ -11,6 +11,9 @@ import contextlib
 import streamlit as st
 
 from dashboard import backends, cache, controls, images, parta, ui
+from dashboard.settings import COURSE_DDPM_STEPS, DDPM_GUIDANCE, FLOW_GUIDANCE, STRIDE, STRIDE_CHOICES
+
+PREVIEW_STRIDE = 50  # the built-in model's one-digit-per-class preview: quick (20 steps), γ of the flows
 
 st.title("Text to image")
 st.markdown(
@@ -34,11 +37,17 @@ if spec.conditioning != "text":
     with contextlib.suppress(Exception):  # StreamlitPageNotFoundError outside the app's navigation
         st.page_link("a3_sampling.py", label="Sampling and CFG", icon=":material/auto_awesome:")
     traj = controls.answer(
-        cache.sample, key, tuple(range(10)), seed, 50, 5.0, label="Sampling one digit per class…"
+        cache.sample,
+        key,
+        tuple(range(10)),
+        seed,
+        PREVIEW_STRIDE,
+        FLOW_GUIDANCE,
+        label="Sampling one digit per class…",
     )
     ui.image(
         images.grid(list(traj.final), ncols=10, scale=ui.scale(4)),
-        caption=f"classes 0–9, γ = 5, stride 50, seed {seed}",
+        caption=f"classes 0–9, γ = {FLOW_GUIDANCE:g}, stride {PREVIEW_STRIDE}, seed {seed}",
         download=f"mnist_classes_seed{seed}",
         key="a0_dl_mnist",
     )
@@ -56,10 +65,11 @@ with c2:
         controls.pick(
             "Stride",
             "a0_stride",
-            [10, 20, 30, 50, 100, 333],
-            30,
+            [*STRIDE_CHOICES, 333],
+            STRIDE,
             backend.allowed("stride"),
-            help="Timesteps skipped per step: 990 → 0 by the stride. 30 gives 33 inference steps.",
+            help=f"Timesteps skipped per step: 990 → 0 by the stride. {STRIDE} gives "
+            f"{COURSE_DDPM_STEPS} inference steps.",
         )
     )
 with c3:
@@ -68,7 +78,7 @@ with c3:
             "CFG scale γ",
             "a0_gamma",
             None,
-            7.0,
+            DDPM_GUIDANCE,
             backend.allowed("sample_gamma"),
             widget=controls.slider(0.0, 15.0, 0.5),
         )
@@ -111,19 +121,34 @@ if held == ():
 else:
     grid_prompts = list(held or [p for p in parta.PART0_PROMPTS if p in options] or options[:3])
     if held is None:
-        grid_prompts = st.multiselect("Prompts", options, default=grid_prompts, max_selections=3,
-                                      key="a0_grid_prompts")
+        grid_prompts = st.multiselect(
+            "Prompts", options, default=grid_prompts, max_selections=3, key="a0_grid_prompts"
+        )
     strides = list(backend.allowed("grid_strides") or parta.PART0_STRIDES)
     grid_gamma = (backend.allowed("grid_gamma") or (gamma,))[0]
-    if grid_prompts and st.toggle("Show the grid", value=active.pack is not None, key="a0_grid",
-                                  help="Samples 3 prompts twice: 70 model evaluations per image."):
-        cells = controls.answer(cache.grid, key, tuple(grid_prompts), tuple(strides), seed, grid_gamma,
-                                label="Part 0: sampling every prompt at each step count…")
+    if grid_prompts and st.toggle(
+        "Show the grid",
+        value=active.pack is not None,
+        key="a0_grid",
+        help="Samples 3 prompts twice: 70 model evaluations per image.",
+    ):
+        cells = controls.answer(
+            cache.grid,
+            key,
+            tuple(grid_prompts),
+            tuple(strides),
+            seed,
+            grid_gamma,
+            label="Part 0: sampling every prompt at each step count…",
+        )
         if cells is not None:
             ui.image(
-                images.grid(list(cells.reshape(-1, *cells.shape[2:])), ncols=len(strides),
-                            scale=max(2, 128 // size)),
-                caption="Rows: " + "; ".join(f"“{p}”" for p in grid_prompts) + ". Columns: "
+                images.grid(
+                    list(cells.reshape(-1, *cells.shape[2:])), ncols=len(strides), scale=max(2, 128 // size)
+                ),
+                caption="Rows: "
+                + "; ".join(f"“{p}”" for p in grid_prompts)
+                + ". Columns: "
                 + ", ".join(f"{parta.steps_of(k)} steps" for k in strides)
                 + f"; γ = {grid_gamma:g}, seed {seed}.",
                 download=f"part0_grid_seed{seed}",

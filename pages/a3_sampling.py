@@ -6,6 +6,7 @@ once (cached); the scrubber only picks frames from it."""
 import streamlit as st
 
 from dashboard import backends, cache, controls, images, ui
+from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
 
 st.title("Sampling and classifier-free guidance")
 st.markdown(
@@ -47,7 +48,9 @@ with c1:
 with c2:
     gammas = backend.allowed("sample_gamma")
     gamma = float(
-        controls.pick("CFG scale γ", "a3_gamma", None, 7.0, gammas, widget=controls.slider(0.0, 10.0, 0.5))
+        controls.pick(
+            "CFG scale γ", "a3_gamma", None, DDPM_GUIDANCE, gammas, widget=controls.slider(*GAMMA_RANGE)
+        )
     )
 with ui.secondary("Sampler settings"):
     sampler, stride, steps = controls.diffusion_sampler("a3", backend)
@@ -142,7 +145,7 @@ with s1:
             "Samples per γ", "a3_sweep_count", None, 3, backend.allowed("count"), widget=controls.number(1, 8)
         )
     )
-sweep_gammas = tuple(g for g in (0.0, 1.0, 3.0, 5.0, 7.0) if gammas is None or g in gammas) or tuple(gammas)
+sweep_gammas = tuple(g for g in GAMMA_SWEEP if gammas is None or g in gammas) or tuple(gammas)
 rows = []
 for g in sweep_gammas:
     row = controls.answer(

@@ -5,7 +5,7 @@ a small i_start means a large t, so more noise and a bigger edit."""
 import streamlit as st
 
 from dashboard import backends, cache, controls, images, ui
-from dashboard.parta import SDEDIT_I_STARTS
+from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, SDEDIT_I_STARTS
 
 st.title("Image-to-image")
 st.markdown(
@@ -83,10 +83,11 @@ with ui.secondary("Sampler settings"):
                 "CFG scale γ (when a class is set)",
                 "a4_gamma",
                 None,
-                7.0,
+                DDPM_GUIDANCE,
                 backend.allowed("gamma"),
-                widget=controls.slider(0.0, 10.0, 0.5),
-                help="The course samples with γ = 7 from A1.6 on (SDEdit, inpainting, edits).",
+                widget=controls.slider(*GAMMA_RANGE),
+                help=f"The course samples with γ = {DDPM_GUIDANCE:g} from A1.6 on "
+                "(SDEdit, inpainting, edits).",
             )
         )
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import backends, cache, controls, figures, images, parta, ui
 from dashboard.parta import VIEWS
+from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, STRIDE, STRIDE_CHOICES
 
 ANIMATION_FRAMES = 24
 
@@ -43,7 +44,7 @@ with ui.secondary("Sampler settings"):
     a, b, c = st.columns(3)
     with a:
         stride = int(
-            controls.pick("Stride", "a5_stride", [10, 20, 30, 50, 100], 30, backend.allowed("stride"))
+            controls.pick("Stride", "a5_stride", list(STRIDE_CHOICES), STRIDE, backend.allowed("stride"))
         )
     with b:
         gamma = float(
@@ -51,10 +52,11 @@ with ui.secondary("Sampler settings"):
                 "CFG scale γ",
                 "a5_gamma",
                 None,
-                7.0,
+                DDPM_GUIDANCE,
                 backend.allowed("gamma"),
-                widget=controls.slider(0.0, 10.0, 0.5),
-                help="The course's γ = 7. On the built-in MNIST model, anagrams whose every view reads as "
+                widget=controls.slider(*GAMMA_RANGE),
+                help=f"The course's γ = {DDPM_GUIDANCE:g}. On the built-in MNIST model, "
+                "anagrams whose every view reads as "
                 "its digit (16 per view pair, stride 20): 15 % at γ = 1, 27 % at 3, 38 % at 5, 45 % at 7.",
             )
         )

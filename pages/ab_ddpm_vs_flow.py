@@ -10,6 +10,15 @@ import streamlit as st
 
 from dashboard import cache, controls, figures, images, ui
 from dashboard.partb import align_frames, models_dir, stamp
+from dashboard.settings import (
+    COURSE_DDPM_STEPS,
+    DDPM_GUIDANCE,
+    EULER_STEPS,
+    FLOW_GUIDANCE,
+    GAMMA_RANGE,
+    STRIDE,
+    STRIDE_CHOICES,
+)
 
 big = ui.presenter()
 root = str(models_dir())
@@ -26,7 +35,7 @@ with left:
 - Forward: $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$.
 - The UNet predicts the noise $\epsilon_\theta(x_t, t, c)$; the clean estimate is
   $\hat{x}_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\epsilon_\theta) / \sqrt{\bar\alpha_t}$.
-- Each strided step (stride 30: $t = 990, 960, \dots, 0$) blends $\hat{x}_0$ and $x_t$ and
+- Each strided step ($t = 990, 960, \dots, 0$) blends $\hat{x}_0$ and $x_t$ and
   adds fresh noise: the path is **stochastic**.
 """
     )
@@ -80,7 +89,14 @@ if ok:
         or "course"
     )
     ddpm_sampler = "ddpm" if mode == "course" else "ddim"
-    stride, g_ddpm, ddpm_steps, solver, steps, g_flow = 30, 7.0, 33, "euler", 100, 5.0
+    stride, g_ddpm, ddpm_steps, solver, steps, g_flow = (
+        STRIDE,
+        DDPM_GUIDANCE,
+        COURSE_DDPM_STEPS,
+        "euler",
+        100,
+        FLOW_GUIDANCE,
+    )
     if not big:
         with st.expander("Sampler settings", expanded=False):
             d1, d2, d3, d4, d5 = st.columns(5)
@@ -88,20 +104,33 @@ if ok:
                 stride = int(
                     d1.select_slider(
                         "DDPM stride",
-                        [10, 20, 30, 50, 100],
-                        30,
+                        list(STRIDE_CHOICES),
+                        STRIDE,
                         key="ab_stride",
                         bind="query-params",
-                        help="990 → 0 in steps of this size (30: 33 steps)",
+                        help=f"990 → 0 in steps of this size ({STRIDE}: {COURSE_DDPM_STEPS} steps)",
                     )
                 )
             else:
                 ddpm_steps = int(
                     d1.select_slider(
-                        "DDIM steps", [5, 10, 20, 33, 50, 100], 33, key="ab_ddim_steps", bind="query-params"
+                        "DDIM steps",
+                        [5, 10, 20, COURSE_DDPM_STEPS, 50, 100],
+                        COURSE_DDPM_STEPS,
+                        key="ab_ddim_steps",
+                        bind="query-params",
                     )
                 )
-            g_ddpm = float(d2.slider("DDPM γ", 0.0, 10.0, 7.0, 0.5, key="ab_g_ddpm", bind="query-params"))
+            g_ddpm = float(
+                d2.slider(
+                    "DDPM γ",
+                    *GAMMA_RANGE[:2],
+                    DDPM_GUIDANCE,
+                    GAMMA_RANGE[2],
+                    key="ab_g_ddpm",
+                    bind="query-params",
+                )
+            )
             solver = d3.selectbox(
                 "Flow solver",
                 ["euler", "midpoint", "heun", "rk4"],
@@ -111,10 +140,23 @@ if ok:
             )
             steps = int(
                 d4.select_slider(
-                    "Flow steps", [10, 20, 33, 50, 100, 300], 100, key="ab_steps", bind="query-params"
+                    "Flow steps",
+                    [10, 20, COURSE_DDPM_STEPS, 50, 100, EULER_STEPS],
+                    100,
+                    key="ab_steps",
+                    bind="query-params",
                 )
             )
-            g_flow = float(d5.slider("Flow γ", 0.0, 10.0, 5.0, 0.5, key="ab_g_flow", bind="query-params"))
+            g_flow = float(
+                d5.slider(
+                    "Flow γ",
+                    *GAMMA_RANGE[:2],
+                    FLOW_GUIDANCE,
+                    GAMMA_RANGE[2],
+                    key="ab_g_flow",
+                    bind="query-params",
+                )
+            )
     ddpm, flow, start_equal = ui.run_with_progress(
         cache.ddpm_vs_flow,
         root,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import cache, controls, curves, figures, images, ui
 from dashboard.partb import flow_speed, model_folder, models_dir, read_lr_sweep, snapshot_epochs, stamp
+from dashboard.settings import EULER_STEPS, FLOW_GUIDANCE, FLOW_STEP_CHOICES, GAMMA_RANGE
 
 big = ui.presenter()
 scale = 5 if big else 3
@@ -29,8 +30,14 @@ $x_{t + \Delta t} = x_t + \Delta t\, u_\theta(x_t, t)$.
 Note the direction: here $t = 0$ is noise and $t = 1$ is data, the **opposite** of DDPM's $t$.
 """
 )
-name = st.radio("Model", list(MODELS), format_func=lambda n: f"{n}: {MODELS[n]}", horizontal=True,
-                key="b2_model", bind="query-params")
+name = st.radio(
+    "Model",
+    list(MODELS),
+    format_func=lambda n: f"{n}: {MODELS[n]}",
+    horizontal=True,
+    key="b2_model",
+    bind="query-params",
+)
 class_model = name == "flow-class"
 if class_model:
     st.markdown(
@@ -54,15 +61,23 @@ def digit_grid(digits: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- 1. snapshots
 st.header("Samples after epochs 1, 5 and 10")
-st.caption("Saved during training: 4 samples per column" + (", digits 0 to 9 left to right, γ = 5"
-           if class_model else " (unconditional: the digit is whatever the field leads to)") +
-           ", 300 Euler steps, seed 0.")
+st.caption(
+    "Saved during training: 4 samples per column"
+    + (
+        f", digits 0 to 9 left to right, γ = {FLOW_GUIDANCE:g}"
+        if class_model
+        else " (unconditional: the digit is whatever the field leads to)"
+    )
+    + f", {EULER_STEPS} Euler steps, seed 0."
+)
 epochs = snapshot_epochs(name)
 if not epochs:
-    st.info(f"No training snapshots in `{model_folder(name)}/snapshots` yet; training writes "
-            f"them after epochs 1, 5 and 10: `python -m engine train {name} --out {model_folder(name)}`.")
+    st.info(
+        f"No training snapshots in `{model_folder(name)}/snapshots` yet; training writes "
+        f"them after epochs 1, 5 and 10: `python -m engine train {name} --out {model_folder(name)}`."
+    )
 else:
-    for col, ep in zip(st.columns(max(3, len(epochs)))[:len(epochs)], epochs, strict=True):
+    for col, ep in zip(st.columns(max(3, len(epochs)))[: len(epochs)], epochs, strict=True):
         snap = cache.load_snapshot(name, ep)
         if snap is None:
             col.warning(f"The epoch {ep} snapshot is unreadable.")
@@ -79,19 +94,38 @@ run = None
 if loaded is not None:
     with st.form("b2_form", border=False):
         c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
-        gamma = c1.slider("CFG scale γ", 0.0, 10.0, 5.0, 0.5, key="b2_gamma", disabled=not class_model,
-                          bind="query-params",
-                          help="u = u_uncond + γ (u_cond − u_uncond); only for the class model")
-        sampler = c2.selectbox("ODE solver", ["euler", "midpoint", "heun", "rk4"], key="b2_sampler",
-                               bind="query-params",
-                               format_func=controls.SAMPLER_LABELS.get,
-                               help="Euler is the course's; midpoint and Heun cost 2 network evaluations a "
-                                    "step, RK4 4, and each is more accurate per step (see Fewer steps).")
-        steps = c3.select_slider("Steps", [5, 10, 20, 50, 100, 300], 300, key="b2_steps",
-                                 bind="query-params",
-                                 help="Fewer are faster, coarser; 300 Euler steps is the course's setting.")
-        seed = int(c4.number_input("Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="b2_seed",
-                                   bind="query-params"))
+        gamma = c1.slider(
+            "CFG scale γ",
+            *GAMMA_RANGE[:2],
+            FLOW_GUIDANCE,
+            GAMMA_RANGE[2],
+            key="b2_gamma",
+            disabled=not class_model,
+            bind="query-params",
+            help="u = u_uncond + γ (u_cond − u_uncond); only for the class model",
+        )
+        sampler = c2.selectbox(
+            "ODE solver",
+            ["euler", "midpoint", "heun", "rk4"],
+            key="b2_sampler",
+            bind="query-params",
+            format_func=controls.SAMPLER_LABELS.get,
+            help="Euler is the course's; midpoint and Heun cost 2 network evaluations a "
+            "step, RK4 4, and each is more accurate per step (see Fewer steps).",
+        )
+        steps = c3.select_slider(
+            "Steps",
+            list(FLOW_STEP_CHOICES),
+            EULER_STEPS,
+            key="b2_steps",
+            bind="query-params",
+            help=f"Fewer are faster, coarser; {EULER_STEPS} Euler steps is the course's setting.",
+        )
+        seed = int(
+            c4.number_input(
+                "Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="b2_seed", bind="query-params"
+            )
+        )
         submitted = st.form_submit_button("Sample", type="primary")
     params = (name, float(gamma) if class_model else None, int(steps), seed, sampler)
     if submitted:
@@ -100,8 +134,19 @@ if loaded is not None:
     if shown is not None and shown[0] == name:
         _, guidance, n_steps, sample_seed, solver = shown
         label = f"Sampling: {n_steps} {solver.title()} steps on {10 * PER_DIGIT} images…"
-        run = ui.run_with_progress(cache.flow_samples, name, root, stamp(name), guidance, n_steps,
-                                   sample_seed, PER_DIGIT, 48, solver, label=label)
+        run = ui.run_with_progress(
+            cache.flow_samples,
+            name,
+            root,
+            stamp(name),
+            guidance,
+            n_steps,
+            sample_seed,
+            PER_DIGIT,
+            48,
+            solver,
+            label=label,
+        )
         img = digit_grid(run.final[:, 0])
         g = "" if guidance is None else f"γ = {guidance:g}, "
         how = "" if solver == "euler" else f" of {controls.SAMPLER_LABELS[solver]} ({run.nfe} evaluations)"
@@ -114,13 +159,19 @@ if loaded is not None:
         if final:
             snap = cache.load_snapshot(name, final[-1])
             if snap is not None:
-                ui.image(digit_grid(snap[0]["samples"][:, 0]),
-                         f"Saved at the end of training (epoch {final[-1]}, "
-                         + ("γ = 5, " if class_model else "no guidance, ")
-                         + "300 steps, seed 0). Press Sample to draw live and to see the trajectory.",
-                         scale + 1, width=800 if big else 620)
+                ui.image(
+                    digit_grid(snap[0]["samples"][:, 0]),
+                    f"Saved at the end of training (epoch {final[-1]}, "
+                    + (f"γ = {FLOW_GUIDANCE:g}, " if class_model else "no guidance, ")
+                    + f"{EULER_STEPS} steps, seed 0). Press Sample to draw live and to see the trajectory.",
+                    scale + 1,
+                    width=800 if big else 620,
+                )
         else:
-            st.caption("Press **Sample** to draw 4 of each digit (300 steps take a while on a laptop CPU).")
+            st.caption(
+                f"Press **Sample** to draw 4 of each digit "
+                f"({EULER_STEPS} steps take a while on a laptop CPU)."
+            )
 
 # ----------------------------------------------------------------------------- 3. trajectory
 st.header("The trajectory")
@@ -138,10 +189,22 @@ if run is None:
     st.caption("Sample above to record a trajectory.")
 else:
     choices = ["all"] + (list(range(10)) if class_model else [])
-    which = st.segmented_control("Show", choices, default="all", key="b2_which", bind="query-params",
-                                 format_func=lambda d: "all 40" if d == "all" else f"digit {d}") or "all"
-    show_speed = False if big else st.toggle("Velocity magnitude |u|", value=False, key="b2_speed",
-                                             bind="query-params")
+    which = (
+        st.segmented_control(
+            "Show",
+            choices,
+            default="all",
+            key="b2_which",
+            bind="query-params",
+            format_func=lambda d: "all 40" if d == "all" else f"digit {d}",
+        )
+        or "all"
+    )
+    show_speed = (
+        False
+        if big
+        else st.toggle("Velocity magnitude |u|", value=False, key="b2_speed", bind="query-params")
+    )
     frame_t = np.array(run.times)
     if which == "all":
         xs = np.stack([digit_grid(f[:, 0]) for f in run.x])
@@ -151,18 +214,27 @@ else:
         xs = np.stack([images.grid(list(f[sel, 0]), ncols=2) for f in run.x])
         x1 = np.stack([images.grid(list(f[sel, 0]), ncols=2) for f in run.x_hat])
     fig = figures.animation_figure(
-        [figures.Panel("x<sub>t</sub>", xs, [f"x<sub>t</sub> at t = {t:.2f}" for t in frame_t]),
-         figures.Panel("x̂<sub>1</sub> = x<sub>t</sub> + (1 − t) u", x1)],
+        [
+            figures.Panel("x<sub>t</sub>", xs, [f"x<sub>t</sub> at t = {t:.2f}" for t in frame_t]),
+            figures.Panel("x̂<sub>1</sub> = x<sub>t</sub> + (1 − t) u", x1),
+        ],
         [f"t = {t:.2f}" for t in frame_t],
         line=(frame_t, flow_speed(run), "mean |u|") if show_speed else None,
         scale=2 if which == "all" else 4,
         height=None if which == "all" else (460 if big else 380),
     )
     ui.plot(fig, key="b2_anim", filename=f"{name}_trajectory")
-    ui.gif_download([images.side_by_side(a, b) for a, b in zip(xs, x1, strict=True)], "⬇ trajectory GIF",
-                    f"{name}_trajectory_{which}", scale_by=3 if which == "all" else 5, key="b2_dl_gif",
-                    icon=None, kind="tertiary", hold_last_ms=1200,
-                    captions=[f"t = {t:.2f}   left: x_t   right: x1_hat" for t in frame_t])
+    ui.gif_download(
+        [images.side_by_side(a, b) for a, b in zip(xs, x1, strict=True)],
+        "⬇ trajectory GIF",
+        f"{name}_trajectory_{which}",
+        scale_by=3 if which == "all" else 5,
+        key="b2_dl_gif",
+        icon=None,
+        kind="tertiary",
+        hold_last_ms=1200,
+        captions=[f"t = {t:.2f}   left: x_t   right: x1_hat" for t in frame_t],
+    )
 
 # ----------------------------------------------------------------------------- 4. LR schedule
 st.header("ExponentialLR or a constant learning rate?")
@@ -180,8 +252,11 @@ if not logs:
     st.info(f"No training logs yet in `{models_dir()}` (flow-class, flow-class-constant-lr).")
 else:
     weight = 0.95 if big else st.slider("Smoothing", 0.0, 0.99, 0.95, 0.01, key="b2_smooth")
-    ui.plot(curves.loss_figure(logs, weight, title="Flow-matching loss", height=460 if big else 380),
-            key="b2_loss", filename="flow_lr_schedule_loss")
+    ui.plot(
+        curves.loss_figure(logs, weight, title="Flow-matching loss", height=460 if big else 380),
+        key="b2_loss",
+        filename="flow_lr_schedule_loss",
+    )
     if not big:
         ui.plot(curves.lr_figure(logs), key="b2_lr", filename="flow_lr_schedule_lr")
     missing = {"flow-class", "flow-class-constant-lr"} - {c.label for c in logs}
@@ -189,8 +264,11 @@ else:
         st.caption(f"{m} has no log yet: `python -m engine train {m} --out {model_folder(m)}`")
 sweep = read_lr_sweep(model_folder("flow-class-constant-lr") / "lr_sweep.json")
 if sweep is not None:
-    ui.plot(curves.lr_sweep_figure(sweep, height=460 if big else 380), key="b2_sweep",
-            filename="flow_constant_lr_sweep")
+    ui.plot(
+        curves.lr_sweep_figure(sweep, height=460 if big else 380),
+        key="b2_sweep",
+        filename="flow_constant_lr_sweep",
+    )
     st.caption(curves.lr_sweep_caption(sweep))
 
 st.subheader("The write-up's figure: digit 2 from each schedule")
@@ -206,26 +284,43 @@ for m in LR_MODELS:
     if snap is not None:
         shown_lr[m] = (snap[0]["samples"][:, 0], snap[0]["labels"], last[-1])
 if shown_lr:
-    which_digits = st.segmented_control("Digits", ["2", "all"], default="2", key="b2_lr_digits",
-                                        bind="query-params") or "2"
+    which_digits = (
+        st.segmented_control("Digits", ["2", "all"], default="2", key="b2_lr_digits", bind="query-params")
+        or "2"
+    )
     for col, (m, (samples, labels, ep)) in zip(st.columns(len(shown_lr)), shown_lr.items(), strict=True):
-        img = (images.grid(list(samples[np.asarray(labels) == 2]), ncols=4) if which_digits == "2"
-               else digit_grid(samples))
+        img = (
+            images.grid(list(samples[np.asarray(labels) == 2]), ncols=4)
+            if which_digits == "2"
+            else digit_grid(samples)
+        )
         with col:
             unfinished = "" if ep >= 10 else " of 10: still training"
             ui.image(img, f"{m}: {LR_MODELS[m]}, epoch {ep}{unfinished}", scale, width="stretch")
             download(m, img, f"{m}_digit{which_digits}", f"b2_dl_lr_{m}")
-    st.caption("Each model's last training snapshot (its epoch is named), same noise: γ = 5, 300 Euler "
-               "steps, seed 0. "
-               "The shipped constant rate is the one with the lowest loss over the ten epochs in the "
-               "sweep above.")
+    st.caption(
+        f"Each model's last training snapshot (its epoch is named), same noise: γ = {FLOW_GUIDANCE:g}, "
+        f"{EULER_STEPS} Euler steps, seed 0. "
+        "The shipped constant rate is the one with the lowest loss over the ten epochs in the "
+        "sweep above."
+    )
 missing_lr = [m for m in LR_MODELS if m not in shown_lr]
 if "flow-class-constant-lr-1e-4" in missing_lr:
-    st.caption("The constant 1e-4 model is not trained on this machine yet (about 2 h on a 2-core CPU, "
-               "minutes on a GPU): `python -m engine train flow-class-constant-lr-1e-4 --out "
-               f"{model_folder('flow-class-constant-lr-1e-4')}`; it appears here when it is done.")
+    st.caption(
+        "The constant 1e-4 model is not trained on this machine yet (about 2 h on a 2-core CPU, "
+        "minutes on a GPU): `python -m engine train flow-class-constant-lr-1e-4 --out "
+        f"{model_folder('flow-class-constant-lr-1e-4')}`; it appears here when it is done."
+    )
 if name == "flow-time":
     c = cache.model_curve("flow-time")
     if c is not None:
-        ui.plot(curves.loss_figure([c], 0.95, title="flow-time loss"), key="b2_loss_time",
-                filename="flow_time_loss")
+        ui.plot(
+            curves.loss_figure([c], 0.95, title="flow-time loss"),
+            key="b2_loss_time",
+            filename="flow_time_loss",
+        )
+
+# ----------------------------------------------------------------------------- 5. your model
+from dashboard import check  # noqa: E402  -- this block is self-contained
+
+check.your_model_block()

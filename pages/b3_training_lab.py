@@ -8,19 +8,17 @@ One lab is shared by everyone on the server: a run belongs to the browser that s
 ``st.login`` address listed there) manages every run; runs queue while one trains.
 """
 
-import hmac
-import os
 import secrets
 import time
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, curves, jobs, runner, ui
-from dashboard.jobs import PRESETS
+from dashboard import cache, curves, jobs, ui
 from dashboard.ui import error_box
 
 big = ui.presenter()
+PRESETS = jobs.presets()
 WHAT = {
     "denoiser": "single-step denoiser, z = x + 0.5 ε → x (B1)",
     "denoiser-pure-noise": "denoiser from pure noise z = ε (B1)",
@@ -49,68 +47,74 @@ teacher_password = "choose-a-long-one"
 ```"""
 
 
-def lab_secrets() -> dict:
-    """The ``[training_lab]`` section of the secrets ({} when there is no secrets file)."""
+def teacher_settings() -> jobs.Teachers:
+    """Teacher mode's settings, from the ``[training_lab]`` section of the secrets. Without a
+    secrets file or that section teacher mode is off, and the teacher panel says how to turn it
+    on; a file or section the lab cannot read is said above the page."""
     try:
-        return dict(st.secrets["training_lab"])
-    except Exception:  # no secrets file, no section: teacher mode is off
-        return {}
+        section = st.secrets["training_lab"]
+    except KeyError:  # secrets, but no [training_lab]: teacher mode is off
+        return jobs.Teachers()
+    except FileNotFoundError as e:  # Streamlit's "no secrets" error, also when it cannot parse the file
+        if "pars" in str(e).lower():
+            st.warning(f"Teacher mode is off: the secrets file could not be read ({e}). Fix "
+                       "`.streamlit/secrets.toml` and restart the server.", icon=":material/key_off:")
+        return jobs.Teachers()
+    try:
+        return jobs.Teachers.from_secrets(section)
+    except (AttributeError, TypeError, ValueError) as e:
+        st.warning(f"Teacher mode is off: the `[training_lab]` section of `.streamlit/secrets.toml` is not a "
+                   f"table of `teacher_password` and `teachers` ({e}); see **Teacher mode** below.",
+                   icon=":material/key_off:")
+        return jobs.Teachers()
 
 
 def signed_in_email() -> str | None:
+    """The address of a user signed in with ``st.login``, or None."""
     try:
         return st.user.get("email") if st.user.get("is_logged_in") is True else None
-    except Exception:
+    except (AttributeError, KeyError, RuntimeError) as e:
+        st.warning(f"Could not read your sign-in ({e}): runs you start belong to this browser, not to your "
+                   "account, and a teacher's address is not recognised. Sign in again, or reload the page.")
         return None
 
 
-def who_am_i(conf: dict) -> jobs.Who:
-    """This session's identity (see ``jobs.owner_id``) and whether it is a teacher."""
+def who_am_i(teachers: jobs.Teachers) -> jobs.Who:
+    """This session's identity and whether it is a teacher (``jobs.identify``)."""
     token = st.session_state.setdefault("b3_session_token", secrets.token_hex(8))
     try:  # a browser's WebSocket request; empty (or a stand-in) when there is none, as under AppTest
         headers = dict(st.context.headers.to_dict())
         route = st.context.cookies.to_dict().get("difflab_route")
         ip = st.context.ip_address
-    except Exception:
+    except (AttributeError, KeyError, RuntimeError) as e:
+        st.warning(f"Could not read this browser's connection ({e}): runs you start belong to this tab only "
+                   "(a reload starts a new session; the teacher can still manage them).")
         headers, route, ip = {}, None, None
-    text = {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
-    local = bool(text) and "x-forwarded-for" not in text and ip is None
-    email = signed_in_email()
-    owner, label = jobs.owner_id(token, route if isinstance(route, str) else None, local, email)
-    listed = {str(t).strip().lower() for t in conf.get("teachers", [])}
-    teacher = bool(email and email.lower() in listed) or st.session_state.get("b3_teacher", False)
-    return jobs.Who(owner, bool(teacher), label)
+    return jobs.identify(token, headers=headers, route_cookie=route, ip=ip, email=signed_in_email(),
+                         teachers=teachers, teacher_mode=st.session_state.get("b3_teacher", False))
 
 
-def teacher_panel(conf: dict, who: jobs.Who) -> None:
-    password = conf.get("teacher_password")
+def teacher_panel(teachers: jobs.Teachers, who: jobs.Who) -> None:
     with st.expander("Teacher mode" + (" (on)" if who.teacher else ""), expanded=who.teacher):
         if who.teacher:
             st.markdown("You are in **teacher mode**: you can cancel, resume, delete and unqueue every run.")
             if st.session_state.get("b3_teacher") and st.button("Leave teacher mode", key="b3_teacher_off"):
                 st.session_state["b3_teacher"] = False
                 st.rerun()
-        elif not password:
+        elif not teachers.password:
             st.markdown(SECRETS_HELP)
         else:
             with st.form("b3_teacher_form", border=False):
                 given = st.text_input("Teacher password", type="password", key="b3_teacher_pw")
                 if st.form_submit_button("Enter teacher mode"):
-                    if hmac.compare_digest(str(given).encode(), str(password).encode()):
+                    if jobs.password_ok(given, teachers.password):  # a wrong one takes a second
                         st.session_state["b3_teacher"] = True
                         st.rerun()
-                    time.sleep(1.0)  # slows down guessing
                     st.error("Wrong password.")
 
 
-def owner_text(job: jobs.Job, who: jobs.Who) -> str:
-    if job.owner and job.owner == who.owner:
-        return "you"
-    return job.owner_label or ("anyone" if not job.owner else "another session")
-
-
-conf = lab_secrets()
-who = who_am_i(conf)
+teachers = teacher_settings()
+who = who_am_i(teachers)
 
 st.title("Training lab")
 st.markdown(
@@ -129,7 +133,7 @@ the shipped models saw all 60 000 images for 5 to 10 epochs.
 st.caption(f"The lab is shared by everyone on this server. Runs you start belong to **{who.label}**"
            f"{' (teacher)' if who.teacher else ''}: others can watch them, only you or the teacher can "
            f"cancel, resume or delete them. At most {jobs.MAX_QUEUED} of your runs can wait in the queue.")
-teacher_panel(conf, who)
+teacher_panel(teachers, who)
 
 # ----------------------------------------------------------------------------- start
 st.header("Start a run")
@@ -157,10 +161,9 @@ with st.form("b3_start", border=True):
     start = st.form_submit_button("Start training", type="primary")
 started = None
 if start:
-    threads = max(1, (os.cpu_count() or 2) - 1)  # leave a core for the dashboard itself
     try:
         args = jobs.train_args(model, int(epochs), float(lr), int(batch), int(train_count),
-                               int(width), threads)
+                               int(width), jobs.default_threads())
         job = jobs.start(model, args, name.strip() or None, who=who, queue=True)
         st.session_state["b3_run"] = started = job.run_id
         all_jobs = jobs.list_jobs()
@@ -177,8 +180,8 @@ if start:
         error_box(f"Not started: {e}")
 elif active is not None:
     waiting = sum(j.queued for j in all_jobs)
-    st.caption(f"Run **{active.run_id}** ({owner_text(active, who)}) is training now; a new run waits in "
-               f"the queue until it has ended ({waiting} waiting).")
+    st.caption(f"Run **{active.run_id}** ({jobs.owner_text(active, who)}) is training now; a new run waits "
+               f"in the queue until it has ended ({waiting} waiting).")
 
 # ----------------------------------------------------------------------------- watch
 st.header("Watch a run")
@@ -190,8 +193,7 @@ else:
     default = wanted if wanted in ids else (active.run_id if active is not None else ids[0])
     if st.session_state.get("b3_watch") not in ids or started in ids:
         st.session_state["b3_watch"] = default
-    label_of = {j.run_id: j.status + ("" if j.owner != who.owner or not j.owner else ", yours")
-                for j in all_jobs}
+    label_of = {j.run_id: j.status + (", yours" if jobs.owns(j, who) else "") for j in all_jobs}
     watch = st.selectbox("Run", ids, key="b3_watch", format_func=lambda r: f"{r} ({label_of[r]})")
     seen = tuple((j.run_id, j.status) for j in all_jobs)
     polling = any(j.active or j.queued for j in all_jobs)
@@ -199,7 +201,7 @@ else:
     @st.fragment(run_every=2 if polling else None)
     def live(run_id: str, seen: tuple) -> None:
         try:
-            job = jobs.refresh(jobs.load_job(run_id))
+            job = jobs.get_job(run_id)
         except jobs.JobError as e:
             st.warning(str(e))
             return
@@ -218,15 +220,18 @@ else:
                     f"loss {loss} · lr {lr_text} · {prog.seconds:.0f} s of training")
         if job.status == "running" and not records:
             text += " · starting (loading data)…"
-        st.markdown(text + f" · started by **{owner_text(job, who)}**")
+        st.markdown(text + f" · started by **{jobs.owner_text(job, who)}**")
         st.progress(prog.fraction)
         if not mine:
             st.caption("You can watch this run; only the session that started it or the teacher can cancel, "
                        "resume or delete it.")
         b1, b2, b3, _ = st.columns([1, 1, 2, 3])
         if mine and job.queued and b1.button("Remove from queue", key="b3_unqueue"):
-            jobs.cancel(run_id, who=who)
-            st.rerun(scope="app")
+            try:
+                jobs.cancel(run_id, who=who)
+                st.rerun(scope="app")
+            except jobs.JobError as e:
+                st.warning(str(e))
         cancel = mine and job.status == "running" and b1.button("Cancel", key="b3_cancel",
                                                                 help="SIGTERM: checkpoint, then stop")
         if cancel:
@@ -266,7 +271,7 @@ else:
         if not big:
             with st.expander("Command and output"):
                 st.code(job.command or "(not started yet)", language="bash")
-                st.code(runner.output_tail(jobs.run_path(run_id), 12) or "(no output yet)", language=None)
+                st.code(jobs.output_tail(run_id, 12) or "(no output yet)", language=None)
         if tuple((j.run_id, j.status) for j in now) != seen:
             time.sleep(0.2)
             st.rerun(scope="app")  # a run started, ended or left the queue: refresh the rest of the page
@@ -322,7 +327,7 @@ if all_jobs:
         place = jobs.queue_position(j, all_jobs)
         rows.append({
             "run": j.run_id, "model": j.model, "status": j.status + (f" (#{place})" if place else ""),
-            "owner": owner_text(j, who), "epochs": f"{p.epoch:.2f} / {j.epochs}", "last loss": p.loss,
+            "owner": jobs.owner_text(j, who), "epochs": f"{p.epoch:.2f} / {j.epochs}", "last loss": p.loss,
             "training s": round(p.seconds),
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.sort_time)),
         })

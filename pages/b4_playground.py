@@ -7,6 +7,7 @@ data, t counts down 990 -> 0. The trained models belong to this browser session
 (``st.session_state``): training takes seconds, and nothing is shared with other users.
 """
 
+import math
 import time
 
 import pandas as pd
@@ -17,7 +18,6 @@ from dashboard import playground as pg
 
 big = ui.presenter()
 seed = ui.seed()
-MEMO_ENTRIES = 6
 
 st.title("2D playground")
 st.markdown(
@@ -38,16 +38,10 @@ its way, and the arrows are the learned field at that moment.
 )
 
 
-def memo(name: str, key: tuple, fn, *args, label: str):
-    """A result of ``fn(*args, _progress=...)`` computed once per session and ``key`` (with a
-    progress bar): the trained models live in this session, so their results do too."""
-    store = st.session_state.setdefault("b4_memo", {})
-    k = (name, st.session_state.get("b4_token"), *key)
-    if k not in store:
-        store[k] = ui.run_with_progress(fn, *args, label=label)
-        while len(store) > MEMO_ENTRIES:
-            store.pop(next(iter(store)))
-    return store[k]
+def memo(trained: pg.Trained, name: str, key: tuple, fn, *args, label: str):
+    """``fn(*args, _progress=...)`` computed once per training and ``key`` (with a progress bar):
+    the trained models live in this session, and their results with them (``Trained.memo``)."""
+    return trained.memo.get((name, *key), lambda: ui.run_with_progress(fn, *args, label=label))
 
 
 # ----------------------------------------------------------------------------- 1. data
@@ -116,7 +110,7 @@ if start:
     shown = {"at": 0.0, "points": -1}
 
     def on_step(fraction: float, text: str, objective: str, loss: float) -> None:
-        if loss == loss:  # nan while reflow samples its pairs
+        if not math.isnan(loss):  # nan while reflow samples its pairs
             curves.setdefault(objective, []).append(loss)
         now = time.monotonic()
         if now - shown["at"] < 0.3:
@@ -133,8 +127,6 @@ if start:
     trained = pg.train_models(data, objectives, conditional=conditional, seed=seed, steps=steps, key=key,
                               callback=on_step)
     st.session_state["b4_trained"] = trained
-    st.session_state["b4_token"] = st.session_state.get("b4_token", 0) + 1
-    st.session_state["b4_memo"] = {}
     bar.empty()
     chart.empty()
 
@@ -163,7 +155,7 @@ ui.default("b4_flow_steps", 50)
 flow_steps = int(c2.select_slider("Euler steps (flows); the DDPM uses the course's 33 strided steps",
                                   [5, 10, 20, 50, 100], key="b4_flow_steps"))
 steps_by = {"fm": flow_steps, "reflow": flow_steps, "ot-fm": flow_steps}
-runs = memo("sim", (n, seed, flow_steps), pg.simulate, trained, n, seed, steps_by,
+runs = memo(trained, "sim", (n, seed, flow_steps), pg.simulate, trained, n, seed, steps_by,
             label="Sampling every model…")
 colors = pg.hue_index(next(iter(runs.values())).states[0])
 cols, size = pg.layout(len(runs), big)
@@ -175,7 +167,7 @@ st.markdown(
 )
 st.iframe(pg.animation_html(runs, colors, size=size, columns=cols),
           height=pg.animation_height(len(runs), size, cols))
-sweep = memo("sweep", (seed,), pg.nfe_sweep, trained, 2000, seed, label="Quality against steps…")
+sweep = memo(trained, "sweep", (seed,), pg.nfe_sweep, trained, 2000, seed, label="Quality against steps…")
 three = st.column_config.NumberColumn(format="%.3f")
 st.dataframe(pd.DataFrame(pg.metrics_rows(runs, sweep)), hide_index=True,
              column_config={"straightness": three, "MMD": three, "MMD floor": three, "sliced W": three})
@@ -211,7 +203,8 @@ if trained.cfg is not None:
     label_ = st.segmented_control("Class", list(range(len(names))), key="b4_cfg_class",
                                   format_func=lambda k: names[k])
     label_ = 0 if label_ is None else int(label_)
-    sets = memo("cfg", (label_, seed), pg.cfg_samples, trained, label_, 2000, seed, label="Guided sampling…")
+    sets = memo(trained, "cfg", (label_, seed), pg.cfg_samples, trained, label_, 2000, seed,
+                label="Guided sampling…")
     ref = pg.held_out_class(trained.data, label_, 600, seed)
     titles = [f"γ = {g:g}" + (" (unconditional)" if g == 0 else " (conditional)" if g == 1 else "")
               for g in pg.GAMMAS]

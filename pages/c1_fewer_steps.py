@@ -7,17 +7,18 @@ evaluations from ``python -m engine fewer-steps``."""
 import streamlit as st
 
 from dashboard import cache, controls, curves, images, partb, ui
+from dashboard.settings import COURSE_DDPM_STEPS, DDPM_GUIDANCE, EULER_STEPS, FD_MARGIN, FLOW_GUIDANCE, STRIDE
 
 st.title("Fewer steps")
 st.markdown(
-    r"""
+    rf"""
 Sampling costs one network evaluation (**NFE**) per step, and a class waits for every one: the
-course's settings take 33 (DDPM, stride 30) and 300 (flow matching, Euler). Both models define an
-ODE, and better solvers of the same ODE need far fewer evaluations:
+course's settings take {COURSE_DDPM_STEPS} (DDPM, stride {STRIDE}) and {EULER_STEPS} (flow matching,
+Euler). Both models define an ODE, and better solvers of the same ODE need far fewer evaluations:
 
 - **DDIM** (Song et al. 2021) turns the DDPM into a deterministic ODE (η = 0);
   **DPM-Solver++(2M)** (Lu et al. 2022) is a second-order multistep solver of it. Both run
-  diffusers' schedulers on the lab's model, with dynamic thresholding of $\hat{x}_0$ as DeepFloyd IF's
+  diffusers' schedulers on the lab's model, with dynamic thresholding of $\hat{{x}}_0$ as DeepFloyd IF's
   scheduler does.
 - Flow matching's paths are nearly straight, so **midpoint** and **Heun** (2 NFE a step) and
   **RK4** (4 NFE a step) reach the end with few, larger steps.
@@ -27,8 +28,8 @@ Guidance costs nothing extra per NFE: the conditional and unconditional branches
 )
 
 MODELS = {
-    "ddpm-class": "ddpm-class (DDPM, γ = 7)",
-    "flow-class": "flow-class (flow matching, γ = 5)",
+    "ddpm-class": f"ddpm-class (DDPM, γ = {DDPM_GUIDANCE:g})",
+    "flow-class": f"flow-class (flow matching, γ = {FLOW_GUIDANCE:g})",
     "flow-time": "flow-time (flow matching, no class)",
 }
 c1, c2, c3 = st.columns([2, 3, 2])
@@ -118,7 +119,8 @@ else:
     )
     if best is not None:
         text += (
-            f" Fewest network evaluations within 10 % of the course's distance ({course['sampler']}, "
+            f" Fewest network evaluations within {FD_MARGIN:.0%} of the course's distance "
+            f"({course['sampler']}, "
             f"{course['steps']} steps): **{controls.SAMPLER_LABELS[best['sampler']]}, {best['steps']} steps, "
             f"{best['nfe']} NFE**."
         )

@@ -32,8 +32,9 @@ import pytest
 from conftest import train_tiny
 from helpers import checkpoint_step, logged_steps
 
-from dashboard import devserver, jobs, runner
+from dashboard import jobs, runner
 from engine.checkpoints import load_weights
+from tests.support import devserver
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
@@ -288,7 +289,7 @@ def test_training_lab_start_on_a_read_only_or_full_runs_folder(
     (runs / "orphan" / jobs.JOB_FILE).write_text(json.dumps({**rec, "status": "failed"}))
     before = tree_state(runs)
     with monkeypatch.context() as m:
-        m.setattr(jobs, "atomic_write_text", full)
+        m.setattr(jobs.store, "atomic_write_text", full)
         at.text_input(key="b3_name").set_value("full-run")
         at.button(key="FormSubmitter:b3_start-Start training").click().run()
         assert not at.exception, [e.value for e in at.exception]

@@ -35,7 +35,7 @@ def test_fewer_steps_item_times_the_fastest_qualifying_sampler(tmp_path):
     distance (and accurate enough), and times it against the course's fp32 two-pass loop."""
     from conftest import train_tiny
 
-    from engine.bench import bench_fewer_steps
+    from engine.bench.sampling import bench_fewer_steps
 
     train_tiny("flow-class", tmp_path / "flow-class")
     assert bench_fewer_steps("flow-class", 4, 1, tmp_path) is None  # no curves: no item

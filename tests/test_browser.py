@@ -17,7 +17,6 @@ go to an empty temporary ``DIFFLAB_RUNS_DIR``. Chromium comes from Debian (``scr
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import os
@@ -28,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import devserver
-from dashboard.devserver import scrubber_frame, xt_image_src
+from dashboard import navigation
+from tests.support import devserver
+from tests.support.devserver import scrubber_frame, xt_image_src
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need python playwright")
@@ -40,42 +40,9 @@ SHOTS = ARTIFACTS / "screenshots"
 VIEWPORT = devserver.VIEWPORT
 
 
-def _declared_pages() -> dict[str, str]:
-    """url path -> the page's ``st.title``, for every ``page("<file>.py", ...)`` that
-    dashboard/app.py declares and that exists, in source order; the default page's path is "".
-    (st.Page derives the url path from the file name; test_navigation_lists_every_page checks
-    the running app agrees.)"""
-    tree = ast.parse((ROOT / "dashboard" / "app.py").read_text())
-    calls = [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call)
-        and isinstance(n.func, ast.Name)
-        and n.func.id == "page"
-        and n.args
-        and isinstance(n.args[0], ast.Constant)
-        and str(n.args[0].value).endswith(".py")
-    ]
-    pages = {}
-    for call in sorted(calls, key=lambda n: n.lineno):
-        file = ROOT / "pages" / call.args[0].value
-        if not file.exists():
-            continue
-        default = any(k.arg == "default" and getattr(k.value, "value", False) for k in call.keywords)
-        titles = [
-            n.args[0].value
-            for n in ast.walk(ast.parse(file.read_text()))
-            if isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute)
-            and n.func.attr == "title"
-            and n.args
-            and isinstance(n.args[0], ast.Constant)
-        ]
-        pages["" if default else file.stem] = titles[0] if titles else ""
-    return pages
-
-
-PAGES = _declared_pages()
+# url path -> the page's heading (its st.title), every page in this copy in sidebar order; the
+# default page's path is "" (test_navigation_lists_every_page checks the running app agrees)
+PAGES = {p.url_path: p.heading for p in navigation.present_pages()}
 PAGE_TIMEOUT = 300.0  # s: a first visit trains nothing but may sample a whole trajectory on a busy CPU
 SCRUB_PRESSES = 60
 SERVER_PRESSES = 8
@@ -419,14 +386,14 @@ def test_report_timings():
 
 
 def test_dashboard_bench_quick_writes_the_report(page_models, tmp_path):
-    """``python -m dashboard.bench --quick`` (its own server and browser) writes the documented JSON.
-    Timings are never asserted."""
+    """``python -m tests.support.browser_bench --quick`` (its own server and browser) writes the
+    documented JSON. Timings are never asserted."""
     import signal
     import subprocess
     import sys
 
     out = tmp_path / "dashboard.json"
-    cmd = [sys.executable, "-m", "dashboard.bench", "--quick", "--out", str(out)]
+    cmd = [sys.executable, "-m", "tests.support.browser_bench", "--quick", "--out", str(out)]
     cmd += ["--models-dir", str(page_models)]
     # its own process group: on a timeout the bench, its server and its browser all go
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import devserver
+from tests.support import devserver
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need python playwright")

@@ -27,8 +27,10 @@ from engine.guidance import CFGModel
 from engine.illusions import AnagramModel, HybridModel
 from engine.schedule import Schedule, strided_timesteps
 
-pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
-              pytest.mark.usefixtures("one_thread_module")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
+    pytest.mark.usefixtures("one_thread_module"),
+]
 ROOT = Path(__file__).resolve().parent.parent
 SIZE, WIDTH = 16, 24
 PROMPTS = (
@@ -44,11 +46,11 @@ PROMPTS = (
 )
 
 
-
 def from_noise(model, shape, schedule, timesteps, cond, generator):
     """Sampling (A1.5): the strided loop from N(0, I) noise drawn from ``generator`` first."""
     noise = torch.randn(shape, generator=generator)
-    return iterative_denoise(model, noise, 0, timesteps, schedule, cond, generator)
+    return iterative_denoise(model, noise, timesteps, schedule=schedule, cond=cond, generator=generator)
+
 
 def build_tiny_if(folder: Path, size: int = SIZE, width: int = WIDTH, with_text_encoder: bool = True) -> Path:
     """A random IF-layout stage I (3 -> 6 channels, text-pooled time embedding, T5 width ``width``)."""
@@ -164,8 +166,11 @@ def adapter(tiny_folder, embeds_file, tmp_path_factory):
 
 def test_only_the_adapter_imports_diffusers_and_import_stays_light():
     heavy = {"diffusers", "transformers", "huggingface_hub"}
-    adapter = {"deepfloyd/model.py": heavy, "deepfloyd/weights.py": {"huggingface_hub"},  # where each may be
-               "diffusers_samplers.py": {"diffusers"}}
+    adapter = {
+        "deepfloyd/model.py": heavy,
+        "deepfloyd/weights.py": {"huggingface_hub"},  # where each may be
+        "diffusers_samplers.py": {"diffusers"},
+    }
     for path in (ROOT / "engine").rglob("*.py"):
         where = path.relative_to(ROOT / "engine").as_posix()
         for node in ast.walk(ast.parse(path.read_text())):
@@ -177,7 +182,7 @@ def test_only_the_adapter_imports_diffusers_and_import_stays_light():
             bad = {n.split(".")[0] for n in names} & heavy - adapter.get(where, set())
             assert not bad, f"{where} imports {names}"
     code = (
-        "import sys, engine.deepfloyd.model, engine.packs, engine.precompute, engine.deepfloyd_cli; "
+        "import sys, engine.deepfloyd.model, engine.packs, engine.precompute, engine.cli; "
         "import engine.sampling, engine.diffusers_samplers; "
         "print(sorted({'diffusers', 'transformers', 'huggingface_hub'} & set(sys.modules)))"
     )
@@ -247,7 +252,12 @@ def test_every_part_a_algorithm_runs_through_the_adapter(adapter):
         "forward": forward(photo, 500, sched, generator=g()),
         "one_step": one_step_denoise(adapter, forward(photo, 500, sched, generator=g()), 500, sched, cond),
         "iterative": iterative_denoise(
-            adapter, forward(photo, ts[5], sched, generator=g()), 5, ts, sched, cond, g()
+            adapter,
+            forward(photo, ts[5], sched, generator=g()),
+            ts[5:],
+            schedule=sched,
+            cond=cond,
+            generator=g(),
         ).final,
         "cfg": from_noise(guided, (1, 3, SIZE, SIZE), sched, ts, cond, g()).final,
         "sdedit": sdedit(guided, photo, 3, ts, sched, cond, g()).final,
@@ -255,14 +265,16 @@ def test_every_part_a_algorithm_runs_through_the_adapter(adapter):
         "anagram": iterative_denoise(
             AnagramModel(guided, [c1, c2], ["identity", "flip"]),
             torch.randn(1, 3, SIZE, SIZE, generator=g()),
-            0,
             ts,
-            sched,
-            None,
-            g(),
+            schedule=sched,
+            generator=g(),
         ).final,
         "hybrid": iterative_denoise(
-            HybridModel(guided, c1, c2), torch.randn(1, 3, SIZE, SIZE, generator=g()), 0, ts, sched, None, g()
+            HybridModel(guided, c1, c2),
+            torch.randn(1, 3, SIZE, SIZE, generator=g()),
+            ts,
+            schedule=sched,
+            generator=g(),
         ).final,
     }
     for name, x in results.items():
@@ -290,7 +302,9 @@ def test_full_loop_matches_a_diffusers_loop(adapter):
     ts = strided_timesteps(100)
     cond = adapter.encode("a high quality photo")
     x_T = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
-    ours = iterative_denoise(adapter, x_T, 0, ts, adapter.schedule, cond, torch.Generator().manual_seed(4))
+    ours = iterative_denoise(
+        adapter, x_T, ts, schedule=adapter.schedule, cond=cond, generator=torch.Generator().manual_seed(4)
+    )
     sched = adapter.new_scheduler()
     sched = type(sched).from_config(sched.config, thresholding=False, clip_sample=False)
     sched.set_timesteps(timesteps=ts)
@@ -464,7 +478,7 @@ def _sample_argv(folder, embeds, out, emb_dir, *extra):
 
 
 def test_cli_sample_is_reproducible(tiny_folder, embeds_file, tmp_path, capsys):
-    from engine.deepfloyd_cli import main
+    from engine.cli import main
 
     for name in ("a.npz", "b.npz"):
         assert main(_sample_argv(tiny_folder, embeds_file, tmp_path / name, tmp_path / "emb")) == 0
@@ -477,7 +491,7 @@ def test_cli_sample_is_reproducible(tiny_folder, embeds_file, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(tiny_folder, embeds_file, tmp_path, capsys):
-    from engine.deepfloyd_cli import main
+    from engine.cli import main
 
     argv = _sample_argv(tiny_folder, embeds_file, tmp_path / "x.npz", tmp_path / "emb")
     argv[argv.index("a high quality photo")] = "a prompt nobody encoded"
@@ -488,7 +502,7 @@ def test_cli_errors_are_one_line(tiny_folder, embeds_file, tmp_path, capsys):
         [
             sys.executable,
             "-m",
-            "engine.deepfloyd_cli",
+            "engine",
             *_sample_argv(tmp_path / "no-model", embeds_file, tmp_path / "y.npz", tmp_path / "emb"),
         ],
         cwd=ROOT,
@@ -503,7 +517,7 @@ def test_cli_errors_are_one_line(tiny_folder, embeds_file, tmp_path, capsys):
 def test_cli_plugs_into_engine_cli_parser():
     from engine.cli import build_parser
 
-    parser = build_parser()  # engine/cli.py wires add_backend_args and add_commands itself
+    parser = build_parser()  # engine/cli/deepfloyd.py adds the backend flags and its commands
     args = parser.parse_args(["precompute", "--model-path", "m", "--pack", "p", "--seed", "1", "--seed", "2"])
     assert args.backend == "deepfloyd" and args.seed == [1, 2] and callable(args.handler)
     args = parser.parse_args(["sample", "--model", "ddpm-class", "--out", "x.npz"])
@@ -541,6 +555,7 @@ def test_cuda_fp16_path_runs_part_a_loops_with_cpu_tensors(tiny_folder, embeds_f
     ts = strided_timesteps(100)
     g = torch.Generator().manual_seed(0)
     guided = CFGModel(gpu, gpu.null_cond(1), 7.0)
-    final = from_noise(guided, (1, 3, SIZE, SIZE), gpu.schedule, ts,
-                              gpu.encode("a high quality photo"), g).final
+    final = from_noise(
+        guided, (1, 3, SIZE, SIZE), gpu.schedule, ts, gpu.encode("a high quality photo"), g
+    ).final
     assert final.shape == (1, 3, SIZE, SIZE) and torch.isfinite(final).all()

@@ -20,6 +20,7 @@ from engine.denoise import (
     predict_x0,
     split_output,
 )
+from engine.editing import sdedit
 from engine.metrics import psnr
 from engine.schedule import strided_timesteps
 
@@ -207,7 +208,7 @@ def test_ddpm_step_rejects_eps_of_another_shape(schedule):
 
 def test_iterative_denoise_deterministic_matches_hand_written_loop(schedule, abar_ref, make_gen):
     x = torch.randn(2, 1, 6, 6, generator=make_gen(0))
-    traj = iterative_denoise(linear_eps, x, 0, TS, schedule, add_variance=False)
+    traj = iterative_denoise(linear_eps, x, TS, schedule=schedule, add_variance=False)
     expected = reference_loop(np_linear_eps, x.numpy(), TS, abar_ref)
     assert list(traj.times) == TS and len(traj.x) == 34 and len(traj.x_hat) == 34 and traj.nfe == 33
     assert traj.value_range == (-1.0, 1.0) and torch.equal(traj.x_hat[-1], traj.final)
@@ -219,7 +220,7 @@ def test_iterative_denoise_deterministic_matches_hand_written_loop(schedule, aba
 def test_iterative_denoise_with_variance_matches_hand_written_loop(schedule, abar_ref, make_gen):
     x = torch.randn(2, 1, 6, 6, generator=make_gen(0))
     ts = strided_timesteps(100, start=900)  # 900, 800, ..., 0
-    traj = iterative_denoise(linear_eps, x, 0, ts, schedule, generator=make_gen(5))
+    traj = iterative_denoise(linear_eps, x, ts, schedule=schedule, generator=make_gen(5))
     noises = draws(make_gen(5), x.shape, len(ts) - 1)  # one draw per step, in order
     expected = reference_loop(np_linear_eps, x.numpy(), ts, abar_ref, noises)
     for got, want in zip(traj.x, expected, strict=True):
@@ -233,9 +234,8 @@ def test_iterative_denoise_from_i_start(schedule, abar_ref, make_gen):
     traj = iterative_denoise(
         linear_eps,
         x,
-        30,
-        TS,
-        schedule,
+        TS[30:],
+        schedule=schedule,
         generator=make_gen(1),
         callback=lambda step: calls.append(((step.i, step.n, step.t), step.x.clone())),
     )
@@ -257,7 +257,7 @@ def test_iterative_denoise_oracle_recovers_the_image(schedule, make_gen):
         return (x_t - a.sqrt() * target) / (1 - a).sqrt()
 
     traj = iterative_denoise(
-        oracle, torch.randn(1, 1, 8, 8, generator=make_gen(1)), 0, TS, schedule, generator=make_gen(2)
+        oracle, torch.randn(1, 1, 8, 8, generator=make_gen(1)), TS, schedule=schedule, generator=make_gen(2)
     )
     for x0_hat in traj.x_hat[:-1]:  # the estimates the steps made
         torch.testing.assert_close(x0_hat, target, rtol=0, atol=1e-3)
@@ -269,10 +269,10 @@ def test_iterative_denoise_is_reproducible_and_does_not_touch_global_rng(schedul
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    a = iterative_denoise(linear_eps, x, 20, TS, schedule, generator=make_gen(3)).final
+    a = iterative_denoise(linear_eps, x, TS[20:], schedule=schedule, generator=make_gen(3)).final
     after = torch.rand(1)
-    b = iterative_denoise(linear_eps, x, 20, TS, schedule, generator=make_gen(3)).final
-    c = iterative_denoise(linear_eps, x, 20, TS, schedule, generator=make_gen(4)).final
+    b = iterative_denoise(linear_eps, x, TS[20:], schedule=schedule, generator=make_gen(3)).final
+    c = iterative_denoise(linear_eps, x, TS[20:], schedule=schedule, generator=make_gen(4)).final
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert torch.equal(before, after), "the loop must draw from its generator, not the global RNG"
 
@@ -290,7 +290,7 @@ def test_iterative_denoise_after_step_rewrites_x(schedule, make_gen):
 
     ts = [90, 60, 30, 0]
     traj = iterative_denoise(
-        model, torch.ones(1, 1, 2, 2), 0, ts, schedule, add_variance=False, after_step=after_step
+        model, torch.ones(1, 1, 2, 2), ts, schedule=schedule, add_variance=False, after_step=after_step
     )
     assert seen_t == [60, 30, 0]
     assert [float(x[0, 0, 0, 0]) for x in traj.x] == [1.0, 60.0, 30.0, 0.0]
@@ -300,7 +300,7 @@ def test_iterative_denoise_after_step_rewrites_x(schedule, make_gen):
 def test_iterative_denoise_matches_diffusers_fixed_small(schedule, make_gen):
     ref = ddpm_scheduler("fixed_small")
     x = torch.randn(2, 3, 8, 8, generator=make_gen(0))
-    ours = iterative_denoise(linear_eps, x, 0, TS, schedule, generator=make_gen(1))
+    ours = iterative_denoise(linear_eps, x, TS, schedule=schedule, generator=make_gen(1))
     gen = make_gen(1)
     theirs = x.clone()
     for k, t in enumerate(TS[:-1]):  # diffusers' last entry (t = 0 -> -1) is past our loop
@@ -318,21 +318,25 @@ def test_iterative_denoise_matches_diffusers_learned_range(schedule, make_gen):
         return torch.cat([linear_eps(x, t), torch.tanh(x) * 0.9], dim=1)
 
     x = torch.randn(2, 3, 8, 8, generator=make_gen(0))
-    ours = iterative_denoise(model, x, 0, TS, schedule, generator=make_gen(1))
+    ours = iterative_denoise(model, x, TS, schedule=schedule, generator=make_gen(1))
     gen = make_gen(1)
     theirs = x.clone()
     for t in TS[:-1]:
         theirs = ref.step(model(theirs, torch.full((2,), t), None), t, theirs, generator=gen).prev_sample
     torch.testing.assert_close(ours.final, theirs, rtol=1e-4, atol=1e-4)
     # a learned variance really changes the result
-    fixed = iterative_denoise(lambda x, t, c: linear_eps(x, t), x, 0, TS, schedule, generator=make_gen(1))
+    fixed = iterative_denoise(
+        lambda x, t, c: linear_eps(x, t), x, TS, schedule=schedule, generator=make_gen(1)
+    )
     assert not torch.allclose(fixed.final, ours.final, atol=1e-3)
 
 
 def test_sampling_from_noise_matches_hand_written_loop(schedule, abar_ref, make_gen):
     ts = [990, 660, 330, 0]
     g = make_gen(9)
-    traj = iterative_denoise(linear_eps, torch.randn(2, 1, 4, 4, generator=g), 0, ts, schedule, generator=g)
+    traj = iterative_denoise(
+        linear_eps, torch.randn(2, 1, 4, 4, generator=g), ts, schedule=schedule, generator=g
+    )
     gen = make_gen(9)
     start, *noises = draws(gen, (2, 1, 4, 4), len(ts))  # the start noise, then one draw per step
     expected = reference_loop(np_linear_eps, start, ts, abar_ref, noises)
@@ -341,9 +345,14 @@ def test_sampling_from_noise_matches_hand_written_loop(schedule, abar_ref, make_
 
 
 @pytest.mark.parametrize("i_start", [99, 33, -1])
-def test_iterative_denoise_rejects_i_start_past_the_end(schedule, i_start):
+def test_sdedit_rejects_i_start_past_the_end(schedule, i_start):
     with pytest.raises(ValueError, match=r"i_start must be in \[0, 32\]"):
-        iterative_denoise(linear_eps, torch.zeros(1, 1, 4, 4), i_start, TS, schedule)
+        sdedit(linear_eps, torch.zeros(1, 1, 4, 4), i_start, TS, schedule)
+
+
+def test_iterative_denoise_needs_one_step(schedule):
+    with pytest.raises(ValueError, match="at least two timesteps"):
+        iterative_denoise(linear_eps, torch.zeros(1, 1, 4, 4), TS[-1:], schedule=schedule)
 
 
 @pytest.mark.parametrize(
@@ -357,17 +366,19 @@ def test_iterative_denoise_rejects_i_start_past_the_end(schedule, i_start):
 )
 def test_iterative_denoise_rejects_bad_timesteps(schedule, ts, match):
     with pytest.raises(ValueError, match=match):
-        iterative_denoise(linear_eps, torch.zeros(1, 1, 4, 4), 0, ts, schedule)
+        iterative_denoise(linear_eps, torch.zeros(1, 1, 4, 4), ts, schedule=schedule)
 
 
 def test_iterative_denoise_rejects_images_that_are_not_4d(schedule):
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        iterative_denoise(linear_eps, torch.zeros(1, 4, 4), 0, TS, schedule)
+        iterative_denoise(linear_eps, torch.zeros(1, 4, 4), TS, schedule=schedule)
 
 
 def test_iterative_denoise_rejects_a_model_with_the_wrong_channels(schedule):
     with pytest.raises(ValueError, match="channels"):
-        iterative_denoise(lambda x, t, c: torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4), 0, TS, schedule)
+        iterative_denoise(
+            lambda x, t, c: torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4), TS, schedule=schedule
+        )
 
 
 # ----------------------------------------------------------------------------- blur baseline

@@ -94,8 +94,8 @@ def test_frechet_distance_known_values():
 
 def test_fd_sees_real_digits_as_close_and_noise_as_far():
     """With the shipped classifier: held-out test digits score about the floor, noise far above."""
-    from engine.data import load_mnist
     from engine.adapters import ModelNotFound, load_builtin
+    from engine.data import load_mnist
 
     try:
         classifier = load_builtin("classifier")[0]
@@ -119,7 +119,7 @@ def test_evaluate_fd_and_the_fewer_steps_sweep(tiny_root, one_thread, monkeypatc
     flow = ev.evaluate("flow-class", tiny_root, per_label=2, fd=True)
     assert flow["fd"] > 0 and flow["fd_floor"] > 0 and flow["fd_dims"] == ev.FD_DIMS
     monkeypatch.setattr(fs, "GRIDS", {"euler": (2, 4), "midpoint": (1,), "heun": (1,), "rk4": (1,)})
-    monkeypatch.setitem(fs.COURSE, "flow", ("euler", 4))
+    monkeypatch.setitem(fs.COURSE_SAMPLER, "flow", ("euler", 4))
     seen = []
     report = fs.sweep("flow-class", samples=20, root=tiny_root, progress=lambda f, text: seen.append(f))
     pairs = [(p["sampler"], p["steps"], p["nfe"]) for p in report["points"]]

@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from engine.flow import euler_sample, flow_matching_loss
+from engine.flow import euler_sample, flow_matching_loss, time_grid
 from engine.guidance import CFGModel
 
 
-def final(*args, **kwargs) -> torch.Tensor:
-    return euler_sample(*args, **kwargs).final
+def final(model, x, num_ts: int, cond=None, **kwargs) -> torch.Tensor:
+    """The course's sampler: ``num_ts`` Euler steps on the uniform grid."""
+    return euler_sample(model, x, time_grid(num_ts), cond=cond, **kwargs).final
 
 
 def test_flow_matching_loss_is_zero_for_the_true_velocity(make_gen):
@@ -68,14 +69,14 @@ def test_euler_trajectory_records_states_and_clean_estimates(make_gen):
     target = torch.rand(3, 1, 4, 4, generator=make_gen(1))
     # the ideal rectified-flow velocity towards a known target: u = (x1 - x_t) / (1 - t)
     field = lambda x, t, _: (target - x) / (1 - t.reshape(-1, 1, 1, 1))
-    traj = euler_sample(field, x_0, num_ts=5, record=True)
+    traj = euler_sample(field, x_0, time_grid(5), record=True)
     assert traj.x.shape == (6, 3, 1, 4, 4) and traj.x_hat.shape == (6, 3, 1, 4, 4)
     assert traj.times == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) and traj.nfe == 5 and traj.value_range == (0.0, 1.0)
     assert torch.equal(traj.x[0], x_0)
     torch.testing.assert_close(traj.x[-1], target, rtol=0, atol=1e-5)
     for x1 in traj.x_hat:  # x_t + (1 - t) u is the target at every step (and the end is its own)
         torch.testing.assert_close(x1, target, rtol=0, atol=1e-5)
-    last = euler_sample(field, x_0, num_ts=5, record=False)  # only the sample is kept
+    last = euler_sample(field, x_0, time_grid(5), record=False)  # only the sample is kept
     assert last.x.shape == (1, 3, 1, 4, 4) and last.times == (1.0,) and torch.equal(last.final, traj.final)
     for k in range(5):
         assert torch.isfinite(traj.x[k]).all()
@@ -110,8 +111,8 @@ def test_euler_callback_and_no_global_rng_use(make_gen):
 
 @pytest.mark.parametrize("num_ts", [0, -3])
 def test_euler_rejects_non_positive_steps(num_ts):
-    with pytest.raises(ValueError, match="num_ts"):
-        euler_sample(lambda x, t, _: x, torch.zeros(1, 1, 2, 2), num_ts)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        euler_sample(lambda x, t, _: x, torch.zeros(1, 1, 2, 2), time_grid(num_ts))
 
 
 @pytest.mark.parametrize("guidance", [-1.0, float("nan"), float("inf")])
@@ -122,4 +123,6 @@ def test_cfg_rejects_bad_guidance(guidance):
 
 def test_cfg_without_a_condition_says_so():
     with pytest.raises(ValueError, match="guidance needs a condition"):
-        euler_sample(CFGModel(lambda x, t, c: x, torch.zeros(1, 2), 2.0), torch.zeros(1, 1, 2, 2), 2, None)
+        euler_sample(
+            CFGModel(lambda x, t, c: x, torch.zeros(1, 2), 2.0), torch.zeros(1, 1, 2, 2), time_grid(2)
+        )

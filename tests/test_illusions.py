@@ -232,8 +232,8 @@ def test_shipped_anagrams_read_as_their_class_under_each_view(conds, view):
     the project's classifier reads each view as that view's class far more often than chance
     (10 %). Measured with these settings: rot90 100 % / 75 %, jigsaw 50 % / 75 %."""
     from dashboard.parta import LiveBackend
-    from engine.classifier import classify
     from engine.adapters import MNISTDDPM, load_builtin
+    from engine.classifier import classify
 
     net, _, _ = load_builtin("ddpm-class")
     clf, _, _ = load_builtin("classifier")

@@ -191,7 +191,7 @@ def fake_engine(monkeypatch):
         job.started_at = job.started_at or time.time()
 
     monkeypatch.setattr(runner, "spawn", spawn)
-    monkeypatch.setattr(jobs, "PROMOTE_EVERY", 0.2)
+    monkeypatch.setattr(jobs.queue, "PROMOTE_EVERY", 0.2)
     yield procs
     for p in procs:
         p.kill()
@@ -217,6 +217,44 @@ def test_owner_id():
     assert jobs.owner_id("tok", "r1.not-hex!") == ("session:tok", "session tok")  # forged: ignored
     assert jobs.owner_id("tok", None, local=True) == ("local", "this computer")
     assert jobs.owner_id("tok") == ("session:tok", "session tok")
+
+
+def test_identify_teachers_and_password():
+    """``jobs.access``: who a session is from its request, and teacher mode."""
+    teachers = jobs.Teachers.from_secrets({"teacher_password": "pw", "teachers": ["Prof@School.edu "]})
+    assert teachers.password == "pw" and teachers.emails == {"prof@school.edu"}
+    assert jobs.Teachers.from_secrets({"teachers": "a@b.c"}).emails == {"a@b.c"}  # one address
+    assert jobs.Teachers.from_secrets({}) == jobs.Teachers()
+    direct = jobs.identify("tok", headers={"Host": "localhost"}, ip=None)  # Streamlit reached directly
+    assert direct == jobs.Who("local", False, "this computer")
+    proxied = jobs.identify("tok", headers={"X-Forwarded-For": "10.0.0.2"}, ip=None)
+    assert proxied.owner == "session:tok"
+    assert jobs.identify("tok").owner == "session:tok"  # no request at all (AppTest)
+    assert jobs.identify("tok", route_cookie=7).owner == "session:tok"  # a stand-in, not a cookie
+    prof = jobs.identify("tok", email="prof@school.edu", teachers=teachers)
+    assert prof.teacher and prof.owner == "user:prof@school.edu"
+    assert not jobs.identify("tok", email="student@school.edu", teachers=teachers).teacher
+    assert jobs.identify("tok", teacher_mode=True).teacher
+    assert jobs.password_ok("pw", "pw", delay_s=0)
+    t0 = time.monotonic()
+    assert not jobs.password_ok("guess", "pw", delay_s=0.2)
+    assert time.monotonic() - t0 >= 0.2  # a wrong password costs time
+    assert not jobs.password_ok("", None, delay_s=0)  # no password set: nobody gets in
+    job = jobs.Job("r", "denoiser", [], 1, owner="session:tok", owner_label="session tok")
+    assert jobs.owns(job, jobs.Who("session:tok")) and not jobs.owns(job, jobs.Who("session:x"))
+    assert jobs.owner_text(job, jobs.Who("session:tok")) == "you"
+    assert jobs.owner_text(job, jobs.Who("session:x")) == "session tok"
+    assert jobs.owner_text(jobs.Job("r", "denoiser", [], 1), jobs.Who("session:x")) == "anyone"
+
+
+def test_presets_are_the_engines_and_read_only():
+    from engine.config import PRESETS
+
+    presets = jobs.presets()
+    assert dict(presets) == PRESETS and "flow-class" in presets
+    with pytest.raises(TypeError):
+        presets["mine"] = presets["flow-class"]
+    assert jobs.default_threads() >= 1
 
 
 def test_queue_owners_and_cap(runs, fake_engine):

@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from dashboard import devserver
+from tests.support import devserver
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs python playwright")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.adapters import MNISTDDPM, MODEL_NAMES, FlowModel, ModelNotFound, load_builtin, model_path
 from engine.config import PRESETS, build_model
 from engine.metrics import mse, psnr, ssim
-from engine.adapters import MNISTDDPM, MODEL_NAMES, FlowModel, ModelNotFound, load_builtin, model_path
 from engine.sampling import digit_labels
 from engine.trajectory import to_unit
 from engine.unet import ClassConditionalUNet, TimeConditionalUNet, UnconditionalUNet, inference_copy, one_hot

@@ -25,8 +25,10 @@ from engine.packs import (
 from engine.precompute import precompute_pack
 from engine.schedule import strided_timesteps
 
-pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
-              pytest.mark.usefixtures("one_thread_module")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
+    pytest.mark.usefixtures("one_thread_module"),
+]
 # stride 45 keeps all 23 strided timesteps the spec's SDEdit sweep (i_start up to 20) needs
 FAST = {"stride": 45}
 
@@ -82,7 +84,9 @@ def test_full_figure_set_round_trips(pack):
     assert grid.arrays["images"].shape == (2, 3, 2, 3, SIZE, SIZE)
     assert list(grid.arrays["strides"]) == [50, 20]
     assert list(grid.meta["prompts"]) == [
-        "an oil painting of a snowy mountain village", "a man wearing a hat", "a rocket ship"
+        "an oil painting of a snowy mountain village",
+        "a man wearing a hat",
+        "a rocket ship",
     ]
     for fig in again.figures.values():
         for key, a in fig.arrays.items():
@@ -103,7 +107,7 @@ def test_pack_uses_the_engine_algorithms(pack, adapter):
     model = AnagramModel(guided, [c1, c2], ["identity", "flip"])
     g = torch.Generator().manual_seed(1)
     x = iterative_denoise(
-        model, torch.randn(1, 3, SIZE, SIZE, generator=g), 0, ts, adapter.schedule, None, g
+        model, torch.randn(1, 3, SIZE, SIZE, generator=g), ts, schedule=adapter.schedule, generator=g
     ).final
     expected = ((x + 1) / 2).clamp(0, 1)
     np.testing.assert_allclose(pack.figure("anagram").arrays["images"][1], expected.numpy(), atol=1e-6)
@@ -180,7 +184,7 @@ def test_not_a_pack(tmp_path):
 
 
 def test_cli_precompute(tiny_folder, embeds_file, tmp_path, capsys):
-    from engine.deepfloyd_cli import main
+    from engine.cli import main
 
     argv = [
         "precompute",

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from engine.denoise import iterative_denoise
+from engine.diffusers_samplers import fast_timesteps, make_scheduler, scheduler_sample
 from engine.flow import SOLVERS, ode_sample, time_grid
 from engine.guidance import CFGModel
-from engine.sampling import check_sampler
+from engine.samplers import check_sampler
 from engine.schedule import spaced_timesteps, strided_timesteps
-from engine.diffusers_samplers import fast_timesteps, make_scheduler, scheduler_sample
 
 ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 
@@ -23,7 +23,7 @@ ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
 def test_solvers_are_exact_on_a_constant_field(method):
     x_0 = torch.tensor([[[[0.25, -1.5], [2.0, 0.0]]]])
     c = torch.tensor([[[[0.5, 1.0], [-2.0, 0.125]]]])
-    traj = ode_sample(lambda x, t, _: c.expand_as(x), x_0, method, 8)
+    traj = ode_sample(lambda x, t, _: c.expand_as(x), x_0, time_grid(8), method=method)
     torch.testing.assert_close(traj.final, x_0 + c, rtol=0, atol=1e-6)
     assert traj.nfe == 8 * SOLVERS[method][1] and len(traj.times) == 9
 
@@ -45,7 +45,10 @@ def test_solvers_converge_at_their_order(method):
     g = taus * torch.exp(-torch.sin(w * taus) / w)
     integral = float((g[0] + g[-1] + 4 * g[1:-1:2].sum() + 2 * g[2:-1:2].sum()) / (3 * 200_000))
     exact = math.exp(s(1.0)) * (x_0 + integral)
-    errors = [float((ode_sample(field, x_0, method, n).final - exact).abs().max()) for n in (32, 64, 128)]
+    errors = [
+        float((ode_sample(field, x_0, time_grid(n), method=method).final - exact).abs().max())
+        for n in (32, 64, 128)
+    ]
     ratios = [errors[i] / errors[i + 1] for i in range(2)]
     want = 2 ** ORDER[method]
     assert all(0.7 * want < r < 1.4 * want for r in ratios), (method, errors, ratios)
@@ -62,7 +65,7 @@ def test_midpoint_and_rk4_match_torchdiffeq(method):
         return torch.tanh(a * x) + t.reshape(-1, 1, 1, 1).to(x.dtype) ** 2
 
     grid = torch.tensor([0.0, 0.1, 0.35, 0.5, 0.8, 1.0], dtype=torch.float64)  # uneven: a user-given grid
-    ours = ode_sample(field, x_0, method, ts=grid).final
+    ours = ode_sample(field, x_0, grid, method=method).final
     theirs = torchdiffeq.odeint(lambda t, x: field(x, t.expand(len(x)), None), x_0, grid, method=method)[-1]
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 
@@ -75,7 +78,7 @@ def test_time_grid_checks():
     with pytest.raises(ValueError, match="steps"):
         time_grid(0)
     with pytest.raises(ValueError, match="unknown ODE solver"):
-        ode_sample(lambda x, t, c: x, torch.zeros(1, 1, 2, 2), "rk45", 2)
+        ode_sample(lambda x, t, c: x, torch.zeros(1, 1, 2, 2), time_grid(2), method="rk45")
 
 
 def test_cfg_is_one_batched_call_per_evaluation():
@@ -86,7 +89,9 @@ def test_cfg_is_one_batched_call_per_evaluation():
         return c[:, :1, None, None] * torch.ones_like(x)
 
     cond, null = torch.ones(2, 1), torch.zeros(1, 1)
-    traj = ode_sample(CFGModel(model, null, 3.0), torch.zeros(2, 1, 2, 2), "rk4", 2, cond)
+    traj = ode_sample(
+        CFGModel(model, null, 3.0), torch.zeros(2, 1, 2, 2), time_grid(2), cond=cond, method="rk4"
+    )
     assert calls == [4] * 8 and traj.nfe == 8  # 2 steps x 4 stages, cond and null together
     torch.testing.assert_close(traj.final, torch.full((2, 1, 2, 2), 3.0))
 
@@ -104,9 +109,19 @@ def test_ddim_eta_one_is_the_course_ddpm_step(schedule, make_gen):
     fixed posterior variance, draw for draw: the DDIM paper's claim, checked number for number."""
     x_T = torch.randn(2, 1, 6, 6, generator=make_gen(0))
     assert fast_timesteps(33) == strided_timesteps(30)[:-1]
-    ddim = scheduler_sample(eps_model, x_T, "ddim", 33, schedule, eta=1.0, generator=make_gen(1),
-                            threshold=False)
-    course = iterative_denoise(eps_model, x_T, 0, strided_timesteps(30), schedule, generator=make_gen(1))
+    ddim = scheduler_sample(
+        eps_model,
+        x_T,
+        fast_timesteps(33),
+        schedule=schedule,
+        eta=1.0,
+        generator=make_gen(1),
+        threshold=False,
+        name="ddim",
+    )
+    course = iterative_denoise(
+        eps_model, x_T, strided_timesteps(30), schedule=schedule, generator=make_gen(1)
+    )
     torch.testing.assert_close(ddim.final, course.final, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ddim.x_hat[:-1], course.x_hat[:-1], rtol=1e-4, atol=1e-4)
     assert ddim.times == course.times and ddim.nfe == course.nfe == 33
@@ -114,9 +129,15 @@ def test_ddim_eta_one_is_the_course_ddpm_step(schedule, make_gen):
 
 def test_ddim_eta_zero_is_deterministic(schedule, make_gen):
     x_T = torch.randn(2, 1, 6, 6, generator=make_gen(0))
-    a = scheduler_sample(eps_model, x_T, "ddim", 10, schedule, eta=0.0, generator=make_gen(1))
-    b = scheduler_sample(eps_model, x_T, "ddim", 10, schedule, eta=0.0, generator=make_gen(2))
-    c = scheduler_sample(eps_model, x_T, "ddim", 10, schedule, eta=1.0, generator=make_gen(1))
+    a = scheduler_sample(
+        eps_model, x_T, fast_timesteps(10), schedule=schedule, eta=0.0, generator=make_gen(1), name="ddim"
+    )
+    b = scheduler_sample(
+        eps_model, x_T, fast_timesteps(10), schedule=schedule, eta=0.0, generator=make_gen(2), name="ddim"
+    )
+    c = scheduler_sample(
+        eps_model, x_T, fast_timesteps(10), schedule=schedule, eta=1.0, generator=make_gen(1), name="ddim"
+    )
     assert torch.equal(a.final, b.final) and not torch.allclose(a.final, c.final)
     assert a.times[0] == 990 and a.times[-1] == 0 and len(a.times) == 11 and a.nfe == 10
 
@@ -131,8 +152,10 @@ def test_wrapper_matches_diffusers_own_loop(schedule, make_gen, name):
     def if_like(x, t, cond=None):
         return torch.cat([eps_model(x, t), torch.tanh(x) * 0.9], dim=1)
 
-    ours = scheduler_sample(if_like, x_T, name, 8, schedule, eta=0.0, generator=make_gen(1))
-    sched = make_scheduler(name, schedule, 8)
+    ours = scheduler_sample(
+        if_like, x_T, fast_timesteps(8), schedule=schedule, eta=0.0, generator=make_gen(1), name=name
+    )
+    sched = make_scheduler(name, schedule, fast_timesteps(8))
     assert sched.config.thresholding and sched.config.sample_max_value == 1.5  # like IF's scheduler
     extra = {"use_clipped_model_output": True} if name == "ddim" else {}
     if name == "dpmpp-2m":

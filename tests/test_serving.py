@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import devserver
+from tests.support import devserver
 
 ROOT = Path(__file__).resolve().parent.parent
 RENDER = ROOT / "deploy" / "render-nginx.sh"

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine.cli import main
 from engine.toy2d import data as toy2d
 from engine.toy2d import sample as ts
 from engine.toy2d import train as tt
-from engine.cli import main
 from engine.toy2d.data import BOX, DATASETS, MAX_POINTS, PointsError, check_points, parse_csv
 
 

@@ -159,3 +159,12 @@ def test_teacher_by_sign_in(runs):
                     user={"is_logged_in": True, "email": "student@school.edu"})
     assert "You are in **teacher mode**" not in text(other)
     assert "Runs you start belong to **student@school.edu**" in text(other)
+
+
+def test_unreadable_teacher_settings_are_said_not_swallowed(runs):
+    """A ``[training_lab]`` section the lab cannot use: teacher mode stays off, and the page says
+    why (it used to be swallowed silently)."""
+    at = session(secrets={"teachers": 5})
+    warned = " ".join(w.value for w in at.warning)
+    assert "Teacher mode is off" in warned and "[training_lab]" in warned
+    assert "You are in **teacher mode**" not in text(at)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.denoise import iterative_denoise
-from engine.flow import euler_sample
+from engine.flow import euler_sample, time_grid
 from engine.forward import denoiser_loss, eps_loss, forward
 from engine.schedule import strided_timesteps
 from engine.trajectory import Trajectory, to_unit
@@ -17,9 +17,9 @@ def _runs(make_gen):
     seen = {"ddpm": [], "flow": []}
     x = torch.randn(2, 1, 4, 4, generator=make_gen(0))
     ddpm = iterative_denoise(
-        lambda x, t, c: 0.1 * x, x, 0, [90, 60, 30, 0], generator=make_gen(1), callback=seen["ddpm"].append
+        lambda x, t, c: 0.1 * x, x, [90, 60, 30, 0], generator=make_gen(1), callback=seen["ddpm"].append
     )
-    flow = euler_sample(lambda x, t, c: 1 - x, x, 3, callback=seen["flow"].append)
+    flow = euler_sample(lambda x, t, c: 1 - x, x, time_grid(3), callback=seen["flow"].append)
     return ddpm, flow, seen
 
 
@@ -56,9 +56,9 @@ def test_to_unit_take_and_subsample(make_gen):
 
 def test_a_run_without_record_keeps_only_the_sample(make_gen):
     x = torch.randn(2, 1, 4, 4, generator=make_gen(0))
-    full = iterative_denoise(lambda x, t, c: 0.1 * x, x, 0, strided_timesteps(330), generator=make_gen(1))
+    full = iterative_denoise(lambda x, t, c: 0.1 * x, x, strided_timesteps(330), generator=make_gen(1))
     last = iterative_denoise(
-        lambda x, t, c: 0.1 * x, x, 0, strided_timesteps(330), generator=make_gen(1), record=False
+        lambda x, t, c: 0.1 * x, x, strided_timesteps(330), generator=make_gen(1), record=False
     )
     assert last.x.shape == (1, 2, 1, 4, 4) and last.times == (0,) and last.nfe == full.nfe
     assert torch.equal(last.final, full.final)

@@ -25,6 +25,13 @@ from pathlib import Path
 
 import torch
 
+from ..adapters import ModelSpec
+from ..course import DDPM_GUIDANCE, STRIDE
+from ..guidance import CFGModel
+from ..samplers import sample
+from ..schedule import Schedule
+from ..trajectory import StepCallback, Trajectory
+from .embeddings import EMBEDDINGS_DIR, MAX_LENGTH, EmbeddingStore  # noqa: F401
 from .weights import (  # noqa: F401  -- the backend's errors, importable from here
     DEFAULT_MODEL_ID,
     MODEL_IDS,
@@ -44,12 +51,6 @@ from .weights import (  # noqa: F401  -- the backend's errors, importable from h
     resolve_model,
     translate_errors,
 )
-from ..denoise import iterative_denoise
-from .embeddings import EMBEDDINGS_DIR, MAX_LENGTH, EmbeddingStore  # noqa: F401
-from ..guidance import CFGModel
-from ..adapters import ModelSpec
-from ..schedule import Schedule, spaced_timesteps, strided_timesteps
-from ..trajectory import StepCallback, Trajectory
 
 STAGE2_MODEL_ID = "DeepFloyd/IF-II-L-v1.0"
 DEFAULT_PROMPT = "a high quality photo"
@@ -276,32 +277,29 @@ def sample_images(
     adapter: Callable,
     prompts: Sequence[str],
     count: int = 1,
-    stride: int = 30,
-    guidance: float = 7.0,
+    stride: int | None = STRIDE,
+    guidance: float = DDPM_GUIDANCE,
     generator: torch.Generator | None = None,
     callback: StepCallback | None = None,
     *,
     sampler: str = "ddpm",
     steps: int | None = None,
-    eta: float = 0.0,
+    eta: float | None = None,
 ) -> Trajectory:
     """Text -> image (Part A1.5/A1.6): ``count`` images per prompt from pure noise with CFG:
     the course's strided DDPM with the learned variance ("ddpm", stride or ``steps``), or DDIM /
     DPM-Solver++(2M) in ``steps`` steps. Trajectory in [-1, 1], (N, 3, H, W) per step,
     N = len(prompts) * count, grouped by prompt."""
-    from ..diffusers_samplers import scheduler_sample
-
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     cond = adapter.encode([p for p in prompts for _ in range(count)])
     size = adapter.spec.image_size
     model = adapter if guidance == 1 else CFGModel(adapter, adapter.null_cond(1), guidance)
     noise = torch.randn(cond.shape[0], 3, size, size, generator=generator)
-    if sampler != "ddpm":
-        return scheduler_sample(model, noise, sampler, steps or 20, adapter.schedule, cond, eta, generator,
-                                callback)
-    ts = strided_timesteps(stride) if steps is None else spaced_timesteps(steps)
-    return iterative_denoise(model, noise, 0, ts, adapter.schedule, cond, generator, callback=callback)
+    if sampler != "ddpm" or steps is not None:
+        stride = None
+    return sample(model, noise, sampler, steps, cond=cond, generator=generator, callback=callback,
+                  schedule=adapter.schedule, stride=stride, eta=eta)
 
 
 _STAGE2: dict = {}

@@ -1,6 +1,6 @@
-"""The 2D playground (diffusion and flow matching as geometry): toy point sets, a user's points,
-and ``python -m engine toy2d``. The models and their training are in ``engine.toy2d.train``,
-sampling and the numbers that compare runs in ``engine.toy2d.sample``.
+"""The 2D playground (diffusion and flow matching as geometry): toy point sets and a user's
+points. The models and their training are in ``engine.toy2d.train``, sampling and the numbers
+that compare runs in ``engine.toy2d.sample``, ``python -m engine toy2d`` in ``engine.cli.toy2d``.
 
 Point sets live in a box of about [-4, 4]^2 (``BOX``); each has a ``sample(n, generator)`` so a
 seed makes it reproducible, and most carry a class label (which moon, which Gaussian, which
@@ -225,90 +225,3 @@ def parse_csv(data: bytes, name: str = "upload") -> PointCloud:
                 raise PointsError(f"row {i + 1}: {r[k][:20]!r} is not a number") from None
     labels = values[:, 2] if len(use) == 3 else None
     return check_points(values[:, :2], labels, rescale=True, name="csv", title=name)
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def add_command(sub) -> None:
-    """``python -m engine toy2d ...``: train a 2D model, sample it, print its numbers, save an .npz."""
-    from ..cli import nonneg, positive
-    from .sample import DDPM_SAMPLERS, FLOW_SAMPLERS
-    from .train import OBJECTIVES, ToyConfig
-
-    p = sub.add_parser("toy2d", help="train a 2D toy model in seconds, sample it, print straightness/MMD")
-    p.add_argument("--dataset", choices=list(DATASETS), default="moons")
-    p.add_argument("--csv", help="train on the points of this CSV (x, y[, label]) instead of --dataset")
-    p.add_argument("--objective", choices=OBJECTIVES, default="fm")
-    p.add_argument("--cfg", type=nonneg(float), metavar="G", help="classifier-free guidance scale gamma "
-                   "(trains a class-conditioned model; needs --label)")
-    p.add_argument("--label", type=nonneg(int), metavar="L", help="sample this class (a class model)")
-    p.add_argument("--sampler", choices=[*FLOW_SAMPLERS, *DDPM_SAMPLERS],
-                   help="flow: euler (default), midpoint, heun, rk4; ddpm: ddpm (the course's loop), ddim")
-    p.add_argument("--steps", type=positive(int), help="sampling steps (default 50 for flows, 33 for ddpm)")
-    p.add_argument("--count", type=positive(int), default=2000, help="samples (at most 20000)")
-    p.add_argument("--train-steps", type=positive(int), default=ToyConfig.steps)
-    p.add_argument("--seed", type=nonneg(int), default=0)
-    p.add_argument("--threads", type=positive(int), default=1)
-    p.add_argument("--out", help="write samples, data, trajectory (N, S+1, 2) and times to this .npz")
-    p.set_defaults(handler=run)  # cli.main calls the handler of commands it does not list itself
-
-
-def run(args) -> int:
-    from pathlib import Path
-
-    from ..cli import CLIError, _check_out, _save_npz
-    from .sample import DDPM_SAMPLERS, quality, sample, straightness
-    from .train import ToyConfig, torch_threads, train
-
-    def fail(message: str):
-        return CLIError(f"python -m engine toy2d: {message}")
-
-    out = _check_out(args.out) if args.out else None
-    if args.count > MAX_POINTS:
-        raise fail(f"--count must be at most {MAX_POINTS}, got {args.count}")
-    if args.csv:
-        try:
-            data = parse_csv(Path(args.csv).read_bytes(), name=args.csv)
-        except PointsError as e:
-            raise fail(f"{args.csv}: {e}") from None
-    else:
-        data = dataset(args.dataset)
-    conditional = args.cfg is not None or args.label is not None
-    if args.cfg is not None and args.label is None:
-        raise fail("--cfg needs --label (the class to guide towards)")
-    if conditional and not data.num_classes:
-        raise fail(f"{data.title} has no classes; --cfg/--label need a labelled set")
-    if args.label is not None and args.label >= data.num_classes:
-        raise fail(f"--label must be in [0, {data.num_classes - 1}] for {data.title}")
-    ddpm = args.objective == "ddpm"
-    if args.sampler and (args.sampler in DDPM_SAMPLERS) != ddpm:
-        raise fail(f"sampler {args.sampler} does not fit objective {args.objective}")
-    cfg = ToyConfig(objective=args.objective, steps=args.train_steps, seed=args.seed,
-                    num_classes=data.num_classes if conditional else 0)
-    with torch_threads(args.threads):
-        result = train(cfg, data, threads=None)
-        print(f"trained {args.objective} on {data.title}: {cfg.steps} steps in {result.seconds:.1f} s, "
-              f"loss {result.losses[-100:].mean():.4f} (mean of the last 100 steps)")
-        noise = torch.randn(args.count, 2, generator=torch.Generator().manual_seed(args.seed + 1))
-        traj = sample(result.model, noise, args.sampler, args.steps, args.label, args.cfg,
-                      torch.Generator().manual_seed(args.seed + 2))
-        samples = traj.final.float()
-        q = quality(samples, data, args.seed, args.label)
-        held = held_out_points(data, args.count, args.seed, args.label)
-    print(f"sampled {args.count} points: {len(traj.times) - 1} steps, NFE {traj.nfe}, straightness "
-          f"{straightness(traj.x):.3f}")
-    print(f"MMD {q.mmd:.4f} (two draws of the data: {q.mmd_floor:.4f}, ratio {q.mmd / q.mmd_floor:.2f}); "
-          f"sliced Wasserstein {q.swd:.4f} (floor {q.swd_floor:.4f})")
-    if out:
-        _save_npz(out, samples=samples.numpy(), data=held.numpy(), times=np.asarray(traj.times, np.float64),
-                  trajectory=traj.x.float().permute(1, 0, 2).numpy())
-        print(f"wrote {out}")
-    return 0
-
-
-def held_out_points(data, n: int, seed: int, label: int | None):
-    """Fresh points of ``data`` for the .npz, drawn apart from the ones the metrics used."""
-    from .sample import held_out
-
-    return held_out(data, n, seed + 2, label)

@@ -1,7 +1,7 @@
 """Sampling 2D models through the sampler contract, and the numbers that compare them.
 
 Flow matching: x_0 ~ N(0, I) is noise, x_1 data, t runs 0 -> 1, the model predicts u and
-``engine.flow.ode_sample`` integrates it. DDPM: x_0 is *data*, t counts down 990 -> 0, the model
+``engine.samplers.sample`` integrates it. DDPM: x_0 is *data*, t counts down 990 -> 0, the model
 predicts eps; the course's strided loop (``engine.denoise``) and DDIM (``engine.diffusers_samplers``)
 want images, so points travel as (N, 2, 1, 1). Every sampler starts from the noise it is given,
 so runs from one N(0, I) draw compare side by side. Quality: MMD and sliced Wasserstein distance
@@ -17,12 +17,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..flow import ode_sample
-from .data import BOX
+from ..course import COURSE_DDPM_STEPS
+from ..samplers import FLOW_SAMPLERS
+from ..samplers import sample as sample_with
 from ..trajectory import StepCallback, Trajectory
+from .data import BOX
 
-FLOW_SAMPLERS = ("euler", "midpoint", "heun", "rk4")
 DDPM_SAMPLERS = ("ddpm", "ddim")
+FLOW_STEPS = 50  # the playground's default: 2D flows need far fewer steps than digits
 
 
 def sample(model, noise: torch.Tensor, sampler: str | None = None, steps: int | None = None,
@@ -30,7 +32,7 @@ def sample(model, noise: torch.Tensor, sampler: str | None = None, steps: int | 
            callback: StepCallback | None = None, record: bool = True) -> Trajectory:
     """Sample a 2D model (``engine.toy2d.train.ToyModel``) from ``noise`` (N, 2) ~ N(0, I).
 
-    Flow models: ``engine.flow.ode_sample`` ("euler", "midpoint", "heun", "rk4"; ``steps``, default
+    Flow models: an ODE solver of ``engine.samplers`` ("euler", "midpoint", "heun", "rk4"; ``steps``, default
     50). DDPM: "ddpm" is the course's strided loop (``engine.denoise.iterative_denoise``, ``steps``
     evenly spaced from 990: 33 gives the course's stride 30), "ddim" is DDIM with eta = 0
     (``engine.diffusers_samplers``, no thresholding: that is for pixels). ``labels`` (an int or (N,))
@@ -49,27 +51,20 @@ def sample(model, noise: torch.Tensor, sampler: str | None = None, steps: int | 
             net = CFGModel(model, model.null_cond(1), guidance)
     elif guidance is not None:
         raise ValueError("classifier-free guidance needs a class label")
+    common = {"cond": cond, "generator": generator, "callback": callback, "record": record}
     if model.kind == "flow":
         sampler = sampler or "euler"
         if sampler not in FLOW_SAMPLERS:
             raise ValueError(f"a flow model samples with {', '.join(FLOW_SAMPLERS)}, not {sampler!r}")
-        traj = ode_sample(net, noise.float(), sampler, steps or 50, cond, callback=callback, record=record)
+        traj = sample_with(net, noise.float(), sampler, steps or FLOW_STEPS, **common)
     else:
-        from ..denoise import iterative_denoise
-        from ..schedule import spaced_timesteps
-        from ..diffusers_samplers import scheduler_sample
-
         sampler = sampler or "ddpm"
-        x = noise.float().reshape(n, 2, 1, 1)
-        if sampler == "ddpm":
-            grid = spaced_timesteps(steps or 33)
-            traj = iterative_denoise(net, x, 0, grid, model.schedule, cond, generator, callback=callback,
-                                     record=record)
-        elif sampler == "ddim":
-            traj = scheduler_sample(net, x, "ddim", steps or 33, model.schedule, cond, 0.0, generator,
-                                    callback, record, threshold=False)
-        else:
+        if sampler not in DDPM_SAMPLERS:
             raise ValueError(f"a DDPM samples with {', '.join(DDPM_SAMPLERS)}, not {sampler!r}")
+        x = noise.float().reshape(n, 2, 1, 1)
+        # the course's 33 steps, evenly spaced; no thresholding in DDIM: that is for pixels
+        traj = sample_with(net, x, sampler, steps or COURSE_DDPM_STEPS, **common, schedule=model.schedule,
+                           threshold=False)
     k = traj.x.shape[0]
     x_hat = None if traj.x_hat is None else traj.x_hat.reshape(k, n, 2)
     return replace(traj, x=traj.x.reshape(k, n, 2), x_hat=x_hat, value_range=(-BOX, BOX))

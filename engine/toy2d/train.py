@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..flow import flow_matching_loss, ode_sample
+from ..flow import flow_matching_loss
 from ..forward import eps_loss
+from ..samplers import sample
 from ..schedule import NUM_TRAIN_TIMESTEPS, Schedule
 from ..unet import one_hot
 
@@ -233,7 +234,7 @@ def reflow_pairs(base: ToyModel, data, cfg: ToyConfig, generator: torch.Generato
     chunk = 4096
 
     def solve(x, cond):
-        traj = ode_sample(base, x, cfg.reflow_solver, cfg.reflow_solver_steps, cond, record=False)
+        traj = sample(base, x, cfg.reflow_solver, cfg.reflow_solver_steps, cond=cond, record=False)
         return traj.final.float()
 
     for s in range(0, n, chunk):

@@ -1,4 +1,6 @@
-"""The dashboard's benchmark: ``python -m dashboard.bench [--quick] [--out FILE]``.
+"""The dashboard's benchmark in a real browser.
+
+Run from the checkout's root: ``python -m tests.support.browser_bench [--quick] [--out FILE]``.
 
 Starts the app on loopback with the shipped models (or ``--models-dir``), drives headless
 Chromium through Playwright, and measures what a teacher feels:
@@ -20,7 +22,6 @@ means ours is better). Nothing here is a test: timings are reported, never asser
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import re
@@ -31,39 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dashboard import navigation
+
 from . import devserver
 
 PAGE_TIMEOUT = 300.0
-
-
-def _title(file: Path) -> str:
-    """The first ``st.title("...")`` of a page file ("" when none)."""
-    if not file.exists():
-        return ""
-    for c in ast.walk(ast.parse(file.read_text())):
-        if (isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "title"
-                and c.args and isinstance(c.args[0], ast.Constant)):
-            return str(c.args[0].value)
-    return ""
-
-
-def _declared() -> list[tuple[str, str]]:
-    """(url path, the page's st.title) for every page dashboard/app.py declares, in order ("" is
-    the default page)."""
-    tree = ast.parse((devserver.ROOT / "dashboard" / "app.py").read_text())
-    out = []
-    for n in sorted(ast.walk(tree), key=lambda n: getattr(n, "lineno", 0)):
-        if (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "page" and n.args
-                and isinstance(n.args[0], ast.Constant) and str(n.args[0].value).endswith(".py")):
-            default = any(k.arg == "default" and getattr(k.value, "value", False) for k in n.keywords)
-            path = "" if default else Path(n.args[0].value).stem
-            out.append((path, _title(devserver.ROOT / "pages" / n.args[0].value)))
-    return out
-
-
-def page_paths() -> list[str]:
-    """URL paths of the pages dashboard/app.py declares ("" is the default page)."""
-    return [p for p, _ in _declared()]
 
 
 def _result(name, unit, ours, reference=None, target="report", lower_is_better=False) -> dict:
@@ -131,89 +104,104 @@ def page_view_costs(page, base: str, pid: int, pages: list[tuple[str, str]], log
     return costs
 
 
+def _cold_start(page, srv, requested: float, log) -> tuple[list[dict], float, float]:
+    """``streamlit run`` -> Home rendered (the clock started at ``streamlit run``: ``requested``
+    seconds ago). Results, Home's server CPU-seconds and the RSS after it."""
+    pid = srv.proc.pid
+    cpu0 = cpu_seconds(pid)
+    cold = requested + _open(page, srv.url + "/")
+    home_cpu = cpu_seconds(pid) - cpu0
+    log(f"cold start: healthy {srv.healthy_after_s:.1f} s, Home rendered {cold:.1f} s")
+    result = _result("dashboard cold start (streamlit run -> Home rendered)", "s", cold, target="<= 8 s")
+    return [result], home_cpu, _rss_mb(pid)
+
+
+def _page_views(browser, page, srv, quick: bool, home_cpu: float, first_rss: float, log) -> list[dict]:
+    """Memory and server CPU per page view. Every page once in this session loads every built-in
+    model (quick: the pages the extra sessions open later, so their one-time loads come first);
+    each view's server CPU is that page's cold cost. Then a second browser session opens the
+    same pages with the caches filled: the warm cost."""
+    pid = srv.proc.pid
+    headings = {p.url_path: p.heading for p in navigation.present_pages()}
+    paths = ["a1_forward", "a3_sampling"] if quick else [p for p in headings if p]
+    visits = [("", headings.get("", ""))] + [(p, headings.get(p, "")) for p in paths]
+    log("cold page views (fresh server, one session):")
+    cold_cpu = {"home": home_cpu, **page_view_costs(page, srv.url, pid, visits[1:], log)}
+    what = "Forward + Sampling visited" if quick else "every page visited (all models loaded)"
+    results = [_result(f"server RSS, {what}", "MB", _rss_mb(pid), target="<= 1500 MB"),
+               _result("server RSS after the first page (Home)", "MB", first_rss)]
+
+    log("warm page views (a second browser session):")
+    second = browser.new_page(viewport=devserver.VIEWPORT)
+    second.set_default_timeout(60_000)
+    warm_cpu = page_view_costs(second, srv.url, pid, visits, log)
+    second.close()
+    for name in cold_cpu:
+        results.append(_result(f"server CPU per page view, {name}: warm (cold for reference)",
+                               "CPU-s", warm_cpu[name], cold_cpu[name], lower_is_better=True))
+    cold_mean = float(np.mean(list(cold_cpu.values())))
+    warm_mean = float(np.mean(list(warm_cpu.values())))
+    name = f"server CPU per page view, mean of {len(warm_cpu)} pages: warm (vs cold)"
+    results.append(_result(name, "CPU-s", warm_mean, cold_mean, "<= 0.2 s", lower_is_better=True))
+    results.append(_result("page views per core-minute, warm (cold for reference)", "views",
+                           60 / max(warm_mean, 1e-6), 60 / max(cold_mean, 1e-6)))
+    return results
+
+
+def _extra_sessions(browser, srv, n: int) -> list[dict]:
+    """Server RSS per extra browser session, each opening Home, Forward and Sampling."""
+    pid = srv.proc.pid
+    base_rss = _rss_mb(pid)
+    others = []
+    for _ in range(n):
+        p = browser.new_page(viewport=devserver.VIEWPORT)
+        for path in ("", "a1_forward", "a3_sampling"):
+            _open(p, f"{srv.url}/{path}")
+        others.append(p)
+    per_session = (_rss_mb(pid) - base_rss) / n
+    for p in others:
+        p.close()
+    return [_result(f"server RSS per extra browser session ({n} opened)", "MB", per_session,
+                    target="<= 30 MB")]
+
+
+def _scrub_latency(page, srv, presses: int, server_presses: int) -> list[dict]:
+    """The Forward page's scrub: the in-browser scrubber vs the server-side slider."""
+    _open(page, f"{srv.url}/a1_forward")
+    records = devserver.scrub_records(page, presses)
+    server_ms = devserver.server_slider_ms(page, server_presses)
+    drawn = [r["drawn"] for r in records]
+    frame = [r["frame"] for r in records]
+    return [
+        _result(f"Forward scrub p95, key press -> x_t drawn ({presses} presses) vs server slider "
+                f"({server_presses})", "ms", _p(drawn, 95), _p(server_ms, 95), "p95 <= 50 ms",
+                lower_is_better=True),
+        _result("Forward scrub p95, key press -> next animation frame vs server slider's new image", "ms",
+                _p(frame, 95), _p(server_ms, 95), "p95 <= 50 ms", lower_is_better=True),
+        _result("Forward scrub p50, key press -> x_t drawn vs server slider", "ms",
+                _p(drawn, 50), _p(server_ms, 50), "report", lower_is_better=True),
+    ]
+
+
 def run(quick: bool = False, models_dir: Path | None = None, log=print) -> dict:
+    """Every measurement above, on one fresh server and one browser: the report ``--out`` writes."""
     from playwright.sync_api import sync_playwright
 
     chromium = devserver.chromium_path()
     if chromium is None:
         raise SystemExit("chromium not found: bash scripts/setup.sh --test installs Debian's chromium")
     presses, server_presses, extra_sessions = (20, 3, 2) if quick else (100, 10, 4)
-    results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=devserver.CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=devserver.VIEWPORT)
             page.set_default_timeout(60_000)
-            # 1. cold start: the browser is already up; the clock runs from `streamlit run`
-            t0 = time.perf_counter()
+            t0 = time.perf_counter()  # the browser is already up; the clock runs from `streamlit run`
             with devserver.serve(models_dir, Path(tmp) / "server.log", runs_dir=Path(tmp) / "runs") as srv:
-                requested = time.perf_counter() - t0
-                pid = srv.proc.pid
-                cpu0 = cpu_seconds(pid)
-                cold = requested + _open(page, srv.url + "/")
-                home_cold = cpu_seconds(pid) - cpu0
-                log(f"cold start: healthy {srv.healthy_after_s:.1f} s, Home rendered {cold:.1f} s")
-                results.append(_result("dashboard cold start (streamlit run -> Home rendered)", "s", cold,
-                                       target="<= 8 s"))
-                first = _rss_mb(pid)
-
-                # 2. memory and cold page views: every page once in this session loads every built-in
-                # model (quick: the pages the extra sessions open below, so their one-time loads come
-                # first); each view's server CPU is the cold cost of that page
-                titles = dict(_declared())
-                paths = ["a1_forward", "a3_sampling"] if quick else [p for p in titles if p]
-                visits = [("", titles.get("", ""))] + [(p, titles.get(p, "")) for p in paths]
-                log("cold page views (fresh server, one session):")
-                cold_cpu = {"home": home_cold, **page_view_costs(page, srv.url, pid, visits[1:], log)}
-                loaded = _rss_mb(pid)
-                what = "Forward + Sampling visited" if quick else "every page visited (all models loaded)"
-                results.append(_result(f"server RSS, {what}", "MB", loaded, target="<= 1500 MB"))
-                results.append(_result("server RSS after the first page (Home)", "MB", first))
-
-                # warm page views: a second browser session, the same pages, the caches filled
-                log("warm page views (a second browser session):")
-                second = browser.new_page(viewport=devserver.VIEWPORT)
-                second.set_default_timeout(60_000)
-                warm_cpu = page_view_costs(second, srv.url, pid, visits, log)
-                second.close()
-                for name in cold_cpu:
-                    results.append(_result(f"server CPU per page view, {name}: warm (cold for reference)",
-                                           "CPU-s", warm_cpu[name], cold_cpu[name], lower_is_better=True))
-                cold_mean = float(np.mean(list(cold_cpu.values())))
-                warm_mean = float(np.mean(list(warm_cpu.values())))
-                name = f"server CPU per page view, mean of {len(warm_cpu)} pages: warm (vs cold)"
-                results.append(_result(name, "CPU-s", warm_mean, cold_mean, "<= 0.2 s", lower_is_better=True))
-                results.append(_result("page views per core-minute, warm (cold for reference)", "views",
-                                       60 / max(warm_mean, 1e-6), 60 / max(cold_mean, 1e-6)))
-
-                base_rss = _rss_mb(pid)
-                others = []
-                for _ in range(extra_sessions):
-                    p = browser.new_page(viewport=devserver.VIEWPORT)
-                    for path in ("", "a1_forward", "a3_sampling"):
-                        _open(p, f"{srv.url}/{path}")
-                    others.append(p)
-                per_session = (_rss_mb(pid) - base_rss) / extra_sessions
-                results.append(_result(f"server RSS per extra browser session ({extra_sessions} opened)",
-                                       "MB", per_session, target="<= 30 MB"))
-                for p in others:
-                    p.close()
-
-                # 3. scrub latency on the Forward page: in-browser scrubber vs server slider
-                _open(page, f"{srv.url}/a1_forward")
-                records = devserver.scrub_records(page, presses)
-                server_ms = devserver.server_slider_ms(page, server_presses)
-                drawn = [r["drawn"] for r in records]
-                frame = [r["frame"] for r in records]
-                results.append(_result(
-                    f"Forward scrub p95, key press -> x_t drawn ({presses} presses) vs server slider "
-                    f"({server_presses})", "ms", _p(drawn, 95), _p(server_ms, 95), "p95 <= 50 ms",
-                    lower_is_better=True))
-                results.append(_result(
-                    "Forward scrub p95, key press -> next animation frame vs server slider's new image", "ms",
-                    _p(frame, 95), _p(server_ms, 95), "p95 <= 50 ms", lower_is_better=True))
-                results.append(_result("Forward scrub p50, key press -> x_t drawn vs server slider", "ms",
-                                       _p(drawn, 50), _p(server_ms, 50), "report", lower_is_better=True))
+                results, home_cpu, first_rss = _cold_start(page, srv, time.perf_counter() - t0, log)
+                results += _page_views(browser, page, srv, quick, home_cpu, first_rss, log)
+                results += _extra_sessions(browser, srv, extra_sessions)
+                results += _scrub_latency(page, srv, presses, server_presses)
         finally:
             browser.close()
     load = os.getloadavg()[0]
@@ -231,7 +219,8 @@ def format_table(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tests.support.browser_bench",
+                                 description=__doc__.split("\n")[0].rstrip("."))
     ap.add_argument("--quick", action="store_true", help="fewer pages, presses and sessions (about a minute)")
     ap.add_argument("--out", type=Path, help="write the JSON report here")
     ap.add_argument("--models-dir", type=Path, help="models folder (default: the shipped cache/models)")

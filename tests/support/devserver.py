@@ -1,8 +1,8 @@
 """Run the dashboard on loopback and drive it with headless Chromium: shared by the browser tests
-and the dashboard benchmark (``python -m dashboard.bench``).
+and the browser benchmark (``python -m tests.support.browser_bench``).
 
-Nothing here is imported by the app itself. Playwright is imported by the callers, so this module
-loads without it.
+Test tooling, kept out of the product packages (the wheel carries no browser code). Playwright is
+imported by the callers, so this module loads without it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: tests/support/ -> .
 VIEWPORT = {"width": 1280, "height": 720}  # a classroom projector
 CHROMIUM_ARGS = [
     "--headless",

@@ -1,0 +1,52 @@
+"""What a training run can be: the engine's presets (``engine.config.PRESETS``, one
+``TrainConfig`` per built-in model) and the engine arguments of a run built from a preset and
+the page's choices (``train_args``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from engine.config import PRESETS, TrainConfig
+
+from .store import JobError
+
+
+def presets() -> Mapping[str, TrainConfig]:
+    """The models a run can train, by name, each with its preset (epochs, batch size, lr, width)."""
+    return MappingProxyType(PRESETS)  # read-only: the engine's table is shared by every session
+
+
+def default_threads() -> int:
+    """CPU threads for a run started from the page: all cores but one, left for the dashboard."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def train_args(
+    model: str,
+    epochs: int,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    train_count: int | None = None,
+    num_hiddens: int | None = None,
+    threads: int | None = None,
+) -> list[str]:
+    """Engine arguments (after ``--out DIR``) for a run; ``None`` keeps the preset's value."""
+    if model not in PRESETS:
+        raise JobError(f"unknown model {model!r}; choose from {', '.join(sorted(PRESETS))}")
+    if epochs < 1:
+        raise JobError(f"epochs must be >= 1, got {epochs}")
+    args = ["--epochs", str(int(epochs))]
+    for flag, value, kind in (
+        ("--lr", lr, float), ("--batch-size", batch_size, int),
+        ("--train-count", train_count, int), ("--num-hiddens", num_hiddens, int),
+        ("--threads", threads, int),
+    ):
+        if value is not None:
+            if kind(value) < 0 or (flag != "--train-count" and kind(value) == 0):
+                raise JobError(f"{flag} must be positive, got {value}")
+            args += [flag, repr(kind(value)) if kind is float else str(kind(value))]
+    return args
+

@@ -1,0 +1,47 @@
+"""``python -m engine evaluate MODEL``: a model's quality as JSON (classifier accuracy of its
+samples, PSNR, and with ``--fd`` the Fréchet distance to test digits); ``--write`` saves it as
+quality.json beside the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import CLIError, positive, setup_threads
+
+
+def register(sub) -> None:
+    from ..adapters import MODEL_NAMES
+
+    e = sub.add_parser("evaluate", help="measure a model's quality (classifier accuracy, PSNR, ...)")
+    e.add_argument("model", choices=MODEL_NAMES)
+    e.add_argument("--per-label", type=positive(int), default=20)
+    e.add_argument("--models-dir", help="default cache/models")
+    e.add_argument("--write", action="store_true", help="save as quality.json beside the model")
+    e.add_argument("--device", default="cpu", help="where sampled models run (cpu, cuda)")
+    e.add_argument("--fd", action="store_true", help="add the Fréchet distance to test digits and its floor")
+    e.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from ..adapters import model_path
+    from ..checkpoints import atomic_write_text
+    from ..device import pick_device
+    from ..evaluate import evaluate
+
+    setup_threads(None)
+    root = Path(args.models_dir) if args.models_dir else None
+    try:
+        device = str(pick_device(args.device))
+    except (ValueError, RuntimeError) as e:
+        raise CLIError(str(e)) from None
+    if args.fd and args.model in ("classifier", "denoiser", "denoiser-pure-noise"):
+        raise CLIError(f"python -m engine evaluate: --fd scores generated digits; {args.model} makes none")
+    result = evaluate(args.model, root, per_label=args.per_label, device=device, fd=args.fd)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.write:
+        out = model_path(args.model, root).parent / "quality.json"
+        atomic_write_text(out, text + "\n")
+        print(f"wrote {out}")
+    return 0
