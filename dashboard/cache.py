@@ -19,17 +19,14 @@ import streamlit as st
 import torch
 from streamlit.logger import get_logger
 
-from dashboard import partb
 from dashboard.pack import PackBackend
 from dashboard.parta import LiveBackend
 from dashboard.parta.contract import Cond, DenoiseComparison, HybridResult, Progress, Region
 from dashboard.partb import models_dir
 from engine.adapters import MNISTDDPM, MODEL_NAMES, FlowModel, load_builtin
-from engine.checkpoints import CheckpointError
 from engine.data import list_photos, load_mnist, load_photo
 from engine.deepfloyd.model import DEFAULT_MODEL_ID
 from engine.device import cpu_amp
-from engine.runs import RunFiles
 from engine.schedule import Schedule
 from engine.trajectory import Trajectory
 
@@ -326,83 +323,3 @@ def stage2_upscale(key: BackendKey, images: np.ndarray, prompt: str, seed: int) 
     x = torch.as_tensor(images) * 2 - 1
     gen = torch.Generator().manual_seed(int(seed))
     return upscale_stage2(x, model.encode([prompt] * n), model.null_cond(n), generator=gen).numpy()
-
-
-# ----------------------------------------------------------------------------- Part B results
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def snapshot(name: str, epoch: int, root: str, mtime: float) -> tuple[dict, dict]:
-    """Arrays and meta of one training snapshot (keyed by the file's mtime)."""
-    return partb.read_snapshot(RunFiles(Path(root) / name).snapshot(epoch))
-
-
-def load_snapshot(name: str, epoch: int) -> tuple[dict, dict] | None:
-    """A shipped model's epoch snapshot (arrays, meta), or None when missing or unreadable."""
-    path = RunFiles(partb.model_folder(name)).snapshot(epoch)
-    try:
-        return snapshot(name, epoch, str(models_dir()), path.stat().st_mtime)
-    except (OSError, CheckpointError):
-        return None
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _curve(path: str, label: str, mtime: float, size: int):
-    return partb.read_curve(Path(path), label)
-
-
-def curve(path: Path, label: str):
-    """A training log as a ``Curve``, re-read when the file grows; None when missing or empty."""
-    try:
-        info = Path(path).stat()
-    except OSError:
-        return None
-    return _curve(str(path), label, info.st_mtime, info.st_size)
-
-
-def model_curve(name: str, label: str | None = None):
-    """The training log of shipped model ``name``."""
-    return curve(RunFiles(partb.model_folder(name)).log, label or name)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def denoise_grid(
-    sigmas: tuple[float, ...], count: int, seed: int, root: str, mtime: float
-) -> partb.DenoiseGrid:
-    return partb.denoise_grid(load_model("denoiser", root).net, sigmas, count, seed)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def pure_noise(count: int, seed: int, root: str, mtime: float) -> partb.PureNoiseResult:
-    return partb.pure_noise(load_model("denoiser-pure-noise", root).net, count, seed)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def flow_samples(name: str, root: str, mtime: float, *args, _progress: Progress | None = None) -> Trajectory:
-    """B2, ``(guidance, steps, seed, per_digit, max_frames, sampler)``: samples (CFG for the class
-    model) and their trajectory at ``max_frames`` states."""
-    return partb.flow_samples(flow_adapter(name), *args, progress=_progress)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def compare_samplers(name: str, root: str, mtime: float, *args, _progress: Progress | None = None):
-    """Fewer steps, ``(samplers, steps, seed, per_digit)``: the same noise through each sampler."""
-    model = ddpm_adapter(name) if name.startswith("ddpm") else flow_adapter(name)
-    return partb.compare_samplers(model, *args, progress=_progress)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def fewer_steps_sweep(
-    name: str, root: str, mtime: float, samples: int, quick: bool, _progress: Progress | None = None
-) -> dict:
-    """The quality-against-NFE curves, measured on this machine (``engine.fewer_steps.sweep``)."""
-    from engine.fewer_steps import sweep
-
-    return sweep(name, samples, 0, quick, Path(root), _progress)
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def ddpm_vs_flow(root: str, mtimes: tuple[float, float], *args, _progress: Progress | None = None):
-    """``partb.ddpm_vs_flow(ddpm, flow, *args)`` on the shipped ddpm-class and flow-class."""
-    ddpm, flow = ddpm_adapter("ddpm-class"), flow_adapter("flow-class")
-    return partb.ddpm_vs_flow(ddpm, flow, *args, progress=_progress)

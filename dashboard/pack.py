@@ -45,7 +45,9 @@ EDIT_MODES = {"SDEdit sweep": "sdedit", "Change the prompt": "text_edit", "Inpai
 __all__ = ["EDIT_MODES", "NotInPack", "PackBackend"]
 
 
-class PackBackend(PartABackend):
+class PackContents:
+    """What a pack holds: its figures, seeds and settings, and the values each control may take."""
+
     def __init__(self, pack):
         self.pack, self.settings = pack, pack.settings
         size = next(iter(pack.figures.values())).arrays
@@ -130,8 +132,6 @@ class PackBackend(PartABackend):
         h = self.spec.image_size
         return tuple(round(f * h) for f in self.settings["inpaint_box"])
 
-    # ------------------------------------------------------------------------- answers
-
     def _holds(self, what: str, asked, held) -> None:
         """A NotInPack naming ``what`` when the page asked for a value the pack does not hold."""
         if asked != held:
@@ -139,6 +139,14 @@ class PackBackend(PartABackend):
                 f"this pack holds {what} = {held}, not {asked}; a pack answers only the "
                 "settings it was computed at"
             )
+
+    def _settings_hold(self, stride: int, gamma: float) -> None:
+        self._holds("stride", int(stride), int(self.settings["stride"]))
+        self._holds("γ", float(gamma), float(self.settings["guidance"]))
+
+
+class PackBackend(PackContents, PartABackend):
+    """Part A's answers read from a pack; ``NotInPack`` for what it cannot answer."""
 
     def sample(
         self,
@@ -310,7 +318,3 @@ class PackBackend(PartABackend):
         progress: Progress | None = None,
     ) -> dict[str, list[float]]:
         raise NotInPack("a pack holds no PSNR-against-t curve: it needs the model at every t")
-
-    def _settings_hold(self, stride: int, gamma: float) -> None:
-        self._holds("stride", int(stride), int(self.settings["stride"]))
-        self._holds("γ", float(gamma), float(self.settings["guidance"]))

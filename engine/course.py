@@ -2,7 +2,7 @@
 
 Every page default, CLI default, benchmark and test takes these from here, as nanoGPT's config and
 diffusers' scheduler configs do; a literal 7 in a page would be a second truth.
-``tests/test_course_settings.py`` fails when one of them reappears as a literal elsewhere.
+``tests/system/test_course_settings.py`` fails when one of them reappears as a literal elsewhere.
 
 Part A (DDPM: x_0 clean, t counts down 990 -> 0): the strided loop with stride 30 (33 steps),
 CFG gamma 7 from A1.6 on, SDEdit from the i_start values below. Part B (flow matching: x_0 noise,

@@ -8,7 +8,7 @@ the noise eps. Flow matching (Part B2, Lipman et al.): x_0 is noise, x_1 is data
 import numpy as np
 import streamlit as st
 
-from dashboard import cache, controls, figures, images, ui
+from dashboard import cache_partb, controls, figures, images, ui
 from dashboard.partb import align_frames, models_dir, stamp
 from dashboard.settings import (
     COURSE_DDPM_STEPS,
@@ -158,7 +158,7 @@ if ok:
                 )
             )
     ddpm, flow, start_equal = ui.run_with_progress(
-        cache.ddpm_vs_flow,
+        cache_partb.ddpm_vs_flow,
         root,
         (stamp("ddpm-class"), stamp("flow-class")),
         digit,

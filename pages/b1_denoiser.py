@@ -8,7 +8,7 @@ training curve.
 import numpy as np
 import streamlit as st
 
-from dashboard import cache, controls, curves, images, ui
+from dashboard import cache_partb, controls, curves, images, ui
 from dashboard.partb import SIGMA_GRID, SWEEP_SIGMAS, model_folder, models_dir, rms, snapshot_epochs, stamp
 
 big = ui.presenter()
@@ -53,7 +53,7 @@ seed = int(
 count = 3 if big else int(c2.slider("Test digits", 1, 8, 4, key="b1_count", bind="query-params"))
 denoiser = controls.require_model("denoiser")
 if denoiser is not None:
-    grid = cache.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
+    grid = cache_partb.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
     cols = st.columns(len(SIGMA_GRID))
     for i, (col, s) in enumerate(zip(cols, SIGMA_GRID, strict=True)):
         pair = np.stack([np.clip(grid.noisy[i], 0, 1), np.clip(grid.denoised[i], 0, 1)], 1)  # (N, 2, H, W)
@@ -92,7 +92,7 @@ if not epochs:
 else:
     cols = st.columns(len(epochs))
     for col, ep in zip(cols, epochs, strict=True):
-        snap = cache.load_snapshot("denoiser", ep)
+        snap = cache_partb.load_snapshot("denoiser", ep)
         if snap is None:
             col.warning(f"The epoch {ep} snapshot is unreadable.")
             continue
@@ -121,7 +121,7 @@ noisy $z$ itself, over 32 test digits.
 """
 )
 if denoiser is not None:
-    sweep = cache.denoise_grid(SWEEP_SIGMAS, 32, seed, root, stamp("denoiser"))
+    sweep = cache_partb.denoise_grid(SWEEP_SIGMAS, 32, seed, root, stamp("denoiser"))
     fig = curves.psnr_figure(
         sweep.sigmas, sweep.psnr_denoised, np.minimum(sweep.psnr_noisy, 40.0), 0.5, height=460 if big else 360
     )
@@ -148,7 +148,7 @@ difference (pixels in $[0, 1]$) should be small.
 pure = controls.require_model("denoiser-pure-noise")
 if pure is not None:
     n = 4 if big else 6
-    res = cache.pure_noise(n, seed, root, stamp("denoiser-pure-noise"))
+    res = cache_partb.pure_noise(n, seed, root, stamp("denoiser-pure-noise"))
     a, b, c = st.columns([n, n, 2])
     with a:
         ui.image(images.grid(list(res.noise), n), "inputs ε", scale, width="stretch")
@@ -176,7 +176,7 @@ if not pure_epochs:
         "epochs 1 and 5 by `python -m engine train denoiser-pure-noise`."
     )
 for col, ep in zip(st.columns(max(1, len(pure_epochs))), pure_epochs, strict=False):
-    snap = cache.load_snapshot("denoiser-pure-noise", ep)
+    snap = cache_partb.load_snapshot("denoiser-pure-noise", ep)
     if snap is None:
         col.warning(f"The epoch {ep} snapshot is unreadable.")
         continue
@@ -195,7 +195,8 @@ no network can do better than $\mathbb{E}[x]$ there.
 """
 )
 weight = 0.9 if big else st.slider("Smoothing", 0.0, 0.99, 0.9, 0.01, key="b1_smooth")
-logs = [c for c in (cache.model_curve("denoiser"), cache.model_curve("denoiser-pure-noise")) if c is not None]
+logs = [cache_partb.model_curve(name) for name in ("denoiser", "denoiser-pure-noise")]
+logs = [c for c in logs if c is not None]
 if logs:
     ui.plot(
         curves.loss_figure(logs, weight, height=460 if big else 380),

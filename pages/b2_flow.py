@@ -8,7 +8,7 @@ the Euler trajectory as a client-side animation and a GIF; ExponentialLR vs cons
 import numpy as np
 import streamlit as st
 
-from dashboard import cache, controls, curves, figures, images, ui
+from dashboard import cache_partb, controls, curves, figures, images, ui
 from dashboard.partb import flow_speed, model_folder, models_dir, read_lr_sweep, snapshot_epochs, stamp
 from dashboard.settings import EULER_STEPS, FLOW_GUIDANCE, FLOW_STEP_CHOICES, GAMMA_RANGE
 
@@ -78,7 +78,7 @@ if not epochs:
     )
 else:
     for col, ep in zip(st.columns(max(3, len(epochs)))[: len(epochs)], epochs, strict=True):
-        snap = cache.load_snapshot(name, ep)
+        snap = cache_partb.load_snapshot(name, ep)
         if snap is None:
             col.warning(f"The epoch {ep} snapshot is unreadable.")
             continue
@@ -135,7 +135,7 @@ if loaded is not None:
         _, guidance, n_steps, sample_seed, solver = shown
         label = f"Sampling: {n_steps} {solver.title()} steps on {10 * PER_DIGIT} images…"
         run = ui.run_with_progress(
-            cache.flow_samples,
+            cache_partb.flow_samples,
             name,
             root,
             stamp(name),
@@ -157,7 +157,7 @@ if loaded is not None:
     else:
         final = snapshot_epochs(name)
         if final:
-            snap = cache.load_snapshot(name, final[-1])
+            snap = cache_partb.load_snapshot(name, final[-1])
             if snap is not None:
                 ui.image(
                     digit_grid(snap[0]["samples"][:, 0]),
@@ -247,7 +247,7 @@ Same network, data and seed, so both see the same batches and noise. Which const
 last chart compares the rates we tried; the one with the lowest loss summed over the epochs ships.
 """
 )
-logs = [c for c in map(cache.model_curve, ("flow-class", "flow-class-constant-lr")) if c is not None]
+logs = [c for c in map(cache_partb.model_curve, ("flow-class", "flow-class-constant-lr")) if c is not None]
 if not logs:
     st.info(f"No training logs yet in `{models_dir()}` (flow-class, flow-class-constant-lr).")
 else:
@@ -280,7 +280,7 @@ LR_MODELS = {
 shown_lr = {}
 for m in LR_MODELS:
     last = snapshot_epochs(m)
-    snap = cache.load_snapshot(m, last[-1]) if last else None
+    snap = cache_partb.load_snapshot(m, last[-1]) if last else None
     if snap is not None:
         shown_lr[m] = (snap[0]["samples"][:, 0], snap[0]["labels"], last[-1])
 if shown_lr:
@@ -312,7 +312,7 @@ if "flow-class-constant-lr-1e-4" in missing_lr:
         f"{model_folder('flow-class-constant-lr-1e-4')}`; it appears here when it is done."
     )
 if name == "flow-time":
-    c = cache.model_curve("flow-time")
+    c = cache_partb.model_curve("flow-time")
     if c is not None:
         ui.plot(
             curves.loss_figure([c], 0.95, title="flow-time loss"),

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache, curves, jobs, ui
+from dashboard import cache_partb, curves, jobs, ui
 from dashboard.ui import error_box
 
 big = ui.presenter()
@@ -263,7 +263,7 @@ else:
             else:
                 st.error("The run failed:")
             st.code(job.message, language=None)
-        curve = cache.curve(jobs.log_path(run_id), run_id)
+        curve = cache_partb.curve(jobs.log_path(run_id), run_id)
         if curve is not None:
             title = f"{run_id}: loss ({job.model})"
             fig = curves.loss_figure([curve], 0.8, title=title, height=420 if big else 340)
@@ -285,7 +285,7 @@ st.markdown(
     "scale). Different models minimise different losses, so compare like with like."
 )
 options = [f"run: {j.run_id}" for j in all_jobs]
-shipped = [n for n in PRESETS if cache.model_curve(n) is not None]
+shipped = [n for n in PRESETS if cache_partb.model_curve(n) is not None]
 options += [f"shipped: {n}" for n in shipped]
 if not options:
     st.caption("Nothing to compare yet.")
@@ -309,7 +309,7 @@ else:
     chosen_curves = []
     for o in chosen:
         kind, _, ident = o.partition(": ")
-        c = cache.curve(jobs.log_path(ident), o) if kind == "run" else cache.model_curve(ident, o)
+        c = cache_partb.curve(jobs.log_path(ident), o) if kind == "run" else cache_partb.model_curve(ident, o)
         if c is not None:
             chosen_curves.append(c)
     if chosen_curves:

@@ -6,7 +6,7 @@ evaluations from ``python -m engine fewer-steps``."""
 
 import streamlit as st
 
-from dashboard import cache, controls, curves, images, partb, ui
+from dashboard import cache_partb, controls, curves, images, partb, ui
 from dashboard.settings import COURSE_DDPM_STEPS, DDPM_GUIDANCE, EULER_STEPS, FD_MARGIN, FLOW_GUIDANCE, STRIDE
 
 st.title("Fewer steps")
@@ -64,7 +64,7 @@ else:
     per_digit = 1 if ui.presenter() else 2
     seed = ui.seed()
     runs = ui.run_with_progress(
-        cache.compare_samplers,
+        cache_partb.compare_samplers,
         name,
         root,
         partb.stamp(name),
@@ -137,7 +137,7 @@ with st.expander("Measure on this machine", expanded=False):
     quick = q2.toggle("Quick (4 step counts a sampler)", value=True, key="fs_quick")
     if st.button("Measure", key="fs_measure", icon=":material/speed:"):
         report = ui.run_with_progress(
-            cache.fewer_steps_sweep,
+            cache_partb.fewer_steps_sweep,
             name,
             root,
             partb.stamp(name),

@@ -31,7 +31,7 @@ if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-# the class-serving test (tests/test_serving.py) runs scripts/serve_class.sh: nginx in front
+# the class-serving test (tests/system/test_serving.py) runs scripts/serve_class.sh: nginx in front
 if [ "${1:-}" = "--test" ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing Debian's nginx-light for the class-serving test"

@@ -1,7 +1,8 @@
 """Part A, computed: what each Part A page shows, without Streamlit.
 
 ``contract`` holds the ``PartABackend`` Protocol and its result types; ``live`` the backend that
-runs a model here (``LiveBackend``); ``views`` the cheap pictures pages compute themselves. The
+runs a model here (``LiveBackend``: sampling and denoising; its edits in ``live_edits``, the model
+helpers under both in ``live_model``); ``views`` the cheap pictures pages compute themselves. The
 precomputed pack's backend is ``dashboard.pack.PackBackend``.
 """
 

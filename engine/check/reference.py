@@ -3,7 +3,7 @@ known mistakes (``engine.check.mutations`` names them).
 
 They run on the same globals a student's file gets (``env.stage_1``, ``env.alphas_cumprod``,
 ``env.add_variance``), so the comparison is like for like: same network calls, same float32
-schedule, same variance noise. ``tests/test_check_reference.py`` checks that the correct
+schedule, same variance noise. ``tests/engine/test_check_reference.py`` checks that the correct
 ``Variant()`` agrees with the engine's own maths (``engine.denoise.ddpm_step``, ``CFGModel``,
 ``AnagramModel``, ``HybridModel``, ``engine.flow``).
 

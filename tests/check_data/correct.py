@@ -1,7 +1,7 @@
 # ruff: noqa: F821  -- stage_1, alphas_cumprod, add_variance: globals the checker defines
 # A correct Project 5 solution, written as a student would in the course's notebook.
 # The checker defines stage_1, alphas_cumprod, add_variance and device before this file runs.
-# tests/test_check_catalogue.py plants each known mistake in a copy of it (the lines marked
+# tests/engine/test_check_catalogue.py plants each known mistake in a copy of it (the lines marked
 # "# plant: NAME" are the ones a mutation rewrites).
 import torch
 import torchvision.transforms.functional as TF

@@ -1,4 +1,4 @@
-"""Planted mistakes for tests/test_check_catalogue.py: each edit rewrites the line of
+"""Planted mistakes for tests/engine/test_check_catalogue.py: each edit rewrites the line of
 ``correct.py`` that carries the marker ``# plant: NAME`` (old text -> new text on that line)."""
 
 FILE = "correct.py"
