@@ -1,4 +1,4 @@
-"""The 2D playground's engine (``engine.toy2d.data``, ``toy2d_train``, ``toy2d_sample``): point sets and a
+"""The 2D playground's engine (``engine.toy2d``: ``data``, ``train``, ``sample``): point sets and a
 user's points, the metrics re-derived on tiny inputs, the OT coupling, then real training on one
 CPU thread (a few seconds): the loss falls, samples match the data without copying it, the
 trajectories start from the noise and end at the samples, reflow is straighter than flow

@@ -246,7 +246,7 @@ def test_the_same_folder_twice_at_once(tmp_path):
 
 
 def test_two_app_sessions_start_training_at_once(tmp_path, monkeypatch):
-    """Two browser sessions press "Start" at the same moment: dashboard/jobs.py's lock lets
+    """Two browser sessions press "Start" at the same moment: dashboard/jobs' lock lets
     exactly one run start; the other gets JobBusy with a sentence. Cancel writes a checkpoint."""
     from dashboard import jobs
 
