@@ -9,6 +9,7 @@
     bench        benchmarks as ratios against a reference, same run          engine.cli.bench
     evaluate     a model's quality (accuracy, PSNR, Fréchet distance)        engine.cli.evaluate
     fewer-steps  quality against NFE for every sampler                       engine.cli.fewer_steps
+    nll          bits/dim of digits under a flow model (exact likelihood)    engine.cli.nll
     toy2d        the 2D playground: train, sample, straightness and MMD      engine.cli.toy2d
 
 Each module has ``register(subparsers)``, which adds its parser(s) with ``handler`` set to the
@@ -25,10 +26,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, check, deepfloyd, denoise, evaluate, fewer_steps, info, sample, toy2d, train
+from . import bench, check, deepfloyd, denoise, evaluate, fewer_steps, info, nll, sample, toy2d, train
 from .common import CLIError, Parser
 
-COMMANDS = (train, sample, denoise, info, deepfloyd, bench, evaluate, fewer_steps, toy2d, check)
+COMMANDS = (train, sample, denoise, info, deepfloyd, bench, evaluate, fewer_steps, nll, toy2d, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

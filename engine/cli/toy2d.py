@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=nonneg(int), default=0)
     p.add_argument("--threads", type=positive(int), default=1)
     p.add_argument("--out", help="write samples, data, trajectory (N, S+1, 2) and times to this .npz")
+    p.add_argument("--density-out", metavar="F.npz", help="write the learned density on a grid over the "
+                   "box (x, y, density) to this .npz; print the mean log-density of held-out vs uniform data")
     p.set_defaults(handler=run)
 
 
@@ -59,6 +61,9 @@ def run(args) -> int:
     from ..toy2d.train import ToyConfig, torch_threads, train
 
     out = check_out(args.out) if args.out else None
+    density_out = check_out(args.density_out) if args.density_out else None
+    if density_out and args.objective == "ddpm":
+        raise _fail("--density-out needs a flow objective (fm, reflow, ot-fm): a density comes from its ODE")
     if args.count > MAX_POINTS:
         raise _fail(f"--count must be at most {MAX_POINTS}, got {args.count}")
     data = _points(args)
@@ -88,8 +93,28 @@ def run(args) -> int:
           f"{straightness(traj.x):.3f}")
     print(f"MMD {q.mmd:.4f} (two draws of the data: {q.mmd_floor:.4f}, ratio {q.mmd / q.mmd_floor:.2f}); "
           f"sliced Wasserstein {q.swd:.4f} (floor {q.swd_floor:.4f})")
+    if density_out:
+        _density(result.model, held, args, density_out)
     if out:
         save_npz(out, samples=samples.numpy(), data=held.numpy(), times=np.asarray(traj.times, np.float64),
                  trajectory=traj.x.float().permute(1, 0, 2).numpy())
         print(f"wrote {out}")
     return 0
+
+
+def _density(model, held, args, out) -> None:
+    """The learned density on a grid (to ``out``) and the mean log-density of held-out data
+    against points spread uniformly over the box."""
+    import torch
+
+    from ..toy2d.data import BOX
+    from ..toy2d.density import density_grid, log_density, mass, uniform_log_density
+
+    x, y, density = density_grid(model, label=args.label)
+    uniform = (torch.rand(len(held), 2, generator=torch.Generator().manual_seed(args.seed + 3)) * 2 - 1) * BOX
+    data_lp, uniform_lp = log_density(model, held, args.label), log_density(model, uniform, args.label)
+    print(f"density: mass {mass(density):.4f} inside the box [-{BOX:g}, {BOX:g}]^2; mean log-density of "
+          f"held-out data {data_lp.mean():.3f}, of uniform points {uniform_lp.mean():.3f} "
+          f"(the uniform density: {uniform_log_density():.3f})")
+    save_npz(out, x=x.numpy(), y=y.numpy(), density=density.numpy())
+    print(f"wrote {out}")
