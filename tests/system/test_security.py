@@ -130,8 +130,10 @@ def test_no_unsafe_deserialisation_anywhere():
                     bad.append(where + " with allow_pickle")
             if isinstance(node.func, ast.Name) and name in ("eval", "exec"):
                 bad.append(where)
-    # test_checkpoints proves its disguised pickle is live by unpickling a probe of its own
-    allowed = {"tests/test_checkpoints.py torch.load without weights_only=True"}
+    # test_checkpoints proves its disguised pickle is live by unpickling a probe of its own; the
+    # Check-your-code child runs a student's file by design, in its limited process (never the server)
+    allowed = {"tests/engine/test_checkpoints.py torch.load without weights_only=True",
+               "engine/check/child.py exec"}
     bad = [b for b in bad if " ".join(b.split(" ", 1)[0].split(":")[:1] + b.split(" ", 1)[1:]) not in allowed]
     assert not bad, bad
 
