@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from test_deepfloyd import SIZE, build_tiny_if, load_tiny, write_embeds
 
 from engine.deepfloyd import model as df
 from engine.denoise import iterative_denoise
@@ -24,6 +23,7 @@ from engine.packs import (
 )
 from engine.precompute import precompute_pack
 from engine.schedule import strided_timesteps
+from tests.support.tiny_if import SIZE, build_tiny_if, load_tiny, write_embeds
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-from test_deepfloyd import build_tiny_if, write_embeds
 
 from engine.deepfloyd import model as df
 from engine.deepfloyd import weights as dfw
 from engine.precompute import precompute_pack
 from tests.support.helpers import image_ids, ok
 from tests.support.helpers import page as run_page
+from tests.support.tiny_if import build_tiny_if, write_embeds
 
 pytestmark = [pytest.mark.filterwarnings("ignore::engine.deepfloyd.model.SlowOnCPUWarning"),
               pytest.mark.usefixtures("one_thread_module")]

@@ -36,10 +36,9 @@ if devserver.chromium_path() is None:
 @pytest.fixture(scope="module")
 def packs(tmp_path_factory):
     """A packs folder holding "tiny": Part 0's grid (and the samples) from a tiny IF-shaped model."""
-    from test_deepfloyd import build_tiny_if, write_embeds
-
     from engine.deepfloyd import model as df
     from engine.precompute import precompute_pack
+    from tests.support.tiny_if import build_tiny_if, write_embeds
 
     root = tmp_path_factory.mktemp("links-packs")
     with warnings.catch_warnings():
