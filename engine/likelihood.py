@@ -88,11 +88,13 @@ def log_likelihood(
     probes: int | None = 4,
     generator: torch.Generator | None = None,
     method: str = "rk4",
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Likelihood:
     """log p_1(x1) in nats per input under the flow ``u``, integrating from t = 1 to 0 on
     ``grid`` (increasing 0..1; default ``time_grid(32)``) with ``method``. ``probes`` None: the
     exact divergence (D vector-Jacobian products a step: for 2D); else that many Rademacher
-    probes drawn from ``generator``."""
+    probes drawn from ``generator``. ``on_step(done, total)`` after each step (a progress bar;
+    raising there stops the integration)."""
     if method not in SOLVERS:
         raise ValueError(f"unknown solver {method!r}; one of {', '.join(SOLVERS)}")
     grid = time_grid(32) if grid is None else time_grid(ts=grid)
@@ -110,9 +112,11 @@ def log_likelihood(
 
     state = torch.cat([x1.flatten(1), torch.zeros(n, width)], 1)
     ts = grid.flip(0).tolist()  # 1 -> 0
-    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
+    for i, (t, t_next) in enumerate(zip(ts[:-1], ts[1:], strict=True)):
         dt = t_next - t
         state = step(aug, state, t, dt, aug(state, t))
+        if on_step is not None:
+            on_step(i + 1, len(ts) - 1)
     x0 = state[:, :d].reshape(n, *shape)
     integral = state[:, d:]  # = -integral_0^1 div dt, per probe
     log_p0 = -0.5 * x0.flatten(1).pow(2).sum(1) - 0.5 * d * math.log(2 * math.pi)
@@ -153,12 +157,14 @@ def model_nll(
     generator: torch.Generator,
     batch: int = 16,
     progress: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Bits/dim of ``images`` (N, C, H, W) in [0, 1] under a Part B flow net (its pixels are
     [0, 1]; a class net gives its unconditional density, the velocity with the null class):
     per image, with the Hutchinson standard error of each, and their mean with two standard
     errors: ``probe_se`` (the estimator's, for these images) and ``sample_se`` (over images).
-    The ODE runs on ``likelihood_grid(steps)``."""
+    The ODE runs on ``likelihood_grid(steps)``. ``progress(done, total)`` after each batch of
+    images, ``on_step(done, total)`` after each ODE step of a batch."""
     dims = images[0].numel()
     bpd, se = [], []
     net = net.float().eval()
@@ -166,7 +172,7 @@ def model_nll(
         y = dequantize(images[start:start + batch], generator)
         cond = torch.zeros(len(y), net.num_classes) if class_conditioned else None
         res = log_likelihood(velocity_of(net, cond), y, likelihood_grid(steps), probes=probes,
-                             generator=generator, method=method)
+                             generator=generator, method=method, on_step=on_step)
         bpd.append(bits_per_dim(res.logp, dims))
         se.append(res.logp_se / (dims * math.log(2)))
         if progress is not None:

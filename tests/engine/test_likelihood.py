@@ -91,6 +91,24 @@ def test_bad_solver_is_a_clear_error():
         log_likelihood(lambda x, t: x, torch.zeros(1, 2), method="rk45")
 
 
+def test_on_step_reports_each_step_and_can_stop_the_integration():
+    """The page's progress bar: one call per ODE step; raising there (the user moved on) stops it."""
+    seen = []
+    log_likelihood(lambda x, t: -x, torch.zeros(2, 2), torch.linspace(0, 1, 6), probes=None,
+                   on_step=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 5) for k in range(1, 6)]
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        if done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        log_likelihood(lambda x, t: -x, torch.zeros(2, 2), torch.linspace(0, 1, 6), probes=None, on_step=stop)
+
+
 # ----------------------------------------------------------------------------- the CLI on the shipped flow
 
 
