@@ -122,12 +122,15 @@ def _b64_float32(a) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
 
 
-def forward_scrubber_html(x_0, eps, alphas_cumprod, t: int = 500, scale: int = 6) -> str:
+def forward_scrubber_html(x_0, eps, alphas_cumprod, t: int = 500, scale: int = 6, *,
+                          label: str = "the input image") -> str:
     """A self-contained HTML/JS block: an <input type=range> over t and two canvases showing
     x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (Eq. A.2) and eps, recomputed in the browser
     on every input event (no server round trip). x_0 and eps are (C, H, W) float in [-1, 1]
-    model units (C = 1 or 3); abar has one value per t. The last draw's latency in ms is kept
-    in ``window.scrubLatencies`` so a browser test can measure it."""
+    model units (C = 1 or 3); abar has one value per t. ``label`` says what x_0 shows ("the test
+    digit 7"): the canvases' text alternatives and the live region are built from it and from t.
+    The last draw's latency in ms is kept in ``window.scrubLatencies`` so a browser test can
+    measure it."""
     x_0 = np.asarray(x_0, dtype=np.float32)
     eps = np.asarray(eps, dtype=np.float32)
     if x_0.ndim == 2:
@@ -148,8 +151,9 @@ def forward_scrubber_html(x_0, eps, alphas_cumprod, t: int = 500, scale: int = 6
             "abar": abar,
             "x0": _b64_float32(x_0),
             "eps": _b64_float32(eps),
+            "label": str(label),
         }
-    )
+    ).replace("</", "<\\/")  # nothing in the label can close the <script>
     return web.page("forward_scrubber", DATA=data, TMAX=str(tmax), T=str(t))
 
 

@@ -6,9 +6,11 @@ reader see them as what they are, not as Python strings).
 - ``playground_animation.html`` + ``.js``: the 2D playground's particles (``playground.animation``).
 - ``presenter_keys.js``, installed by ``presenter_keys.html``, and ``presenter.css``: presenter
   mode (``ui.presenter_keys``, ``ui.presenter_css``).
+- ``common.js``: what every page above shares (the app's theme, the ``aria-live`` announcer); see
+  ``docs/accessibility.md``.
 
 A template marks each place to fill as ``__NAME__``; a page's ``<script>`` holds ``__SCRIPT__``,
-where its ``.js`` file goes (an iframe's ``srcdoc`` cannot load files of its own).
+where ``common.js`` and its own ``.js`` file go (an iframe's ``srcdoc`` cannot load files of its own).
 """
 
 from __future__ import annotations
@@ -35,6 +37,6 @@ def fill(name: str, **values: str) -> str:
 
 
 def page(name: str, **values: str) -> str:
-    """A self-contained HTML page: ``name``.html with ``name``.js in its ``__SCRIPT__``, then
-    ``values`` filled in."""
-    return fill(f"{name}.html", SCRIPT=read(f"{name}.js"), **values)
+    """A self-contained HTML page: ``name``.html with ``common.js`` and ``name``.js in its
+    ``__SCRIPT__``, then ``values`` filled in."""
+    return fill(f"{name}.html", SCRIPT=read("common.js") + read(f"{name}.js"), **values)
