@@ -109,9 +109,7 @@ with st.sidebar:
     choices = list(backends.CHOICES)
     st.selectbox(
         "Backend (Part A)",
-        choices,
-        **ui.linked("backend", backends.DEFAULT_BACKEND, choices, "index"),
-        format_func=lambda k: backends.CHOICES[k],
+        **ui.linked("backend", backends.DEFAULT_BACKEND, choices, "index", format_func=backends.CHOICES.get),
         help="Which diffusion model the Part A pages use; the pages and algorithms stay the same. "
         "DeepFloyd IF needs its weights (gated on the Hugging Face Hub) and in practice a GPU; "
         "a precomputed pack shows DeepFloyd figures computed elsewhere.",
@@ -119,10 +117,7 @@ with st.sidebar:
     backend_settings(st.sidebar)
     st.number_input(
         "Seed",
-        min_value=0,
-        max_value=2**31 - 1,
-        step=1,
-        **ui.linked("seed", 0),
+        **ui.linked("seed", ui.SEED_DEFAULT, min_value=0, max_value=ui.SEED_MAX, step=1),
         help="Every random draw (noise, sampling) comes from a generator seeded with this: "
         "the same seed gives the same pictures.",
     )

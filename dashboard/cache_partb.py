@@ -132,3 +132,14 @@ def ddpm_vs_flow(
         ddpm, flow, digit, count, seed, ddpm_stride, ddpm_guidance, flow_steps, flow_guidance,
         ddpm_sampler, ddpm_steps, flow_sampler, progress=_progress,
     )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def likelihood(kind: str, index: int, seed: int, root: str, mtime: float, _progress: Progress | None = None):
+    """"How likely?": (the scored (28, 28) image, its bits/dim result) for input ``kind`` made
+    from test digit ``index`` (``dashboard.likelihood``), under the flow-class in ``root``."""
+    from dashboard import likelihood as lk
+    from dashboard.cache import mnist_digit
+
+    image = lk.make_input(kind, mnist_digit(index)[0][0], seed)
+    return image, lk.score(load_model(lk.MODEL, root).net, image, seed, _progress)

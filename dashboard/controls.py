@@ -81,7 +81,7 @@ def seed(backend, prefix: str) -> int:
     key = f"{prefix}_pack_seed"
     if st.session_state.get(key) not in seeds:
         st.session_state[key] = seeds[0]
-    return int(st.selectbox("Seed (from the pack)", list(seeds), **ui.linked(key, seeds[0], seeds, "index")))
+    return int(st.selectbox("Seed (from the pack)", **ui.linked(key, seeds[0], list(seeds), "index")))
 
 
 # what each widget calls its starting value (the rest, sliders and number inputs: "value")
@@ -101,20 +101,27 @@ def pick(label: str, key: str, options: Sequence, default, allowed: Sequence | N
         if st.session_state.get(key) not in allowed:
             st.session_state[key] = allowed[0]
         fmt_ = kwargs.get("format_func", str)
-        return st.selectbox(label, allowed, format_func=fmt_, **ui.linked(key, allowed[0], allowed, "index"))
+        return st.selectbox(label, **ui.linked(key, allowed[0], allowed, "index", format_func=fmt_))
+    if options is None:  # a range, ``slider`` or ``number``: the widget holds its own domain
+        return widget(label, key, default, **kwargs)
     widget = widget or st.select_slider
     arg = DEFAULT_ARG.get(widget, "value")
-    return widget(label, options, **ui.linked(key, default, options, arg), **kwargs)
+    labels = {"format_func": kwargs.pop("format_func")} if "format_func" in kwargs else {}
+    return widget(label, **ui.linked(key, default, options, arg, **labels), **kwargs)
 
 
 def slider(lo: float, hi: float, step: float):
-    """A ``pick`` widget: a slider from ``lo`` to ``hi``."""
-    return lambda label, _options, **kw: st.slider(label, lo, hi, step=step, **kw)
+    """A ``pick`` widget (with ``options`` None): a slider from ``lo`` to ``hi``."""
+    return lambda label, key, default, **kw: st.slider(
+        label, **ui.linked(key, default, min_value=lo, max_value=hi, step=step), **kw
+    )
 
 
 def number(lo: int, hi: int):
-    """A ``pick`` widget: a whole number from ``lo`` to ``hi``."""
-    return lambda label, _options, **kw: st.number_input(label, lo, hi, **kw)
+    """A ``pick`` widget (with ``options`` None): a whole number from ``lo`` to ``hi``."""
+    return lambda label, key, default, **kw: st.number_input(
+        label, **ui.linked(key, default, min_value=lo, max_value=hi), **kw
+    )
 
 
 def fmt(value, format_func=None) -> str:
@@ -178,7 +185,7 @@ def prompt_select(
     if st.session_state.get(key, first) not in options:
         st.session_state[key] = first
     return st.selectbox(
-        label, options, format_func=backends.prompt_label, **ui.linked(key, first, options, "index")
+        label, **ui.linked(key, first, options, "index", format_func=backends.prompt_label)
     )
 
 
@@ -227,7 +234,7 @@ def photo_source(prefix: str, size: int, backend, label: str = "Source image") -
     if st.session_state.get(f"{prefix}_rgb_source", sources[0]) not in sources:
         st.session_state[f"{prefix}_rgb_source"] = sources[0]
     linked = ui.linked(f"{prefix}_rgb_source", sources[0], sources, "default")
-    source = st.segmented_control(label, sources, **linked) or sources[0]
+    source = st.segmented_control(label, **linked) or sources[0]
     if source == "Sample photo":
         names = list(backend.allowed("photo") or cache.photo_names())
         if not names:
@@ -267,7 +274,7 @@ def uploaded(key: str, size: int, mode: str, mnist_style: bool | None = None, hi
 
 
 def digit_picker(key: str, default_index: int = 0, label: str = "MNIST test digit (index)") -> int:
-    return int(st.number_input(label, min_value=0, max_value=9999, step=1, **ui.linked(key, default_index)))
+    return int(st.number_input(label, **ui.linked(key, default_index, min_value=0, max_value=9999, step=1)))
 
 
 def canvas(

@@ -17,9 +17,11 @@ import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from dashboard import figures, images, web
+from dashboard import alt as alt_text
+from dashboard import figures, images, links, web
 
 SEED_DEFAULT = 0
+SEED_MAX = 2**31 - 1  # the sidebar seed's range: a torch generator seed, a 32-bit int
 PERSISTED = "_ui_default_keys"  # session-state keys whose widgets got their default via default()
 
 
@@ -33,10 +35,11 @@ def presenter() -> bool:
 
 
 def seed() -> int:
-    """The sidebar's seed (``st.session_state["seed"]``), 0 when the sidebar has not run."""
+    """The sidebar's seed (``st.session_state["seed"]``), 0 when the sidebar has not run; a
+    forged state (NaN, infinite, out of range) reads as the nearest seed, never as a crash."""
     try:
-        return int(st.session_state.get("seed", SEED_DEFAULT))
-    except (TypeError, ValueError):
+        return min(max(int(st.session_state.get("seed", SEED_DEFAULT)), 0), SEED_MAX)
+    except (TypeError, ValueError, OverflowError):
         return SEED_DEFAULT
 
 
@@ -53,7 +56,7 @@ def default(key: str, value):
     it the browser redraws the widget at its built-in default while the server keeps the old
     value, so the page would show one value and use another."""
     if key not in st.session_state and key in st.query_params:
-        value = _from_url(st.query_params[key], value)  # a link: before its widget, if read early
+        value = _from_url((st.query_params.get_all(key) or [""])[0], value)  # a link, read before its widget
     st.session_state[key] = st.session_state.get(key, value)
     st.session_state.setdefault(PERSISTED, set()).add(key)
     return st.session_state[key]
@@ -61,28 +64,34 @@ def default(key: str, value):
 
 def _from_url(text: str, default):
     """A number or flag from a link's query parameter, as the default's type; the default
-    when it does not parse (the widget itself then reads the URL the same way)."""
-    try:
-        if isinstance(default, bool):
-            return {"true": True, "false": False}[text.lower()]
-        if isinstance(default, int | float):
-            return type(default)(float(text) if isinstance(default, float) else int(text))
-    except (KeyError, ValueError):
-        pass
-    return default
+    when it does not parse (``links.value_of``: read before the widget, so without its range;
+    the widget's own ``links.check`` then holds it to the range and wins)."""
+    return links.value_of(text, default)
 
 
-def linked(key: str, value, options=None, arg: str = "value") -> dict:
+def linked(key: str, value, options=None, arg: str = "value", **domain) -> dict:
     """Keyword arguments for a widget whose value belongs in a shareable link: it is bound to
     the URL's query parameter ``key`` (Streamlit's ``bind="query-params"``), starts at
     ``value`` (through session state, see ``default``), and tells Streamlit that same default
-    under the widget's own name for it (``arg``: "value" for sliders, number inputs and toggles,
-    "index" for select boxes and radios, with ``options``; "default" for segmented controls and
+    under the widget's own name for it (``arg``: "value" for sliders, number inputs, toggles and
+    select sliders, "index" for select boxes and radios, "default" for segmented controls and
     multiselects). A value equal to the default is left out of the URL, so the two must agree:
-    then a link opened in a fresh session shows exactly what its sender saw."""
+    then a link opened in a fresh session shows exactly what its sender saw.
+
+    The widget's domain is given here, once, and handed on to the widget: ``options`` and the
+    keywords ``domain`` (``min_value``, ``max_value``, ``step``, ``format_func``, ``max_chars``,
+    ``max_selections``), so ``st.slider("t", **ui.linked("a1_t", 500, min_value=0, max_value=999))``.
+    The link's value is checked against them before the widget exists (``dashboard.links``); a
+    number needs its ``min_value`` and ``max_value``."""
+    field = links.Field.of(value, options, arg, domain)
+    value = field.default  # a number's default clamped into its range
+    got = links.check(key, field)
     default(key, value)
+    if got is not None:  # the run that opened a bad link: the widget starts where the notice says
+        st.session_state[key] = got.value
     own = list(options).index(value) if arg == "index" else value
-    return {"key": key, "bind": "query-params", arg: own}
+    choices = {} if options is None else {"options": options}
+    return {"key": key, "bind": "query-params", arg: own, **choices, **domain}
 
 
 def share_link() -> None:
@@ -136,12 +145,14 @@ def image(
     download: str | None = None,
     key: str | None = None,
     width="content",
+    alt: str | None = None,
 ) -> None:
     """Show an image (one image or an already composed grid) as a nearest-neighbour PNG
     (st.image would pick JPEG for bytes on its own), with an optional PNG download button
-    named ``download``."""
+    named ``download``. ``alt`` says what it shows, for a screen reader (``dashboard.alt``):
+    written from the data, it defaults to the caption; one of the two is required."""
     data = images.png(img, scale_by)
-    st.image(data, caption=caption, output_format="PNG", width=width)
+    st.image(data, caption=caption, output_format="PNG", width=width, alt=alt_text.image(caption, alt))
     if download:
         _download(
             "PNG",
@@ -213,12 +224,14 @@ def presenter_fonts(fig):
     return fig
 
 
-def plot(fig, key: str | None = None, filename: str | None = None) -> None:
+def plot(fig, key: str | None = None, filename: str | None = None, alt: str | None = None) -> None:
     """A Plotly chart (presenter-sized text in presenter mode); its modebar camera button saves
-    it as ``filename``.png (default: from ``key``)."""
+    it as ``filename``.png (default: from ``key``). ``alt``, its text alternative, defaults to a
+    summary of its own data (``dashboard.alt.chart``: title, axes, each series' course)."""
     presenter_fonts(fig)
     options = {**figures.PLOTLY_CONFIG["toImageButtonOptions"], "filename": filename or slug(key or "chart")}
-    st.plotly_chart(fig, config={**figures.PLOTLY_CONFIG, "toImageButtonOptions": options}, key=key)
+    config = {**figures.PLOTLY_CONFIG, "toImageButtonOptions": options}
+    st.plotly_chart(fig, config=config, key=key, alt=alt or alt_text.chart(fig))
 
 
 def presenter_css() -> None:

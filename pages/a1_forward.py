@@ -8,7 +8,7 @@ server-side t slider."""
 import numpy as np
 import streamlit as st
 
-from dashboard import backends, cache, controls, figures, images, parta, ui
+from dashboard import alt, backends, cache, controls, figures, images, parta, ui
 
 st.title("Forward process")
 st.markdown(
@@ -31,16 +31,16 @@ SOURCES = ["MNIST test digit", "Sample photo", "Upload"]
 if text_backend:
     SOURCES = ["Sample photo", "Upload", "MNIST test digit"]
 source = (
-    st.segmented_control("Image", SOURCES, **ui.linked("a1_source", SOURCES[0], SOURCES, "default"))
+    st.segmented_control("Image", **ui.linked("a1_source", SOURCES[0], SOURCES, "default"))
     or SOURCES[0]
 )
 
 x_0 = None
-name = "image"
+name, what = "image", "the image"  # a file name's stem; what x_0 shows, in words (alt text)
 if source == "MNIST test digit":
     index = controls.digit_picker("a1_index", 0)
     x_0, label = cache.mnist_digit(index)
-    name = f"mnist_{index}"
+    name, what = f"mnist_{index}", f"test digit #{index} (a {label})"
     st.caption(f"Test digit #{index}, a {label}.")
 elif source == "Sample photo":
     names = cache.photo_names()
@@ -49,12 +49,12 @@ elif source == "Sample photo":
             "No sample photos found in cache/datasets/photos.", "git checkout -- cache/datasets/photos"
         )
     else:
-        pick = st.selectbox("Photo (64×64)", names, **ui.linked("a1_photo", names[0], names, "index"))
+        pick = st.selectbox("Photo (64×64)", **ui.linked("a1_photo", names[0], names, "index"))
         x_0 = cache.photo(pick)
-        name = pick
+        name, what = pick, f"the photo {pick}"
 else:
     x_0 = controls.uploaded("a1_upload", 64, "RGB", mnist_style=False)
-    name = "upload"
+    name, what = "upload", "your uploaded image"
 
 if x_0 is None:
     st.stop()
@@ -69,7 +69,7 @@ ui.default("a1_t", 500)
 t = min(max(int(st.session_state["a1_t"]), 0), 999)  # a stale or forged state must not crash
 st.session_state["a1_t"] = t
 st.iframe(
-    figures.forward_scrubber_html(x_0 * 2 - 1, eps, abar, t, view_scale),
+    figures.forward_scrubber_html(x_0 * 2 - 1, eps, abar, t, view_scale, label=what),
     height=size * view_scale + 110,
 )
 
@@ -78,7 +78,7 @@ st.caption(
     "This slider runs on the server: it moves the chart's marker, sets the exact x_t you "
     "can download and where the scrubber above starts."
 )
-t = int(st.slider("t", 0, 999, **ui.linked("a1_t", 500)))
+t = int(st.slider("t", **ui.linked("a1_t", 500, min_value=0, max_value=999)))
 left, right = st.columns([3, 2])
 with left:
     st.markdown(f"ᾱ_t = {abar[t]:.4f}, SNR_t = ᾱ_t / (1 − ᾱ_t) = {abar[t] / (1 - abar[t]):.3g}")
@@ -86,7 +86,8 @@ with left:
 with right:
     x_t = parta.forward_image(x_0, eps, float(abar[t]))
     st.markdown(f"x_t at t = {t}")
-    ui.image(x_t, scale_by=view_scale, download=f"x_t_{name}_t{t}_seed{seed}", key="a1_dl_xt")
+    ui.image(x_t, scale_by=view_scale, download=f"x_t_{name}_t{t}_seed{seed}", key="a1_dl_xt",
+             alt=alt.noisy(what, t, float(abar[t])))
 
 st.subheader("The spec's strip: t = 250, 500, 750")
 strip_ts = [0, 250, 500, 750]
@@ -95,6 +96,8 @@ ui.image(
     images.labeled_row(frames, ["x_0"] + [f"t = {s}" for s in strip_ts[1:]], scale=view_scale // 2 + 1),
     download=f"forward_strip_{name}_seed{seed}",
     key="a1_dl_strip",
+    alt=f"Left to right: {what}, then x_t at "
+    + ", ".join(f"t = {s} ({alt.level(float(abar[s]))})" for s in strip_ts[1:]),
 )
 anim_ts = np.linspace(0, 999, 41).astype(int)
 ui.gif_download(

@@ -67,7 +67,7 @@ with c3:
     else:
         modes = ["the digit's class", "no class"]
         cond_mode = st.radio(
-            "Condition the model on", modes, horizontal=True, **ui.linked("a2_cond", modes[0], modes, "index")
+            "Condition the model on", horizontal=True, **ui.linked("a2_cond", modes[0], modes, "index")
         )
 
 with ui.secondary("Blur and loop settings"):
@@ -98,7 +98,11 @@ with ui.secondary("Blur and loop settings"):
             st.caption(f"Blur σ: {sigma:g} (from the pack)")
         else:
             sigma = float(
-                st.slider("Blur σ", 0.25, 6.0, step=0.25, disabled=auto, **ui.linked("a2_sigma", 2.0))
+                st.slider(
+                    "Blur σ",
+                    disabled=auto,
+                    **ui.linked("a2_sigma", 2.0, min_value=0.25, max_value=6.0, step=0.25),
+                )
             )
     with b4:
         stride = int(
@@ -133,8 +137,15 @@ names = [
     "iterative",
 ]
 shown = [x_0, res.noisy, res.blurred, res.one_step, res.iterative]
+says = [  # each picture in words, for a screen reader (its caption is short)
+    "The clean image x₀ the noise is added to",
+    f"The noisy image x_t at t = {t}",
+    f"x_t denoised by a Gaussian blur (kernel {res.blur_kernel}, σ = {res.blur_sigma:g})",
+    f"x_t denoised in one step: the model's estimate x̂₀ from t = {t}",
+    f"x_t denoised by the iterative loop from t = {t} to 0, stride {stride}",
+]
 metric_keys = [None, "noisy", "blur", "one-step", "iterative"]
-for col, name, img, mk in zip(st.columns(5), names, shown, metric_keys, strict=True):
+for col, name, img, mk, said in zip(st.columns(5), names, shown, metric_keys, says, strict=True):
     with col:
         if img is None:
             st.caption(f"{name}: not in this pack at t = {t}")
@@ -143,7 +154,8 @@ for col, name, img, mk in zip(st.columns(5), names, shown, metric_keys, strict=T
         if mk:
             p, s = res.metrics[mk]
             caption += f"\n\nPSNR {p:.1f} dB · SSIM {s:.2f}"
-        ui.image(img, caption=caption, scale_by=sc)
+            said += f" (PSNR {p:.1f} dB, SSIM {s:.2f} against the clean image)"
+        ui.image(img, caption=caption, scale_by=sc, alt=said)
 row = [img for img in shown if img is not None]
 ui.download_png(
     images.labeled_row(row, ["clean", f"t={t}", "blur", "one-step", "iterative"][: len(row)], scale=4),
@@ -196,6 +208,8 @@ else:
         images.labeled_row(list(res.loop.x[:, 0]), [f"t={s}" for s in ts], scale=sc // 2 + 1),
         download=f"iterative_steps_{index}_t{t}_seed{seed}",
         key="a2_dl_steps",
+        alt=f"The iterative loop's image, left to right at t = {', '.join(map(str, ts))}: from noise "
+        "to the denoised image",
     )
 
 st.subheader("PSNR against t")

@@ -37,13 +37,12 @@ with c1:
         ui.default("a3_prompts", [options[0]])
         st.session_state["a3_prompts"] = [p for p in st.session_state["a3_prompts"] if p in options]
         classes = st.multiselect(
-            "Prompts (one sample each)", options, **ui.linked("a3_prompts", [options[0]], arg="default")
+            "Prompts (one sample each)", **ui.linked("a3_prompts", [options[0]], options, "default")
         )
     else:
         classes = st.multiselect(
             "Classes (one sample each)",
-            list(range(10)),
-            **ui.linked("a3_classes", list(range(10)), arg="default"),
+            **ui.linked("a3_classes", list(range(10)), list(range(10)), "default"),
         )
 with c2:
     gammas = backend.allowed("sample_gamma")
@@ -98,9 +97,7 @@ def scrubber(traj, ncols: int, sc: int) -> None:
     k = int(
         st.slider(
             "Step",
-            0,
-            n,
-            **ui.linked("a3_step", n),
+            **ui.linked("a3_step", n, min_value=0, max_value=n),
             help="0 is pure noise; the last step is the finished sample.",
         )
     )
@@ -138,7 +135,7 @@ with s1:
     else:
         digits = list(range(10))
         sweep_class = int(
-            st.selectbox("Class", digits, **ui.linked("a3_sweep_class", sorted(classes)[0], digits, "index"))
+            st.selectbox("Class", **ui.linked("a3_sweep_class", sorted(classes)[0], digits, "index"))
         )
     count = int(
         controls.pick(

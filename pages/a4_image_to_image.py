@@ -35,7 +35,7 @@ if text:
     known_label = "a high quality photo"
 else:
     source = st.segmented_control(
-        "Source image", SOURCES, **ui.linked("a4_source", SOURCES[0], SOURCES, "default")
+        "Source image", **ui.linked("a4_source", SOURCES[0], SOURCES, "default")
     )
     source = source or SOURCES[0]
 if source == "MNIST test digit":
@@ -99,7 +99,7 @@ current = st.session_state.get("a4_mode", modes[0])
 if current not in modes:  # "Change the class" <-> "Change the prompt" when the backend changes
     renamed = [m for m in modes if m.startswith("Change") and current.startswith("Change")]
     st.session_state["a4_mode"] = (renamed or modes)[0]
-mode = st.segmented_control("Edit", modes, **ui.linked("a4_mode", modes[0], modes, "default")) or modes[0]
+mode = st.segmented_control("Edit", **ui.linked("a4_mode", modes[0], modes, "default")) or modes[0]
 no_class = "no class"
 
 
@@ -113,7 +113,7 @@ def class_select(label: str, key: str, default, allowed=None):
         )
         return p or None
     choices = [no_class] + list(range(10))
-    v = st.selectbox(label, choices, **ui.linked(key, default, choices, "index"))
+    v = st.selectbox(label, **ui.linked(key, default, choices, "index"))
     return None if v == no_class else int(v)
 
 
@@ -125,7 +125,9 @@ def sdedit_row(cond, g: float, file: str, dl_key: str):
     edits, ts = res
     starts = SDEDIT_I_STARTS[: len(edits)]
     labels = [f"i={i} t={t}" for i, t in zip(starts, ts, strict=False)] + ["original"]
-    ui.image(images.labeled_row(list(edits) + [x_0], labels, scale=sc), download=file, key=dl_key)
+    what = f"SDEdit of the {name.replace('_', ' ')} image, left to right from i_start = " + ", ".join(
+        map(str, starts)) + " (more noise to less, so less to more of the original kept), then the original"
+    ui.image(images.labeled_row(list(edits) + [x_0], labels, scale=sc), download=file, key=dl_key, alt=what)
     return edits, ts, starts
 
 
@@ -157,7 +159,7 @@ elif mode == "Inpainting":
     fixed_region = backend.allowed("inpaint_region")
     kinds = ["Rectangle"] if fixed_region else ["Rectangle", "Paint it"]
     mask_kind = (
-        st.segmented_control("Mask", kinds, **ui.linked("a4_mask_kind", "Rectangle", kinds, "default"))
+        st.segmented_control("Mask", **ui.linked("a4_mask_kind", "Rectangle", kinds, "default"))
         or "Rectangle"
     )
     if fixed_region:
@@ -185,7 +187,7 @@ elif mode == "Inpainting":
         for j, (lab, v) in enumerate(zip(("top", "left", "bottom", "right"), box, strict=True)):
             with cols[j]:
                 rkey = f"a4_r{j}" if not text else f"a4_r{j}_{size}"
-                rect.append(st.slider(lab, 0, size, **ui.linked(rkey, v)))
+                rect.append(st.slider(lab, **ui.linked(rkey, v, min_value=0, max_value=size)))
         top, left, bottom, right = rect
         if not (top < bottom and left < right):
             ui.error_box("The rectangle is empty: top must be above bottom and left before right.")
@@ -206,6 +208,8 @@ elif mode == "Inpainting":
                 [x_0, mask, x_0 * (1 - mask), result], ["original", "mask", "kept", "inpainted"], scale=sc
             ),
             caption=f"seed {seed}, stride {stride}",
+            alt=f"Inpainting the {name.replace('_', ' ')} image, left to right: the original, the mask "
+            f"(white: regenerated), the part kept, the inpainted result (seed {seed}, stride {stride})",
             download=f"inpaint_{name}_seed{seed}",
             key="a4_dl_inpaint",
         )

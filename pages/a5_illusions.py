@@ -34,11 +34,11 @@ def cond_select(label: str, key: str, default, preferred=(), allowed=None):
     if text:
         return controls.prompt_select(label, f"{key}_prompt", options, preferred)
     digits = list(range(10))
-    return int(st.selectbox(label, digits, **ui.linked(key, default, digits, "index")))
+    return int(st.selectbox(label, **ui.linked(key, default, digits, "index")))
 
 
 KINDS = ["Visual anagram", "Hybrid image"]
-kind = st.segmented_control("Illusion", KINDS, **ui.linked("a5_kind", KINDS[0], KINDS, "default")) or KINDS[0]
+kind = st.segmented_control("Illusion", **ui.linked("a5_kind", KINDS[0], KINDS, "default")) or KINDS[0]
 
 with ui.secondary("Sampler settings"):
     a, b, c = st.columns(3)
@@ -138,16 +138,14 @@ if kind == "Visual anagram":
             st.session_state["a5_show"] = 0
         showing = st.radio(
             "Show the images",
-            range(n_views),
-            **ui.linked("a5_show", 0, range(n_views), "index"),
+            **ui.linked("a5_show", 0, range(n_views), "index", format_func=lambda i: names[i]),
             horizontal=True,
-            format_func=lambda i: names[i],
         )
-        st.caption(
-            f"Now showing: {'prompt' if text else 'class'} {conds[showing]} ({label(views[showing])}). "
-            f"Seed {seed}, stride {stride}, γ = {gamma:g}."
-        )
-        ui.image(images.grid(list(parta.viewed(shown, views[showing])), ncols=len(shown), scale=sc + 2))
+        now = (f"Now showing: {'prompt' if text else 'class'} {conds[showing]} ({label(views[showing])}). "
+               f"Seed {seed}, stride {stride}, γ = {gamma:g}.")
+        st.caption(now)
+        ui.image(images.grid(list(parta.viewed(shown, views[showing])), ncols=len(shown), scale=sc + 2),
+                 alt=f"{len(shown)} visual anagrams. {now}")
         st.markdown("Every view side by side (one row per image, one column per view):")
         table = np.stack([parta.viewed(shown, v) for v in views], axis=1)
         ui.image(
@@ -164,9 +162,7 @@ if kind == "Visual anagram":
             if n_views == 2
             else st.selectbox(
                 "Animate",
-                views[1:],
-                format_func=label,
-                **ui.linked("a5_animate", views[1], views[1:], "index"),
+                **ui.linked("a5_animate", views[1], views[1:], "index", format_func=label),
             )
         )
         frames = parta.view_frames(shown, target, ANIMATION_FRAMES)
@@ -253,10 +249,7 @@ else:
         distance = float(
             st.slider(
                 "Viewing distance (1 = close)",
-                1.0,
-                6.0,
-                step=0.5,
-                **ui.linked("a5_distance", 1.0),
+                **ui.linked("a5_distance", 1.0, min_value=1.0, max_value=6.0, step=0.5),
                 help="Simulated by blurring and shrinking: far away, only the low band survives.",
             )
         )

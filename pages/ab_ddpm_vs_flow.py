@@ -65,14 +65,17 @@ defaults are $\gamma = 7$ for the DDPM and $\gamma = 5$ for flow matching.
 ok = controls.show_missing(["ddpm-class", "flow-class"])
 if ok:
     c1, c2, c3 = st.columns([3, 1, 1])
-    digit = c1.segmented_control("Digit", list(range(10)), default=3, key="ab_digit", bind="query-params")
+    digit = c1.segmented_control("Digit", **ui.linked("ab_digit", 3, list(range(10)), "default"))
     digit = 3 if digit is None else int(digit)
     seed = int(
         c2.number_input(
-            "Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="ab_seed", bind="query-params"
+            "Seed",
+            **ui.linked("ab_seed", int(st.session_state.get("seed", 0)), min_value=0, max_value=10_000),
         )
     )
-    count = 2 if big else int(c3.number_input("Samples", 1, 8, 4, key="ab_count", bind="query-params"))
+    count = (
+        2 if big else int(c3.number_input("Samples", **ui.linked("ab_count", 4, min_value=1, max_value=8)))
+    )
     MODES = {
         "course": "The course's samplers: strided DDPM vs Euler",
         "ode": "Two ODEs: DDIM (η = 0) vs flow matching",
@@ -80,11 +83,7 @@ if ok:
     mode = (
         st.segmented_control(
             "Compare",
-            list(MODES),
-            default="course",
-            key="ab_mode",
-            bind="query-params",
-            format_func=MODES.get,
+            **ui.linked("ab_mode", "course", list(MODES), "default", format_func=MODES.get),
         )
         or "course"
     )
@@ -104,10 +103,7 @@ if ok:
                 stride = int(
                     d1.select_slider(
                         "DDPM stride",
-                        list(STRIDE_CHOICES),
-                        STRIDE,
-                        key="ab_stride",
-                        bind="query-params",
+                        **ui.linked("ab_stride", STRIDE, list(STRIDE_CHOICES)),
                         help=f"990 → 0 in steps of this size ({STRIDE}: {COURSE_DDPM_STEPS} steps)",
                     )
                 )
@@ -115,46 +111,49 @@ if ok:
                 ddpm_steps = int(
                     d1.select_slider(
                         "DDIM steps",
-                        [5, 10, 20, COURSE_DDPM_STEPS, 50, 100],
-                        COURSE_DDPM_STEPS,
-                        key="ab_ddim_steps",
-                        bind="query-params",
+                        **ui.linked(
+                            "ab_ddim_steps", COURSE_DDPM_STEPS, [5, 10, 20, COURSE_DDPM_STEPS, 50, 100]
+                        ),
                     )
                 )
             g_ddpm = float(
                 d2.slider(
                     "DDPM γ",
-                    *GAMMA_RANGE[:2],
-                    DDPM_GUIDANCE,
-                    GAMMA_RANGE[2],
-                    key="ab_g_ddpm",
-                    bind="query-params",
+                    **ui.linked(
+                        "ab_g_ddpm",
+                        DDPM_GUIDANCE,
+                        min_value=GAMMA_RANGE[0],
+                        max_value=GAMMA_RANGE[1],
+                        step=GAMMA_RANGE[2],
+                    ),
                 )
             )
             solver = d3.selectbox(
                 "Flow solver",
-                ["euler", "midpoint", "heun", "rk4"],
-                key="ab_solver",
-                bind="query-params",
-                format_func=controls.SAMPLER_LABELS.get,
+                **ui.linked(
+                    "ab_solver",
+                    "euler",
+                    ["euler", "midpoint", "heun", "rk4"],
+                    "index",
+                    format_func=controls.SAMPLER_LABELS.get,
+                ),
             )
             steps = int(
                 d4.select_slider(
                     "Flow steps",
-                    [10, 20, COURSE_DDPM_STEPS, 50, 100, EULER_STEPS],
-                    100,
-                    key="ab_steps",
-                    bind="query-params",
+                    **ui.linked("ab_steps", 100, [10, 20, COURSE_DDPM_STEPS, 50, 100, EULER_STEPS]),
                 )
             )
             g_flow = float(
                 d5.slider(
                     "Flow γ",
-                    *GAMMA_RANGE[:2],
-                    FLOW_GUIDANCE,
-                    GAMMA_RANGE[2],
-                    key="ab_g_flow",
-                    bind="query-params",
+                    **ui.linked(
+                        "ab_g_flow",
+                        FLOW_GUIDANCE,
+                        min_value=GAMMA_RANGE[0],
+                        max_value=GAMMA_RANGE[1],
+                        step=GAMMA_RANGE[2],
+                    ),
                 )
             )
     ddpm, flow, start_equal = ui.run_with_progress(
@@ -240,7 +239,8 @@ $\\hat{{x}}_1$ for flow).
         (b, f"flow matching, {flow_steps}", images.grid(list(flow.final[:, 0]), ncols=count), "flow"),
     ):
         with col:
-            ui.image(img, label, 6 if big else 5, width="stretch")
+            ui.image(img, label, 6 if big else 5, width="stretch",
+                     alt=f"Final samples, {label}: {count} digits")
             ui.download_png(
                 img,
                 f"{file}_digit{digit}_seed{seed}",

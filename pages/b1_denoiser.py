@@ -43,14 +43,10 @@ c1, c2 = st.columns([1, 3] if not big else [1, 5])
 seed = int(
     c1.number_input(
         "Seed (picks the digits and the noise)",
-        0,
-        10_000,
-        int(st.session_state.get("seed", 0)),
-        key="b1_seed",
-        bind="query-params",
+        **ui.linked("b1_seed", int(st.session_state.get("seed", 0)), min_value=0, max_value=10_000),
     )
 )
-count = 3 if big else int(c2.slider("Test digits", 1, 8, 4, key="b1_count", bind="query-params"))
+count = 3 if big else int(c2.slider("Test digits", **ui.linked("b1_count", 4, min_value=1, max_value=8)))
 denoiser = controls.require_model("denoiser")
 if denoiser is not None:
     grid = cache_partb.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
@@ -59,7 +55,9 @@ if denoiser is not None:
         pair = np.stack([np.clip(grid.noisy[i], 0, 1), np.clip(grid.denoised[i], 0, 1)], 1)  # (N, 2, H, W)
         with col:
             st.markdown(f"**σ = {s:g}**" + (" ✱" if s == 0.5 else ""))
-            ui.image(images.table(pair), f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB", scale, width="stretch")
+            ui.image(images.table(pair), f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB", scale, width="stretch",
+                     alt=f"{count} test digits at noise σ = {s:g}: each noisy input z beside the denoiser's "
+                     f"output D(z), which is {grid.psnr_denoised[i]:.1f} dB from the clean digit")
     st.caption(
         "Each column: noisy input z (left) and output D(z) (right) per digit; the PSNR of D(z) "
         "against the clean digits. ✱ the training noise level."
@@ -107,7 +105,9 @@ else:
             ]
         )
         with col:
-            ui.image(images.table(rows), f"epoch {ep}: x / z / D(z)", scale, width="stretch")
+            ui.image(images.table(rows), f"epoch {ep}: x / z / D(z)", scale, width="stretch",
+                     alt=f"After training epoch {ep}: rows of clean digits x, noisy inputs z and the "
+                     "denoiser's outputs D(z)")
             download(f"epoch {ep}", images.table(rows), f"denoiser_epoch{ep}", f"b1_dl_ep{ep}")
 
 # ----------------------------------------------------------------------------- 3. OOD sweep
@@ -151,11 +151,15 @@ if pure is not None:
     res = cache_partb.pure_noise(n, seed, root, stamp("denoiser-pure-noise"))
     a, b, c = st.columns([n, n, 2])
     with a:
-        ui.image(images.grid(list(res.noise), n), "inputs ε", scale, width="stretch")
+        ui.image(images.grid(list(res.noise), n), "inputs ε", scale, width="stretch",
+                 alt=f"{n} pure Gaussian noise images ε, the inputs")
     with b:
-        ui.image(images.grid(list(res.outputs), n), "outputs D(ε)", scale, width="stretch")
+        ui.image(images.grid(list(res.outputs), n), "outputs D(ε)", scale, width="stretch",
+                 alt=f"The pure-noise denoiser's {n} outputs D(ε): blurry digit-like blobs, "
+                 f"{res.rms.mean():.3f} RMS from the training mean on average")
     with c:
-        ui.image(res.mean, "training mean E[x]", scale, width="stretch")
+        ui.image(res.mean, "training mean E[x]", scale, width="stretch",
+                 alt="The mean of all MNIST training digits: a blurry bright blob in the centre")
     m1, m2, m3 = st.columns(3)
     m1.metric("RMS(D(ε) − E[x]), mean over outputs", f"{res.rms.mean():.4f}")
     m2.metric("RMS(average of D(ε) − E[x])", f"{res.rms_of_average:.4f}")
@@ -182,7 +186,8 @@ for col, ep in zip(st.columns(max(1, len(pure_epochs))), pure_epochs, strict=Fal
         continue
     rows = np.stack([np.clip(snap[0]["noise"][:, 0], 0, 1), np.clip(snap[0]["denoised"][:, 0], 0, 1)])
     with col:
-        ui.image(images.table(rows), f"pure noise, epoch {ep}: ε / D(ε)", scale, width="stretch")
+        ui.image(images.table(rows), f"pure noise, epoch {ep}: ε / D(ε)", scale, width="stretch",
+                 alt=f"After epoch {ep} of the pure-noise denoiser: rows of noise inputs ε and outputs D(ε)")
         download(f"epoch {ep}", images.table(rows), f"pure_noise_epoch{ep}", f"b1_dl_pure_ep{ep}")
 
 # ----------------------------------------------------------------------------- 5. training curve

@@ -32,11 +32,10 @@ Note the direction: here $t = 0$ is noise and $t = 1$ is data, the **opposite** 
 )
 name = st.radio(
     "Model",
-    list(MODELS),
-    format_func=lambda n: f"{n}: {MODELS[n]}",
+    **ui.linked(
+        "b2_model", next(iter(MODELS)), list(MODELS), "index", format_func=lambda n: f"{n}: {MODELS[n]}"
+    ),
     horizontal=True,
-    key="b2_model",
-    bind="query-params",
 )
 class_model = name == "flow-class"
 if class_model:
@@ -84,7 +83,9 @@ else:
             continue
         img = digit_grid(snap[0]["samples"][:, 0])
         with col:
-            ui.image(img, f"after epoch {ep}", scale, width="stretch")
+            ui.image(img, f"after epoch {ep}", scale, width="stretch",
+                     alt=f"{name} samples saved after training epoch {ep}: {PER_DIGIT} of each digit, "
+                     "a column per digit 0 to 9")
             download(f"epoch {ep}", img, f"{name}_epoch{ep}", f"b2_dl_{name}_{ep}")
 
 # ----------------------------------------------------------------------------- 2. live samples
@@ -96,34 +97,37 @@ if loaded is not None:
         c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
         gamma = c1.slider(
             "CFG scale γ",
-            *GAMMA_RANGE[:2],
-            FLOW_GUIDANCE,
-            GAMMA_RANGE[2],
-            key="b2_gamma",
+            **ui.linked(
+                "b2_gamma",
+                FLOW_GUIDANCE,
+                min_value=GAMMA_RANGE[0],
+                max_value=GAMMA_RANGE[1],
+                step=GAMMA_RANGE[2],
+            ),
             disabled=not class_model,
-            bind="query-params",
             help="u = u_uncond + γ (u_cond − u_uncond); only for the class model",
         )
         sampler = c2.selectbox(
             "ODE solver",
-            ["euler", "midpoint", "heun", "rk4"],
-            key="b2_sampler",
-            bind="query-params",
-            format_func=controls.SAMPLER_LABELS.get,
+            **ui.linked(
+                "b2_sampler",
+                "euler",
+                ["euler", "midpoint", "heun", "rk4"],
+                "index",
+                format_func=controls.SAMPLER_LABELS.get,
+            ),
             help="Euler is the course's; midpoint and Heun cost 2 network evaluations a "
             "step, RK4 4, and each is more accurate per step (see Fewer steps).",
         )
         steps = c3.select_slider(
             "Steps",
-            list(FLOW_STEP_CHOICES),
-            EULER_STEPS,
-            key="b2_steps",
-            bind="query-params",
+            **ui.linked("b2_steps", EULER_STEPS, list(FLOW_STEP_CHOICES)),
             help=f"Fewer are faster, coarser; {EULER_STEPS} Euler steps is the course's setting.",
         )
         seed = int(
             c4.number_input(
-                "Seed", 0, 10_000, int(st.session_state.get("seed", 0)), key="b2_seed", bind="query-params"
+                "Seed",
+                **ui.linked("b2_seed", int(st.session_state.get("seed", 0)), min_value=0, max_value=10_000),
             )
         )
         submitted = st.form_submit_button("Sample", type="primary")
@@ -192,18 +196,20 @@ else:
     which = (
         st.segmented_control(
             "Show",
-            choices,
-            default="all",
-            key="b2_which",
-            bind="query-params",
-            format_func=lambda d: "all 40" if d == "all" else f"digit {d}",
+            **ui.linked(
+                "b2_which",
+                "all",
+                choices,
+                "default",
+                format_func=lambda d: "all 40" if d == "all" else f"digit {d}",
+            ),
         )
         or "all"
     )
     show_speed = (
         False
         if big
-        else st.toggle("Velocity magnitude |u|", value=False, key="b2_speed", bind="query-params")
+        else st.toggle("Velocity magnitude |u|", **ui.linked("b2_speed", False))
     )
     frame_t = np.array(run.times)
     if which == "all":
@@ -285,7 +291,7 @@ for m in LR_MODELS:
         shown_lr[m] = (snap[0]["samples"][:, 0], snap[0]["labels"], last[-1])
 if shown_lr:
     which_digits = (
-        st.segmented_control("Digits", ["2", "all"], default="2", key="b2_lr_digits", bind="query-params")
+        st.segmented_control("Digits", **ui.linked("b2_lr_digits", "2", ["2", "all"], "default"))
         or "2"
     )
     for col, (m, (samples, labels, ep)) in zip(st.columns(len(shown_lr)), shown_lr.items(), strict=True):
@@ -320,7 +326,48 @@ if name == "flow-time":
             filename="flow_time_loss",
         )
 
-# ----------------------------------------------------------------------------- 5. your model
+# ----------------------------------------------------------------------------- 5. likelihood
+from dashboard import likelihood  # noqa: E402  -- this section's logic, without Streamlit
+
+st.header("How likely is a digit?")
+with st.expander("What is happening"):
+    st.markdown(
+        r"""
+A flow is invertible: run $dx/dt = u_\theta$ **backwards** from an image to its noise $x_0$, add
+up how much the flow spreads space on the way (the divergence of $u_\theta$), and you get the
+image's exact log-likelihood,
+$\log p_1(x_1) = \log \mathcal{N}(x_0; 0, I) - \int_0^1 \nabla\!\cdot u_\theta(x_t, t)\, dt$.
+Reported in **bits per dimension** (per pixel, on the 0..255 scale): lower is likelier, and a
+model that spread its mass evenly over all images would score 8. The divergence is estimated with
+4 random probes (the ± below); the unconditional field (null class) is used, no guidance.
+Surprise: a blank page scores *better* than a real digit, the known puzzle of likelihood models
+(Nalisnick et al., 2019): simple images are easy to compress. See docs/likelihood.md.
+"""
+    )
+ref = likelihood.reference()
+if controls.require_model(likelihood.MODEL) is not None:
+    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+    inputs = list(likelihood.INPUTS)
+    kind = c1.selectbox("Input", **ui.linked("b2_nll_kind", inputs[0], inputs, "index"))
+    with c2:
+        index = controls.digit_picker("b2_nll_index", 0, "Test digit (index)") if kind in inputs[:2] else 0
+    if c3.button("Score it", key="b2_nll_run", type="primary"):
+        st.session_state["b2_nll_params"] = (kind, index, ui.seed())
+    asked = st.session_state.get("b2_nll_params")
+    if asked is not None:
+        image, result = ui.run_with_progress(
+            cache_partb.likelihood, *asked, root, stamp(likelihood.MODEL), label="Integrating the ODE…"
+        )
+        ui.image(image, likelihood.caption(asked[0], result, ref), scale + 2)
+    else:
+        st.caption("Pick an input and press **Score it** (a few seconds on a laptop CPU: 128 "
+                   "network evaluations and 512 vector-Jacobian products).")
+    if ref is not None:
+        mine = (asked[0], result["bits_per_dim"]) if asked is not None else None
+        ui.plot(likelihood.histogram(ref, mine), key="b2_nll_hist", filename="flow_class_bits_per_dim")
+        st.caption(likelihood.summary(ref))
+
+# ----------------------------------------------------------------------------- 6. your model
 from dashboard import check  # noqa: E402  -- this block is self-contained
 
 check.your_model_block()

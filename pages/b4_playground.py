@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, ui
+from dashboard import alt, controls, ui
 from dashboard import playground as pg
 
 big = ui.presenter()
@@ -121,7 +121,8 @@ if start:
         if points != shown["points"] and points >= 30:
             shown["points"] = points
             shown["draws"] = shown.get("draws", 0) + 1  # a new key per redraw: Streamlit refuses twins
-            chart.plotly_chart(pg.loss_figure(curves, height=260), key=f"b4_live_loss_{shown['draws']}")
+            fig = pg.loss_figure(curves, height=260)
+            chart.plotly_chart(fig, key=f"b4_live_loss_{shown['draws']}", alt=alt.chart(fig))
 
     key = pg.data_key(data, source)
     trained = pg.train_models(data, objectives, conditional=conditional, seed=seed, steps=steps, key=key,

@@ -33,22 +33,20 @@ MODELS = {
     "flow-time": "flow-time (flow matching, no class)",
 }
 c1, c2, c3 = st.columns([2, 3, 2])
-name = c1.selectbox("Model", list(MODELS), format_func=MODELS.get, key="fs_model", bind="query-params")
+name = c1.selectbox(
+    "Model", **ui.linked("fs_model", "ddpm-class", list(MODELS), "index", format_func=MODELS.get)
+)
 kind = "ddpm" if name.startswith("ddpm") else "flow"
 options = ["ddpm", "ddim", "dpmpp-2m"] if kind == "ddpm" else ["euler", "midpoint", "heun", "rk4"]
 key = f"fs_samplers_{kind}"
 samplers = c2.multiselect(
     "Samplers (up to four)",
-    options,
-    **ui.linked(key, options, arg="default"),
-    max_selections=4,
-    format_func=controls.SAMPLER_LABELS.get,
+    **ui.linked(key, options, options, "default", max_selections=4, format_func=controls.SAMPLER_LABELS.get),
 )
 steps = int(
     c3.select_slider(
         "Steps",
-        [2, 3, 5, 7, 10, 15, 20, 33, 50],
-        **ui.linked("fs_steps", 10),
+        **ui.linked("fs_steps", 10, [2, 3, 5, 7, 10, 15, 20, 33, 50]),
         help="Steps per sampler: midpoint and Heun make 2 network evaluations a step, RK4 4.",
     )
 )
@@ -98,7 +96,9 @@ if not reports:
     )
 else:
     which = (
-        st.radio("Curves", list(reports), horizontal=True, key="fs_which", bind="query-params")
+        st.radio(
+            "Curves", **ui.linked("fs_which", next(iter(reports)), list(reports), "index"), horizontal=True
+        )
         if len(reports) > 1
         else next(iter(reports))
     )

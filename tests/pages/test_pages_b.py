@@ -135,6 +135,29 @@ def test_b2_flow_gamma_and_steps(env):
     assert at.slider(key="b2_gamma").disabled
 
 
+def test_b2_how_likely_scores_an_input_and_places_it_among_test_digits(env):
+    """"How likely is a digit?": pick an input, press Score it, read its bits/dim under flow-class
+    next to the shipped reference; a blank page beats noise (and, with the shipped model, a digit)."""
+    at = app("b2_flow.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shipped = (pb.model_folder("flow-class") / "likelihood.json").exists()
+    scored = {}
+    for kind in ("a blank page", "uniform noise"):
+        at.selectbox(key="b2_nll_kind").set_value(kind).run()
+        at.button(key="b2_nll_run").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        caption = next(c for c in image_captions(at) if c.startswith(f"{kind}: **"))
+        scored[kind] = float(caption.split("**")[1].split()[0])
+        assert "bits/dim" in caption and ("MNIST test digits average" in caption) == shipped
+    assert scored["uniform noise"] > scored["a blank page"] > 0
+    if shipped:  # the Nalisnick surprise, and the histogram with its text alternative
+        assert scored["a blank page"] < 1.2 < 1.5 < 9.0 < scored["uniform noise"]
+        assert "Bits per dimension under flow-class: test digits 1.79" in texts(at)
+        assert len(at.get("plotly_chart")) >= 3
+    assert "b2_nll_index" not in [w.key for w in at.number_input]  # no digit to pick for these inputs
+
+
 def test_ab_ddpm_vs_flow(env):
     at = app("ab_ddpm_vs_flow.py")
     at.run()
