@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard import palette
 from dashboard.settings import FLOW_GUIDANCE
 
 
@@ -40,7 +41,6 @@ def smooth(y: np.ndarray, weight: float = 0.9) -> np.ndarray:
     return out
 
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -85,7 +85,7 @@ def loss_figure(
     """Loss vs epoch (or step), log y: the raw loss faint, its moving average bold."""
     fig = go.Figure()
     for i, c in enumerate(curves):
-        color = _COLORS[i % len(_COLORS)]
+        color = palette.color(i)
         xs = c.epoch if x == "epoch" else c.step
         ok = np.isfinite(c.loss) & (c.loss > 0)
         if len(curves) <= 4:
@@ -106,7 +106,7 @@ def loss_figure(
                 x=xs[ok],
                 y=smooth(c.loss[ok], weight),
                 mode="lines" if ok.sum() > 1 else "lines+markers",
-                line={"color": color, "width": 2},
+                line=palette.line(i, width=2),
                 name=c.label,
                 legendgroup=c.label,
             )
@@ -136,7 +136,7 @@ def lr_figure(curves: Sequence[Curve], height: int = 260) -> go.Figure:
                 y=c.lr,
                 mode="lines",
                 name=c.label,
-                line={"color": _COLORS[i % len(_COLORS)], "width": 2},
+                line=palette.line(i, width=2),
             )
         )
     fig.update_layout(
@@ -190,7 +190,8 @@ def lr_sweep_figure(sweep: dict, height: int = 380) -> go.Figure:
                 y=means,
                 mode="lines+markers",
                 name=f"constant {lr:g}" + (" (shipped)" if chosen else ""),
-                line={"color": _COLORS[i % len(_COLORS)], "width": 4 if chosen else 1.5},
+                line=palette.line(i, width=4 if chosen else 1.5),
+                marker=palette.marker(i),
             )
         )
     fig.update_layout(
@@ -224,7 +225,7 @@ def psnr_figure(
             y=psnr_denoised,
             mode="lines+markers",
             name="denoised D(z)",
-            line={"color": _COLORS[0], "width": 3},
+            line=palette.line(0, width=3),
         )
     )
     fig.add_trace(
@@ -238,7 +239,7 @@ def psnr_figure(
     )
     fig.add_vline(
         x=train_sigma,
-        line={"color": _COLORS[1], "dash": "dash"},
+        line=palette.line(1),
         annotation_text=f"trained at σ = {train_sigma:g}",
         annotation_position="top right",
     )
@@ -253,14 +254,14 @@ def psnr_figure(
     return fig
 
 
-SAMPLER_COLORS = {
-    "ddpm": "#7f7f7f",
-    "ddim": "#1f77b4",
-    "dpmpp-2m": "#d62728",
-    "euler": "#7f7f7f",
-    "midpoint": "#2ca02c",
-    "heun": "#9467bd",
-    "rk4": "#ff7f0e",
+SAMPLER_STYLE = {  # a palette index per sampler: the course's loops grey, the same on every chart
+    "ddpm": 2,
+    "ddim": 0,
+    "dpmpp-2m": 1,
+    "euler": 2,
+    "midpoint": 3,
+    "heun": 4,
+    "rk4": 5,
 }
 
 
@@ -281,7 +282,8 @@ def steps_figure(report: dict, metric: str = "fd", height: int = 380) -> go.Figu
                 y=[p[metric] for p in pts],
                 mode="lines+markers",
                 name=sampler,
-                line={"color": SAMPLER_COLORS.get(sampler), "width": 2},
+                line=palette.line(SAMPLER_STYLE.get(sampler, 0), width=2),
+                marker=palette.marker(SAMPLER_STYLE.get(sampler, 0)),
                 customdata=[[p["steps"], p["seconds"]] for p in pts],
                 hovertemplate=f"{sampler}: %{{customdata[0]}} steps, %{{x}} NFE<br>{metric} %{{y:.3g}}"
                 "<br>%{customdata[1]:.1f} s<extra></extra>",
@@ -302,7 +304,7 @@ def steps_figure(report: dict, metric: str = "fd", height: int = 380) -> go.Figu
                 y=[course[metric]],
                 mode="markers",
                 name="the course's setting",
-                marker={"symbol": "star", "size": 16, "color": "black"},
+                marker=palette.marker(1, symbol="star", size=16, line={"color": "#7f7f7f", "width": 1}),
                 hoverinfo="skip",
             )
         )

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard import web
+from dashboard import palette, web
 from dashboard.images import data_uri
 
 # Plotly's modebar camera button downloads the chart as a PNG, in the browser.
@@ -28,7 +28,6 @@ PLOTLY_CONFIG = {
     "toImageButtonOptions": {"format": "png", "scale": 2},
     "modeBarButtonsToRemove": ["lasso2d", "select2d"],
 }
-PALETTE = ("#7f7f7f", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 
 
 # ----------------------------------------------------------------------------- Plotly charts
@@ -41,8 +40,8 @@ def schedule_figure(alphas_cumprod, t: int | None = None, height: int = 320) -> 
     ts = np.arange(abar.shape[0])
     snr = abar / np.clip(1 - abar, 1e-300, None)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=ts, y=abar, name="ᾱ_t", line={"color": "#1f77b4"}))
-    fig.add_trace(go.Scatter(x=ts, y=snr, name="SNR_t (log)", yaxis="y2", line={"color": "#d62728"}))
+    fig.add_trace(go.Scatter(x=ts, y=abar, name="ᾱ_t", line=palette.line(0)))
+    fig.add_trace(go.Scatter(x=ts, y=snr, name="SNR_t (log)", yaxis="y2", line=palette.line(1)))
     if t is not None:
         t = int(t)
         fig.add_vline(x=t, line={"color": "gray", "dash": "dot"})
@@ -52,7 +51,7 @@ def schedule_figure(alphas_cumprod, t: int | None = None, height: int = 320) -> 
                 y=[abar[t]],
                 mode="markers",
                 name=f"t = {t}",
-                marker={"size": 11, "color": "#1f77b4", "line": {"color": "black", "width": 1}},
+                marker=palette.marker(0, size=11, line={"color": "#7f7f7f", "width": 1}),
             )
         )
         fig.add_trace(
@@ -62,7 +61,7 @@ def schedule_figure(alphas_cumprod, t: int | None = None, height: int = 320) -> 
                 mode="markers",
                 yaxis="y2",
                 showlegend=False,
-                marker={"size": 11, "color": "#d62728", "line": {"color": "black", "width": 1}},
+                marker=palette.marker(1, size=11, line={"color": "#7f7f7f", "width": 1}),
             )
         )
     fig.update_layout(
@@ -100,7 +99,8 @@ def metric_vs_t_figure(
                 y=list(values),
                 mode="lines+markers",
                 name=name,
-                line={"color": PALETTE[k % len(PALETTE)]},
+                line=palette.line(k),
+                marker=palette.marker(k),
             )
         )
     if mark_t is not None:
@@ -226,10 +226,10 @@ def animation_figure(panels: Sequence[Panel], slider_labels: Sequence[str], *,
 def _add_follower(fig: go.Figure, line: tuple, r: int, c: int) -> None:
     """The line chart beside the images, and the marker the frames move along it."""
     lx, ly, label = line
-    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line={"color": PALETTE[1]}, name=label,
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line=palette.line(0), name=label,
                              showlegend=False), row=r, col=c)
     fig.add_trace(go.Scatter(x=[lx[0]], y=[ly[0]], mode="markers", showlegend=False, hoverinfo="skip",
-                             marker={"size": 12, "color": PALETTE[4]}), row=r, col=c)
+                             marker={"size": 12, "color": palette.color(1)}), row=r, col=c)
     pad = 0.04 * (float(np.max(lx)) - float(np.min(lx)) or 1.0)  # the marker fits at both ends
     fig.update_xaxes(title="t", range=[float(np.min(lx)) - pad, float(np.max(lx)) + pad], row=r, col=c)
 

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from dashboard import palette
 from dashboard.partb import model_folder
 from engine.likelihood import model_nll
 
@@ -70,14 +71,13 @@ def histogram(ref: dict, mine: tuple[str, float] | None = None) -> go.Figure:
     fig = go.Figure()
     if "test digits" in sets:
         fig.add_histogram(x=sets["test digits"]["per_image"], name="MNIST test digits", nbinsx=16,
-                          marker_color="#4C72B0")
-    colours = ("#C44E52", "#55A868", "#8172B2", "#CCB974")
+                          marker_color=palette.color(0))
     others = [(k, v) for k, v in sets.items() if k != "test digits"]
-    for colour, (name, r) in zip(colours, others, strict=False):
-        fig.add_vline(x=r["bits_per_dim"], line_dash="dash", line_color=colour,
+    for i, (name, r) in enumerate(others, start=2):
+        fig.add_vline(x=r["bits_per_dim"], line=palette.line(i),
                       annotation_text=f"{name} {r['bits_per_dim']:.2f}", annotation_textangle=-90)
     if mine is not None:
-        fig.add_vline(x=mine[1], line_width=3, line_color="#000000",
+        fig.add_vline(x=mine[1], line=palette.line(1, width=3, dash="solid"),
                       annotation_text=f"yours: {mine[0]} {mine[1]:.2f}", annotation_position="top left")
     fig.update_layout(xaxis_title="bits per dimension (lower = likelier)", yaxis_title="test digits",
                       height=340, margin=dict(l=40, r=20, t=30, b=40), showlegend=False)

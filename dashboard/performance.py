@@ -17,6 +17,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from dashboard import palette
 from engine.adapters import MODEL_NAMES, read_manifest
 from engine.data import CACHE_DIR
 
@@ -103,10 +104,15 @@ def ratio_figure(report: dict, title: str) -> go.Figure | None:
     if not items:
         return None
     names = [r["name"] if len(r["name"]) <= 60 else r["name"][:57] + "…" for r in items]
-    colors = ["#2ca02c" if meets(r) else ("#d62728" if meets(r) is False else "#1f77b4") for r in items]
-    fig = go.Figure(go.Bar(x=[r["ratio"] for r in items], y=names, orientation="h", marker_color=colors,
-                           text=[f"{r['ratio']:.2f}×" for r in items], textposition="outside",
-                           cliponaxis=False))
+    # met / missed / no target: colour, hatching and the bar's own text say it (not colour alone)
+    verdict = [{True: "meets target", False: "misses target"}.get(meets(r), "no target") for r in items]
+    style = {"meets target": (palette.color(0), ""), "misses target": (palette.color(1), "x"),
+             "no target": (palette.color(2), ".")}
+    fig = go.Figure(go.Bar(x=[r["ratio"] for r in items], y=names, orientation="h",
+                           marker_color=[style[v][0] for v in verdict],
+                           marker_pattern_shape=[style[v][1] for v in verdict],
+                           text=[f"{r['ratio']:.2f}× ({v})" for r, v in zip(items, verdict, strict=True)],
+                           textposition="outside", cliponaxis=False))
     fig.add_vline(x=1, line_dash="dot", line_color="#7f7f7f")
     fig.update_layout(title=title, xaxis_title="ours / reference (log scale; > 1 is better)",
                       xaxis_type="log", height=120 + 45 * len(items), margin=dict(l=10, r=80, t=50, b=40),

@@ -12,16 +12,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard import palette
 from engine.toy2d.data import BOX
 from engine.toy2d.train import OBJECTIVES
 
 from .sampling import Run, needed_nfe
 from .training import label
 
-CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                "#bcbd22", "#7f7f7f")
-METHOD_COLORS = {"ddpm": "#7f7f7f", "fm": "#1f77b4", "reflow": "#d62728", "ot-fm": "#2ca02c",
-                 "cfg": "#9467bd"}
+CLASS_COLORS = palette.SERIES  # class k: palette.color(k) and palette.SYMBOLS[k]
+METHOD_STYLE = {"ddpm": 2, "fm": 0, "reflow": 1, "ot-fm": 3, "cfg": 4}  # palette index per objective
+METHOD_COLORS = {obj: palette.color(i) for obj, i in METHOD_STYLE.items()}
 
 
 def _square_axes(fig: go.Figure, row: int | None = None, col: int | None = None, anchor: str = "x") -> None:
@@ -41,9 +41,8 @@ def points_figure(x: np.ndarray, labels: np.ndarray | None, class_names: Sequenc
         (k, np.nonzero(labels == k)[0]) for k in range(int(labels.max()) + 1)]
     for k, idx in groups:
         name = "points" if k is None else (class_names[k] if k < len(class_names) else f"class {k}")
-        color = "#1f77b4" if k is None else CLASS_COLORS[k % len(CLASS_COLORS)]
         fig.add_trace(go.Scattergl(x=x[idx, 0], y=x[idx, 1], mode="markers", name=name,
-                                   marker={"size": 3, "color": color, "opacity": 0.6}))
+                                   marker=palette.marker(k or 0, size=3 if k is None else 4, opacity=0.6)))
     _square_axes(fig)
     fig.update_layout(height=height, width=height + 140, margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       showlegend=labels is not None, plot_bgcolor="white")
@@ -62,7 +61,7 @@ def loss_figure(curves: dict[str, np.ndarray], height: int = 300) -> go.Figure:
         steps = np.arange(w, len(y) + 1)
         every = max(1, len(smooth) // 400)  # a light chart: it is redrawn live while training
         fig.add_trace(go.Scatter(x=steps[::every], y=smooth[::every], mode="lines", name=label(obj),
-                                 line={"color": METHOD_COLORS[obj]}))
+                                 line=palette.line(METHOD_STYLE[obj])))
     fig.update_layout(height=height, margin={"l": 50, "r": 20, "t": 40, "b": 40}, xaxis={"title": "step"},
                       yaxis={"title": "loss", "type": "log"},
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
@@ -86,13 +85,13 @@ def nfe_figure(sweep: dict, height: int = 320) -> go.Figure:
         nfe, m = zip(*sweep[obj], strict=True)
         name = label(obj) + (" (DDIM)" if obj == "ddpm" else " (Euler)")
         fig.add_trace(go.Scatter(x=nfe, y=m, mode="lines+markers", name=name,
-                                 line={"color": METHOD_COLORS[obj]}))
+                                 line=palette.line(METHOD_STYLE[obj])))
     nfes = sorted({nfe for obj in OBJECTIVES if obj in sweep for nfe, _ in sweep[obj]})
     values = [m for obj in OBJECTIVES if obj in sweep for _, m in sweep[obj]] + [sweep["floor"]]
     for y, name, dash in ((sweep["floor"], "two draws of the data (floor)", "dot"),
                           (2 * sweep["floor"], "2× the floor", "dash")):
         fig.add_trace(go.Scatter(x=[nfes[0], nfes[-1]], y=[y, y], mode="lines", name=name,
-                                 line={"dash": dash, "color": "black" if dash == "dot" else "gray"}))
+                                 line={"dash": dash, "color": "#7f7f7f", "width": 2 if dash == "dot" else 1}))
     fig.update_layout(height=height, margin={"l": 50, "r": 20, "t": 60, "b": 40},
                       xaxis={"title": "network evaluations (NFE)", "type": "log", "tickvals": nfes},
                       yaxis={"title": "MMD to held-out points", "type": "log", "tickvals": _log_ticks(values),
@@ -139,7 +138,7 @@ def density_row(sets: Sequence[np.ndarray], titles: Sequence[str], reference: np
                       row=1, col=k + 1)
         if reference is not None:
             fig.add_trace(go.Scattergl(x=reference[:, 0], y=reference[:, 1], mode="markers", showlegend=False,
-                                       marker={"size": 2, "color": "#d62728", "opacity": 0.35},
+                                       marker={"size": 2, "color": palette.color(1), "opacity": 0.35},
                                        hoverinfo="skip"), row=1, col=k + 1)
         _square_axes(fig, 1, k + 1, f"x{k + 1 if k else ''}")
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="white")
