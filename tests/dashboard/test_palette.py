@@ -40,9 +40,13 @@ def closest_pair(colours) -> float:
     """Smallest CAM02-UCS distance between two colours, normally and under each deficiency."""
     views = [None, "protanomaly", "deuteranomaly", "tritanomaly"]
     worst = np.inf
+
+    def simulate(h: str, kind: str) -> np.ndarray:
+        cvd = {"name": "sRGB1+CVD", "cvd_type": kind, "severity": 100}
+        return np.clip(cs.cspace_convert(rgb(h), cvd, "sRGB1"), 0, 1)
+
     for kind in views:
-        seen = [rgb(h) if kind is None else np.clip(cs.cspace_convert(
-            rgb(h), {"name": "sRGB1+CVD", "cvd_type": kind, "severity": 100}, "sRGB1"), 0, 1) for h in colours]
+        seen = [rgb(h) if kind is None else simulate(h, kind) for h in colours]
         ucs = [cs.cspace_convert(c, "sRGB1", "CAM02-UCS") for c in seen]
         worst = min(worst, min(np.linalg.norm(a - b) for a, b in itertools.combinations(ucs, 2)))
     return float(worst)
