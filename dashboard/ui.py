@@ -234,10 +234,15 @@ def plot(fig, key: str | None = None, filename: str | None = None, alt: str | No
     st.plotly_chart(fig, config=config, key=key, alt=alt or alt_text.chart(fig))
 
 
-def presenter_css() -> None:
-    """Presenter mode: larger text for a 1280x720 projector (``dashboard/web/presenter.css``)."""
-    if presenter():
-        st.markdown("<style>" + web.read("presenter.css") + "</style>", unsafe_allow_html=True)
+def page_css() -> None:
+    """The app's own CSS, once per run from the entrypoint: focus rings and text colours for
+    WCAG AA in both themes (``dashboard/web/a11y.css``); in presenter mode also larger text for
+    a 1280x720 projector (``presenter.css``)."""
+    css = web.read("a11y.css") + (web.read("presenter.css") if presenter() else "")
+    st.markdown("<style>" + css + "</style>", unsafe_allow_html=True)
+
+
+presenter_css = page_css  # TODO(rename in app.py)
 
 
 def presenter_keys() -> None:

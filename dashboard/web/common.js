@@ -5,6 +5,8 @@
 //   color-scheme for the browser's own controls. They follow the app when its theme changes
 //   (settings menu, or the system's light / dark): a "themechange" event asks the page to redraw
 //   its canvases. Outside the app (a page saved to disk) prefers-color-scheme decides, in the CSS.
+// - The iframe element's title: Streamlit titles every iframe "st.iframe", which is what a screen
+//   reader names the frame by; it becomes this document's own <title>.
 // - announce(text): the page's aria-live="polite" region (#live) says text once the value has
 //   rested 300 ms (a screen reader would otherwise read every step of a drag or a playback).
 const theme = (() => {
@@ -48,3 +50,5 @@ const announce = (() => {
     const live = document.getElementById("live");
     if (live && text !== said) { said = text; live.textContent = text; } }, 300); };
 })();
+try { if (window.frameElement && document.title) window.frameElement.title = document.title; }
+catch (e) { /* not same-origin: the frame keeps Streamlit's title */ }
