@@ -1,7 +1,8 @@
 """Diffusion Lab: the one entrypoint. ``streamlit run dashboard/app.py`` (or ``python -m streamlit run``)
 
 Navigation (explicit ``st.Page``s, Part A and Part B sections, from the plain list in
-``dashboard.navigation``) and the shared sidebar: backend (built-in MNIST DDPM, DeepFloyd IF or
+``dashboard.navigation``; ``st.navigation`` routes, the sidebar's own page links show them) and
+the shared sidebar: backend (built-in MNIST DDPM, DeepFloyd IF or
 a precomputed pack; ``dashboard.backends``), seed
 (``st.session_state["seed"]``), presenter mode (``st.session_state["presenter"]``) and what the
 machine and the loaded models are. Pages never import this file and run without it.
@@ -9,6 +10,7 @@ machine and the loaded models are. Pages never import this file and run without 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,7 +21,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from dashboard import backends, cache, navigation, ui  # noqa: E402
+from dashboard import backends, cache, navigation, ui, web  # noqa: E402
 from dashboard import performance as perf  # noqa: E402
 from engine.deepfloyd.model import DEFAULT_MODEL_ID  # noqa: E402
 from engine.device import cpu_supports_bf16  # noqa: E402
@@ -102,7 +104,28 @@ def backend_settings(side) -> None:
         side.success(f"Pack by `{active.pack.model_id}`: {len(active.pack.figures)} figures.")
 
 
-nav = st.navigation({name: present(ps) for name, ps in sections.items() if present(ps)}, expanded=True)
+def sidebar_nav(pages: dict[str, list[st.Page]], current: st.Page) -> None:
+    """Every page as an ``st.page_link`` in the sidebar, each section under its own heading (an
+    ``<h2>``), the current page highlighted and bold. These replace ``st.navigation``'s own
+    menu, whose markup fails WCAG 1.3.1 on every page (``<li>`` outside any list, a ``<ul>``
+    holding ``<div>``s: axe's ``listitem`` and ``list``); see docs/accessibility.md. A page link
+    switches pages in the same session, as the menu did. ``dashboard/web/nav.js`` makes the box a
+    navigation landmark and gives the current page's link ``aria-current="page"``."""
+    key = navigation.NAV_KEY
+    with st.sidebar.container(key=key):
+        for name, entries in pages.items():
+            if name:
+                st.markdown(f"## {name}")
+            for entry in entries:
+                st.page_link(entry, width="stretch")
+        css = web.fill("nav.css", KEY=key)
+        script = web.fill("nav.js", KEY=key, CURRENT=json.dumps(current.url_path))
+        st.html(f"<style>{css}</style><script>{script}</script>", unsafe_allow_javascript=True)
+
+
+pages = {name: present(ps) for name, ps in sections.items() if present(ps)}
+nav = st.navigation(pages, position="hidden")  # routing and URLs only; the menu is sidebar_nav
+sidebar_nav(pages, nav)
 
 with st.sidebar:
     st.markdown("### Diffusion Lab")
@@ -153,5 +176,5 @@ def machine_panel(machine) -> None:
 
 
 machine_panel(st.sidebar)
-ui.presenter_css()
+ui.page_css()
 nav.run()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+NAV_KEY = "app_pages"  # the sidebar's box of page links: CSS class "st-key-app_pages" (dashboard/app.py)
 
 
 @dataclass(frozen=True)

@@ -242,8 +242,6 @@ def page_css() -> None:
     st.markdown("<style>" + css + "</style>", unsafe_allow_html=True)
 
 
-presenter_css = page_css  # TODO(rename in app.py)
-
 
 def presenter_keys() -> None:
     """Presenter mode's keyboard (``dashboard/web/presenter_keys.js``: arrows step the animation on

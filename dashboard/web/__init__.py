@@ -5,7 +5,9 @@ reader see them as what they are, not as Python strings).
 - ``forward_scrubber.html`` + ``.js``: the Forward page's t scrubber (``figures.forward_scrubber_html``).
 - ``playground_animation.html`` + ``.js``: the 2D playground's particles (``playground.animation``).
 - ``presenter_keys.js``, installed by ``presenter_keys.html``, and ``presenter.css``: presenter
-  mode (``ui.presenter_keys``, ``ui.presenter_css``).
+  mode (``ui.presenter_keys``, ``ui.page_css``).
+- ``a11y.css``: every page's focus rings, text colours and reflow (``ui.page_css``).
+- ``nav.js`` + ``nav.css``: the sidebar's page links as a navigation landmark (``app.sidebar_nav``).
 - ``common.js``: what every page above shares (the app's theme, the ``aria-live`` announcer); see
   ``docs/accessibility.md``.
 

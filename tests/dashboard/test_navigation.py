@@ -1,6 +1,8 @@
 """The page list (``dashboard.navigation``) is the one place the app, the browser tests and the
 browser bench learn which pages exist: it matches the files in ``pages/`` and the headings they
-show, and ``dashboard/app.py`` builds its ``st.navigation`` from it unchanged."""
+show, and ``dashboard/app.py`` builds its ``st.navigation`` (hidden: routing only) and its own
+sidebar of page links from it unchanged (the links' markup in a browser:
+``tests/system/test_browser_nav.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard import navigation
+from dashboard import navigation, web
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,10 +38,12 @@ def test_headings_are_the_pages_own_titles():
 
 def test_app_builds_its_navigation_from_the_list(monkeypatch):
     """``st.navigation`` gets the sections in order, each page with its title, icon and url path
-    (the default page's is ""), expanded."""
+    (the default page's is ""), and draws no menu of its own (the sidebar's page links do)."""
     seen = {}
 
     class Nav:
+        url_path = ""
+
         def run(self):
             pass
 
@@ -50,9 +54,53 @@ def test_app_builds_its_navigation_from_the_list(monkeypatch):
     monkeypatch.setattr(st, "navigation", fake_navigation)
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert seen["kwargs"] == {"expanded": True}
+    assert seen["kwargs"] == {"position": "hidden"}
     # st.Page's url_path is "" for the default page, like navigation.Page's
     def shown(sections):
         return {name: [(p.title, p.icon, p.url_path) for p in pages] for name, pages in sections.items()}
 
     assert shown(seen["pages"]) == shown(navigation.SECTIONS)
+
+
+def sidebar_nav(at) -> list[tuple]:
+    """The sidebar's navigation as AppTest sees it, in order: ("h", section) for a heading,
+    ("link", url path, label, icon) for a page link, ("script", body) for the script."""
+    out = []
+    for el in at.sidebar:
+        if el.type == "markdown" and el.proto.body.startswith("### "):  # the sidebar's own title
+            break
+        if el.type == "markdown":
+            out.append(("h", el.proto.body))
+        elif el.type == "page_link":
+            out.append(("link", el.proto.page, el.proto.label, el.proto.icon))
+        elif el.type == "html":
+            out.append(("script", el.proto.body))
+    return out
+
+
+def test_sidebar_links_every_page_under_its_section_heading():
+    """One ``st.page_link`` per page in ``SECTIONS`` order, each named section under an ``<h2>``
+    (the first section has no name), then the script that marks the current page: it is told
+    the page shown, on every page."""
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    want = []
+    for name, pages in navigation.SECTIONS.items():
+        want += [("h", f"## {name}")] if name else []
+        want += [("link", p.url_path, p.title, p.icon) for p in pages]
+    got = sidebar_nav(at)
+    assert got[:-1] == want
+    assert got[-1][0] == "script" and "current = \"\"," in got[-1][1]
+    assert not re.search(r"__[A-Z]+__", got[-1][1])  # every placeholder filled
+    at.switch_page("../pages/c2_check_your_code.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    got = sidebar_nav(at)
+    assert got[:-1] == want and "current = \"c2_check_your_code\"," in got[-1][1]
+
+
+def test_nav_script_survives_the_sanitizer():
+    """``st.html`` runs its body through DOMPurify, which drops a ``<script>`` or ``<style>``
+    whose text holds "<" before a letter, "/" or "!" (it looks like markup); then the links
+    would lose their landmark and ``aria-current`` without an error anywhere."""
+    for name in ("nav.js", "nav.css"):
+        assert not re.search(r"<[/\w!]", web.read(name)), name

@@ -79,7 +79,7 @@ def cpu_seconds(pid: int) -> float:
 def _visit(page, base: str, path: str, title: str) -> None:
     """Open a page through its sidebar link (one session, like a student) and wait until its
     title is shown and it has finished."""
-    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    link = devserver.nav_link(page, path)
     if link.count():
         link.first.click()
         page.wait_for_url(re.compile(re.escape(f"{base}/{path}") + r"(\?.*)?$"))  # pages keep settings in ?..

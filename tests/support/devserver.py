@@ -119,6 +119,16 @@ def serve(
             proc.wait(timeout=10)
 
 
+def nav_link(page, path: str):
+    """The sidebar's link to the page served at ``path`` ("" for the default page), found the way
+    a screen reader finds it: the link named after the page inside the "App pages" navigation
+    landmark (``dashboard/app.py``: ``sidebar_nav``). A Playwright locator."""
+    from dashboard import navigation
+
+    title = navigation.by_url_path(path).title
+    return page.get_by_role("navigation", name="App pages").get_by_role("link", name=title, exact=True)
+
+
 STATE_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   return {

@@ -105,7 +105,7 @@ def assert_page_ok(page, where: str) -> None:
 def go(page, base: str, path: str) -> float:
     """Open a page through its sidebar link (same session, like a user) and wait until its title
     is shown (its script has started) and it has finished. Returns the seconds that took."""
-    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    link = devserver.nav_link(page, path)
     t0 = time.monotonic()
     if link.count():
         link.first.click()
@@ -138,9 +138,8 @@ def png_bytes(arr: np.ndarray) -> bytes:
 
 
 def test_navigation_lists_every_page(browser_page, server):
-    hrefs = browser_page.eval_on_selector_all(
-        '[data-testid="stSidebarNav"] a', "els => els.map(e => e.getAttribute('href'))"
-    )
+    nav = browser_page.get_by_role("navigation", name="App pages")
+    hrefs = nav.locator("a").evaluate_all("els => els.map(e => e.href)")  # resolved, as a new tab opens it
     assert sorted(hrefs) == sorted(f"{server}/{p}" for p in PAGES), hrefs
     assert browser_page.locator('[data-testid="stSidebar"]').get_by_text("Presenter mode").count() == 1
 

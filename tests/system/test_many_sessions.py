@@ -75,7 +75,7 @@ def set_seed(page, seed: int) -> None:
 
 
 def open_page(page, base: str, path: str) -> None:
-    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    link = devserver.nav_link(page, path)
     if link.count():
         link.first.click()
     else:

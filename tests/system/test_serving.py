@@ -242,7 +242,7 @@ def _pictures_ok(page, where: str) -> int:
 
 
 def _open(page, base: str, path: str) -> None:
-    link = page.locator(f'[data-testid="stSidebarNav"] a[href="{base}/{path}"]')
+    link = devserver.nav_link(page, path)
     link.first.click()
 
 
