@@ -196,39 +196,3 @@ def test_write_report():
     print(f"\n[keyboard] focus visible on {shown} of {total} Tab stops ({100 * shown / total:.1f} %)")
     for page, r in REPORTS.items():
         print(f"  {page:20s} {r['focus_visible']}/{r['stops']}  main {r['main']!r}, {r['tabs_to_main']} Tabs")
-
-
-# ----------------------------------------------------------------------------- reflow
-
-# Elements that may reach past the window's edge: MathML kept for screen readers (KaTeX hides it
-# visually), chart and table internals (clipped by their own frame), code blocks (they scroll),
-# the shapes inside an SVG (clipped by the SVG, which is checked), and the slider's native range
-# input (BaseWeb draws its own; the input is not what is seen).
-_PAST_EDGE_JS = """() => {
-  const main = document.querySelector('[data-testid="stMain"]');
-  const exempt = e => e.closest('.katex-mathml, .js-plotly-plot, [data-testid="stDataFrame"], pre, svg *')
-    || e.matches('[data-testid="stSlider"] input[type=range]');
-  const past = [...main.querySelectorAll('*')].filter(e => {
-    const r = e.getBoundingClientRect(); return r.width > 0 && r.right > innerWidth + 2 && !exempt(e); });
-  return {scroll: main.scrollWidth - main.clientWidth,
-          past: past.slice(0, 5).map(e => (e.dataset.testid || e.tagName) + ' to ' + Math.round(
-            e.getBoundingClientRect().right) + ' px')};
-}"""
-
-
-@pytest.mark.parametrize("path", list(PAGES), ids=[p or "home" for p in PAGES])
-def test_presenter_mode_reflows_at_200_percent_zoom(server, browser, path):
-    """WCAG 1.4.4 / 1.4.10: presenter mode on a 1280x720 projector zoomed to 200 % is a 640x360
-    window: nothing scrolls sideways and nothing runs past the edge (text, images, controls)."""
-    context = browser.new_context(viewport={"width": 640, "height": 360})
-    page = context.new_page()
-    try:
-        query = "?presenter=true" + ("&b4_steps=250" if path == "b4_playground" else "")
-        page.goto(f"{server}/{path}{query}")
-        page.locator('[data-testid="stMain"] h1').filter(has_text=PAGES[path]).first.wait_for(
-            timeout=TIMEOUT_S * 1000)
-        devserver.wait_idle(page, TIMEOUT_S)
-        got = page.evaluate(_PAST_EDGE_JS)
-        assert got["scroll"] <= 1 and not got["past"], got
-    finally:
-        context.close()
