@@ -28,4 +28,16 @@ const side = D.querySelector('[data-testid="stSidebar"]') || D.body;
 W.__difflabNav = new MutationObserver(apply);
 W.__difflabNav.observe(side, {childList: true, subtree: true, attributes: true, attributeFilter: ["href"]});
 apply();
+// Not the menu, but the one script every page runs: Plotly's off-screen measuring SVG
+// (#js-plotly-tester, put on the body once a chart is drawn) reads to a screen reader as an
+// unnamed image; it is hidden from the accessibility tree.
+function hideTester() {
+  const t = D.getElementById("js-plotly-tester");
+  if (t && t.getAttribute("aria-hidden") !== "true") t.setAttribute("aria-hidden", "true");
+}
+if (!W.__difflabTester) {
+  W.__difflabTester = new MutationObserver(hideTester);
+  W.__difflabTester.observe(D.body, {childList: true});
+}
+hideTester();
 })();

@@ -12,12 +12,15 @@ For every page, in headless Chromium at the projector's 1280x720, the light them
   user would (arrows for a slider, radio or number, Enter for a link or button) and see it act:
   the control's value changes, a file downloads, or the page it links to opens; no exception.
   (Performance's button starts a minute-long benchmark: it is reached, not pressed.)
+- **Names.** Chromium's accessibility tree (all frames, through CDP) has no image, chart, control
+  or frame without a meaningful name: not empty, not a number, not a file name.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +86,44 @@ FOCUSED_JS = """() => {
             .join('|'),
           box: {x: r.x, y: r.y, w: r.width, h: r.height}};
 }"""
+
+
+NAMED_ROLES = {"img", "image", "button", "link", "slider", "checkbox", "radio", "combobox", "textbox",
+               "spinbutton", "switch", "tab", "menuitem", "listbox", "searchbox", "figure", "Iframe"}
+
+
+def unnamed(page) -> list[dict]:
+    """Nodes of Chromium's accessibility tree (every frame) with a role that needs a name and no
+    meaningful one: empty, a file name, or (for an image, button or link) a bare number. An
+    icon inside a named button or link is part of that control's name, not a thing of its own."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    finally:
+        cdp.detach()
+    by_id = {n["nodeId"]: n for n in nodes}
+
+    def value(n, key):
+        return str((n.get(key) or {}).get("value", "")).strip()
+
+    def in_named_control(n) -> bool:
+        for _ in range(4):
+            n = by_id.get(n.get("parentId"))
+            if n is None:
+                return False
+            if value(n, "role") in ("button", "link", "menuitem", "tab") and value(n, "name"):
+                return True
+        return False
+
+    bad = []
+    for n in nodes:
+        role, name = value(n, "role"), value(n, "name")
+        if n.get("ignored") or role not in NAMED_ROLES or in_named_control(n):
+            continue
+        number = re.fullmatch(r"[\d\s.,:%+-]*", name) and role in ("img", "image", "button", "link")
+        if not name or number or re.search(r"\.(png|jpe?g|gif|svg|py)$", name):
+            bad.append({"role": role, "name": name})
+    return bad
 
 
 def shot(page, box: dict) -> np.ndarray:
@@ -157,7 +198,9 @@ def test_page_by_keyboard(server, browser, path):
         REPORTS[path or "home"] = {"stops": len(stops), "focus_visible": len(shown), "main": name,
                                    "tabs_to_main": k + 1 if found else None,
                                    "hidden": [s for s in stops if s["changed_px"] < CHANGED_PX]}
+        REPORTS[path or "home"]["unnamed"] = nameless = unnamed(page)
         assert found is not None, f"{name!r} not reached in {MAX_TABS} Tab presses"
+        assert not nameless, f"controls or images without a meaningful name: {nameless}"
         assert len(shown) >= 0.95 * len(stops), REPORTS[path or "home"]["hidden"]
 
         if effect == "download":
