@@ -121,7 +121,7 @@ def unnamed(page) -> list[dict]:
         if n.get("ignored") or role not in NAMED_ROLES or in_named_control(n):
             continue
         number = re.fullmatch(r"[\d\s.,:%+-]*", name) and role in ("img", "image", "button", "link")
-        if not name or number or re.search(r"\.(png|jpe?g|gif|svg|py)$", name):
+        if not name or number or re.fullmatch(r"\S+\.(png|jpe?g|gif|svg|py)", name):
             bad.append({"role": role, "name": name})
     return bad
 
