@@ -358,7 +358,7 @@ if controls.require_model(likelihood.MODEL) is not None:
         image, result = ui.run_with_progress(
             cache_partb.likelihood, *asked, root, stamp(likelihood.MODEL), label="Integrating the ODE…"
         )
-        ui.image(image, likelihood.caption(asked[0], result, ref), scale + 2)
+        ui.image(image, likelihood.caption(asked[0], result, ref), 10, width=360 if big else 280)
     else:
         st.caption("Pick an input and press **Score it** (a few seconds on a laptop CPU: 128 "
                    "network evaluations and 512 vector-Jacobian products).")
