@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import partb
-from dashboard.cache import ddpm_adapter, flow_adapter, load_model
+from dashboard.cache import ddpm_adapter, flow_adapter, load_model, mnist_digit
 from dashboard.parta.contract import Progress
 from dashboard.partb import models_dir
 from engine.checkpoints import CheckpointError
@@ -139,7 +139,6 @@ def likelihood(kind: str, index: int, seed: int, root: str, mtime: float, _progr
     """"How likely?": (the scored (28, 28) image, its bits/dim result) for input ``kind`` made
     from test digit ``index`` (``dashboard.likelihood``), under the flow-class in ``root``."""
     from dashboard import likelihood as lk
-    from dashboard.cache import mnist_digit
 
     image = lk.make_input(kind, mnist_digit(index)[0][0], seed)
     return image, lk.score(load_model(lk.MODEL, root).net, image, seed, _progress)

@@ -56,17 +56,11 @@ def default(key: str, value):
     it the browser redraws the widget at its built-in default while the server keeps the old
     value, so the page would show one value and use another."""
     if key not in st.session_state and key in st.query_params:
-        value = _from_url((st.query_params.get_all(key) or [""])[0], value)  # a link, read before its widget
+        # a link read before its widget, so without its range (links.check holds it there and wins)
+        value = links.value_of((st.query_params.get_all(key) or [""])[0], value)
     st.session_state[key] = st.session_state.get(key, value)
     st.session_state.setdefault(PERSISTED, set()).add(key)
     return st.session_state[key]
-
-
-def _from_url(text: str, default):
-    """A number or flag from a link's query parameter, as the default's type; the default
-    when it does not parse (``links.value_of``: read before the widget, so without its range;
-    the widget's own ``links.check`` then holds it to the range and wins)."""
-    return links.value_of(text, default)
 
 
 def linked(key: str, value, options=None, arg: str = "value", **domain) -> dict:

@@ -56,16 +56,6 @@ def server(page_models, tmp_path_factory):
         yield srv.url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=devserver.chromium_path(), args=devserver.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.mark.parametrize("name", list(LINKS))
 def test_a_hostile_link_opens_with_notices(server, browser, name):
     path, params, named = LINKS[name]

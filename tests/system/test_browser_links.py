@@ -63,16 +63,6 @@ def server(page_models, packs, tmp_path_factory):
         mp.undo()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=devserver.chromium_path(), args=devserver.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 def tab(browser):
     """A fresh browser context: its own cookies, so its own Streamlit session."""
     page = browser.new_context(viewport=devserver.VIEWPORT).new_page()

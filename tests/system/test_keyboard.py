@@ -156,16 +156,6 @@ def server(page_models, tmp_path_factory):
         pytest.fail(str(e))
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=devserver.chromium_path(), args=devserver.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 REPORTS: dict[str, dict] = {}
 
 
