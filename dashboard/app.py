@@ -152,6 +152,9 @@ with st.sidebar:
     ui.share_link()
     ui.presenter_keys()
 
+if ui.presenter():  # the projector's whole width for the picture; the sidebar's ">" opens it again (#25)
+    st.set_page_config(initial_sidebar_state="collapsed")
+
 
 def machine_panel(machine) -> None:
     """Threads, bf16 and the models: on disk, missing, or loaded (as of the previous run)."""

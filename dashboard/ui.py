@@ -11,10 +11,12 @@ import json
 import re
 import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import streamlit as st
 import streamlit.components.v1 as components
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from dashboard import alt as alt_text
@@ -123,6 +125,32 @@ def secondary(label: str = "More controls"):
     """A container for secondary controls: open normally, collapsed in presenter mode (the
     widgets keep their values)."""
     return st.expander(label, expanded=not presenter())
+
+
+LEAD_KEY = "lead_figure"  # the lead figure's container: presenter.css fits it to the first screen
+
+
+@dataclass(frozen=True)
+class Lead:
+    """Where a topic page's opening goes (``lead()``): its explanation, main controls and figure."""
+
+    intro: DeltaGenerator
+    controls: DeltaGenerator
+    figure: DeltaGenerator
+
+
+def lead(ratio=(1, 2), label: str = "What is happening") -> Lead:
+    """A topic page's opening, laid out for who is looking.
+
+    At a desk, the reading order: the explanation, then the controls, then the figure. In
+    presenter mode (#25) the figure comes first, on a projector's first screen, with the main
+    controls in a column beside it, and the explanation (formulas and all) waits in a collapsed
+    "What is happening" expander below them. The page writes into ``intro``, ``controls`` and
+    ``figure`` in whatever order its code needs: the containers already stand where they show."""
+    if not presenter():
+        return Lead(st.container(), st.container(), st.container())
+    controls, figure = st.columns(ratio, gap="medium")
+    return Lead(st.expander(label, expanded=False), controls, figure.container(key=LEAD_KEY))
 
 
 def slug(text: str) -> str:

@@ -9,82 +9,86 @@ from dashboard import backends, cache, controls, images, ui
 from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
 
 st.title("Sampling and classifier-free guidance")
-st.markdown(
-    "**Sampling** (A1.5) is iterative denoising started from pure noise $x_{990} \\sim "
-    "\\mathcal N(0, I)$. **Classifier-free guidance** (A1.6) runs the model twice per step, "
-    "with the class $c$ and with the null condition $\\varnothing$, and extrapolates "
-    "past the conditional estimate:"
-)
-st.latex(
-    r"\hat\epsilon = \epsilon_\theta(x_t, t, \varnothing) + \gamma\,"
-    r"\big(\epsilon_\theta(x_t, t, c) - \epsilon_\theta(x_t, t, \varnothing)\big)"
-)
-st.markdown(
-    "$\\gamma = 0$: unconditional; $\\gamma = 1$: conditional; $\\gamma > 1$: cleaner, "
-    "more typical digits, less variety."
-)
-
-active, backend = controls.part_a("a3")
-key = active.key
-seed = controls.seed(backend, "a3")
-spec = backend.spec
-text = spec.conditioning == "text"
-options = list(backend.allowed("prompt") or backends.prompt_options(spec)) if text else list(range(10))
-
-c1, c2 = st.columns([2, 1])
-with c1:
-    if text:
-        ui.default("a3_prompts", [options[0]])
-        st.session_state["a3_prompts"] = [p for p in st.session_state["a3_prompts"] if p in options]
-        classes = st.multiselect(
-            "Prompts (one sample each)", **ui.linked("a3_prompts", [options[0]], options, "default")
-        )
-    else:
-        classes = st.multiselect(
-            "Classes (one sample each)",
-            **ui.linked("a3_classes", list(range(10)), list(range(10)), "default"),
-        )
-with c2:
-    gammas = backend.allowed("sample_gamma")
-    gamma = float(
-        controls.pick(
-            "CFG scale γ", "a3_gamma", None, DDPM_GUIDANCE, gammas, widget=controls.slider(*GAMMA_RANGE)
-        )
+lead = ui.lead()  # presenter mode: the samples first, the controls beside them
+with lead.intro:
+    st.markdown(
+        "**Sampling** (A1.5) is iterative denoising started from pure noise $x_{990} \\sim "
+        "\\mathcal N(0, I)$. **Classifier-free guidance** (A1.6) runs the model twice per step, "
+        "with the class $c$ and with the null condition $\\varnothing$, and extrapolates "
+        "past the conditional estimate:"
     )
-with ui.secondary("Sampler settings"):
-    sampler, stride, steps = controls.diffusion_sampler("a3", backend)
-    per_class = int(
-        controls.pick(
-            "Samples per class",
-            "a3_per_class",
-            None,
-            1,
-            backend.allowed("count"),
-            widget=controls.number(1, 5),
-        )
+    st.latex(
+        r"\hat\epsilon = \epsilon_\theta(x_t, t, \varnothing) + \gamma\,"
+        r"\big(\epsilon_\theta(x_t, t, c) - \epsilon_\theta(x_t, t, \varnothing)\big)"
+    )
+    st.markdown(
+        "$\\gamma = 0$: unconditional; $\\gamma = 1$: conditional; $\\gamma > 1$: cleaner, "
+        "more typical digits, less variety."
     )
 
-if not classes:
-    st.info("Pick at least one prompt." if text else "Pick at least one class.")
-    st.stop()
+with lead.controls:
+    active, backend = controls.part_a("a3")
+    key = active.key
+    seed = controls.seed(backend, "a3")
+    spec = backend.spec
+    text = spec.conditioning == "text"
+    options = list(backend.allowed("prompt") or backends.prompt_options(spec)) if text else list(range(10))
 
-labels = tuple(c for _ in range(per_class) for c in sorted(classes))  # one column per class
-traj = controls.answer(
-    cache.sample, key, labels, seed, stride, gamma, sampler, steps, label="Sampling from noise…"
-)
-if traj is None:
-    st.stop()
-sc = ui.scale_for(spec.image_size, 4)
-how = f"stride {stride}" if sampler == "ddpm" else f"{controls.SAMPLER_LABELS[sampler]}, {steps} steps"
+    c1, c2 = st.columns([2, 1]) if not ui.presenter() else (st.container(), st.container())
+    with c1:
+        if text:
+            ui.default("a3_prompts", [options[0]])
+            st.session_state["a3_prompts"] = [p for p in st.session_state["a3_prompts"] if p in options]
+            classes = st.multiselect(
+                "Prompts (one sample each)", **ui.linked("a3_prompts", [options[0]], options, "default")
+            )
+        else:
+            classes = st.multiselect(
+                "Classes (one sample each)",
+                **ui.linked("a3_classes", list(range(10)), list(range(10)), "default"),
+            )
+    with c2:
+        gammas = backend.allowed("sample_gamma")
+        gamma = float(
+            controls.pick(
+                "CFG scale γ", "a3_gamma", None, DDPM_GUIDANCE, gammas, widget=controls.slider(*GAMMA_RANGE)
+            )
+        )
+    with ui.secondary("Sampler settings"):
+        sampler, stride, steps = controls.diffusion_sampler("a3", backend)
+        per_class = int(
+            controls.pick(
+                "Samples per class",
+                "a3_per_class",
+                None,
+                1,
+                backend.allowed("count"),
+                widget=controls.number(1, 5),
+            )
+        )
 
-st.subheader(f"Samples, γ = {gamma:g}")
-ui.image(
-    images.grid(list(traj.final), ncols=len(classes), scale=sc),
-    caption=" · ".join(str(c) for c in sorted(classes))
-    + f" (seed {seed}, {how}, {traj.nfe} network evaluations)",
-    download=f"samples_gamma{gamma:g}_seed{seed}",
-    key="a3_dl_grid",
-)
+with lead.figure:
+    if not classes:
+        st.info("Pick at least one prompt." if text else "Pick at least one class.")
+        st.stop()
+
+    labels = tuple(c for _ in range(per_class) for c in sorted(classes))  # one column per class
+    traj = controls.answer(
+        cache.sample, key, labels, seed, stride, gamma, sampler, steps, label="Sampling from noise…"
+    )
+    if traj is None:
+        st.stop()
+    sc = ui.scale_for(spec.image_size, 4)
+    how = f"stride {stride}" if sampler == "ddpm" else f"{controls.SAMPLER_LABELS[sampler]}, {steps} steps"
+
+    st.subheader(f"Samples, γ = {gamma:g}")
+    ui.image(
+        images.grid(list(traj.final), ncols=len(classes), scale=sc),
+        caption=" · ".join(str(c) for c in sorted(classes))
+        + f" (seed {seed}, {how}, {traj.nfe} network evaluations)",
+        download=f"samples_gamma{gamma:g}_seed{seed}",
+        key="a3_dl_grid",
+    )
 
 
 @st.fragment
