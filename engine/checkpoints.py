@@ -188,21 +188,28 @@ def load_weights(path) -> tuple[torch.nn.Module, object, dict]:
 
 
 def save_train_state(path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched, cfg,
-                     counters: dict) -> None:
-    """Everything a run needs to continue exactly: model, Adam moments, LR scheduler, the config
-    and ``counters`` (epoch, step_in_epoch, global_step, elapsed_s)."""
+                     counters: dict, ema: torch.nn.Module | None = None) -> None:
+    """Everything a run needs to continue exactly: model, Adam moments, LR scheduler, the EMA of
+    the weights when the run keeps one, the config and ``counters`` (epoch, step_in_epoch,
+    global_step, elapsed_s)."""
     opt_tensors, opt_meta = _optimizer_tensors(opt)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | opt_tensors
+    if ema is not None:
+        tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
     meta = {"config": config_to_dict(cfg), **counters, "optimizer": opt_meta,
             "lr_scheduler": sched.state_dict() if sched is not None else None}
     save_tensors(path, tensors, meta)
 
 
-def load_train_state(path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched) -> dict:
-    """Restore what ``save_train_state`` wrote into ``model``, ``opt`` and ``sched``; the header."""
+def load_train_state(path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched,
+                     ema: torch.nn.Module | None = None) -> dict:
+    """Restore what ``save_train_state`` wrote into ``model``, ``opt``, ``sched`` and ``ema``;
+    the header."""
     tensors, meta = load_tensors(path)
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     load_state_dict_checked(model, model_state, path)
+    if ema is not None:
+        load_state_dict_checked(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, path)
     try:
         _load_optimizer(opt, tensors, meta["optimizer"])
         if sched is not None and meta.get("lr_scheduler"):

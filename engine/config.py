@@ -8,6 +8,7 @@ schedule: the built-in Part A model) and ``classifier`` (the small CNN that scor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -28,8 +29,11 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     lr: float = 1e-2
-    lr_schedule: str = "exponential"  # or "constant"
-    lr_final_factor: float = 0.1  # ExponentialLR gamma = factor ** (1 / epochs)
+    lr_schedule: str = "exponential"  # per epoch; "constant"; "cosine": per step, after a warm-up
+    lr_final_factor: float = 0.1  # ExponentialLR gamma = factor ** (1 / epochs); cosine's floor
+    warmup_steps: int = 0  # "cosine": linear warm-up from 0 over these steps
+    ema_decay: float = 0.0  # > 0: an exponential moving average of the weights is kept and ships
+    t_sampling: str = "uniform"  # flow matching's training times: "uniform" or "logit-normal"
     p_uncond: float = 0.1
     num_classes: int = 10
     seed: int = 0
@@ -91,10 +95,40 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     raise ValueError(f"unknown architecture {cfg.arch!r}")
 
 
-def lr_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
-    """ExponentialLR to ``lr_final_factor`` of the rate after the last epoch, or None (constant)."""
+LR_SCHEDULES = ("exponential", "constant", "cosine")
+T_SAMPLINGS = ("uniform", "logit-normal")
+
+
+def lr_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int = 0):
+    """The LR schedule, or None (constant). "exponential" (the course's) steps once per epoch,
+    to ``lr_final_factor`` of the rate after the last; "cosine" steps once per optimizer step:
+    a linear warm-up over ``warmup_steps``, then half a cosine down to ``lr_final_factor`` of the
+    peak at ``total_steps``."""
     if cfg.lr_schedule == "exponential":  # lr * factor after the last epoch
         return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_final_factor ** (1 / cfg.epochs))
+    if cfg.lr_schedule == "cosine":
+        warm, floor = cfg.warmup_steps, cfg.lr_final_factor
+        decay = max(total_steps - warm, 1)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            done = min((step - warm) / decay, 1.0)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, factor)
     if cfg.lr_schedule != "constant":
-        raise ValueError(f"lr_schedule must be exponential or constant, got {cfg.lr_schedule!r}")
+        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
     return None
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """A config's choices are ones the loop knows (a ValueError names the bad one)."""
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
+    if cfg.t_sampling not in T_SAMPLINGS:
+        raise ValueError(f"t_sampling must be one of {', '.join(T_SAMPLINGS)}, got {cfg.t_sampling!r}")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if cfg.warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")

@@ -28,7 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from . import checkpoints as ckpt
-from .config import TrainConfig, build_model, lr_scheduler
+from .config import TrainConfig, build_model, check_config, lr_scheduler
 from .data import load_mnist
 from .device import dist_rank_world, git_commit, machine_description, pick_device, pick_precision
 from .flow import flow_matching_loss
@@ -70,7 +70,9 @@ def compute_loss(net, cfg: TrainConfig, x, labels, gen: torch.Generator, schedul
         keep = (rand(b) >= cfg.p_uncond).float()[:, None]
         c = one_hot(labels.cpu(), cfg.num_classes).to(dev) * keep
     if cfg.objective == "flow":
-        noise, t = randn(x.shape), rand(b)
+        noise = randn(x.shape)
+        # logit-normal times (Esser et al. 2024) put more steps mid-path, where the target is hardest
+        t = torch.sigmoid(randn(b)) if cfg.t_sampling == "logit-normal" else rand(b)
         return flow_matching_loss(net, x, noise, t, c)
     if cfg.objective == "ddpm":
         t = torch.randint(0, schedule.num_timesteps, (b,), generator=gen)
@@ -135,6 +137,7 @@ class _Run:
     """One run's state: data, model, optimizer, LR scheduler, files and counters."""
 
     def __init__(self, cfg: TrainConfig, files: RunFiles, device: str, precision: str, resume: bool):
+        check_config(cfg)
         self.cfg, self.files = cfg, files
         self.rank, self.world = dist_rank_world()
         self.dev = pick_device(device)
@@ -157,11 +160,6 @@ class _Run:
             self.model = build_model(cfg).to(self.dev)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        self.sched = lr_scheduler(self.opt, cfg)
-        self._start_or_resume(resume)
-        self.net = self.model if self.world == 1 else torch.nn.parallel.DistributedDataParallel(self.model)
-        self.schedule = Schedule.cosine()
         self.sampler = torch.utils.data.DistributedSampler(
             range(len(self.images)), num_replicas=self.world, rank=self.rank, shuffle=True,
             seed=cfg.seed, drop_last=True)
@@ -169,6 +167,18 @@ class _Run:
         if self.steps_per_epoch < 1:
             raise TrainingError(
                 f"{len(self.images)} training images are fewer than one batch of {cfg.batch_size}")
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.sched = lr_scheduler(self.opt, cfg, self.steps_per_epoch * cfg.epochs)
+        self.sched_per_step = cfg.lr_schedule == "cosine"
+        # the EMA of the weights (torch's AveragedModel), updated after every step; it is what ships
+        self.ema = None
+        if cfg.ema_decay > 0:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay),
+                use_buffers=True)
+        self._start_or_resume(resume)
+        self.net = self.model if self.world == 1 else torch.nn.parallel.DistributedDataParallel(self.model)
+        self.schedule = Schedule.cosine()
         self.stopped, self.snapshot_s, self.rate_n, self.rate = False, 0.0, 0, 0.0
         self.last_ckpt = self.rate_t = time.monotonic()
         self.t_start = time.monotonic() - self.elapsed
@@ -180,7 +190,7 @@ class _Run:
     def _start_or_resume(self, resume: bool) -> None:
         self.start_epoch, self.start_step, self.global_step, self.elapsed = 0, 0, 0, 0.0
         if resume and self.files.checkpoint.exists():
-            meta = ckpt.load_train_state(self.files.checkpoint, self.model, self.opt, self.sched)
+            meta = ckpt.load_train_state(self.files.checkpoint, self.model, self.opt, self.sched, self.ema)
             saved = ckpt.config_from_dict(TrainConfig, meta["config"])
             if replace(saved, epochs=self.cfg.epochs) != self.cfg:  # only more epochs may differ
                 raise TrainingError(f"--resume with different settings than the checkpoint in "
@@ -232,6 +242,10 @@ class _Run:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        if self.sched_per_step:
+            self.sched.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.global_step += 1
         self._log(epoch, i, loss.item(), x.shape[0])
 
@@ -265,20 +279,25 @@ class _Run:
             os.fsync(self.log_f.fileno())
             counters = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
                         "elapsed_s": time.monotonic() - self.t_start}
-            ckpt.save_train_state(self.files.checkpoint, self.model, self.opt, self.sched, self.cfg, counters)
+            ckpt.save_train_state(self.files.checkpoint, self.model, self.opt, self.sched, self.cfg, counters,
+                                  self.ema)
         self.last_ckpt = time.monotonic()
 
     def end_epoch(self, epoch: int, snapshot_fn: Callable | None) -> None:
-        if self.sched is not None:
+        if self.sched is not None and not self.sched_per_step:
             self.sched.step()
         self.checkpoint(epoch + 1, 0)
         if self.rank == 0 and snapshot_fn is not None and (epoch + 1) in self.cfg.snapshot_epochs:
             t0 = time.monotonic()
-            self.model.eval()
-            arrays, meta = snapshot_fn(self.model, self.cfg, epoch + 1)
+            self.shipped().eval()
+            arrays, meta = snapshot_fn(self.shipped(), self.cfg, epoch + 1)
             ckpt.save_tensors(self.files.snapshot(epoch + 1), arrays, meta)
             self.snapshot_s += time.monotonic() - t0
             self.t_start += time.monotonic() - t0  # "time" in the log counts training only
+
+    def shipped(self) -> torch.nn.Module:
+        """The weights a snapshot and the final file hold: the EMA's when the run keeps one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def finish(self, command: str) -> dict:
         """The manifest, and the final fp16 weights beside it."""
@@ -294,7 +313,7 @@ class _Run:
             "steps": self.global_step, "final_loss": round(sum(tail) / max(len(tail), 1), 6),
             "torch": torch.__version__, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        self.model.eval()
-        ckpt.save_weights(self.files.weights, self.model, self.cfg, {"manifest": manifest})
+        self.shipped().eval()
+        ckpt.save_weights(self.files.weights, self.shipped(), self.cfg, {"manifest": manifest})
         ckpt.atomic_write_text(self.files.manifest, json.dumps(manifest, indent=2) + "\n")
         return manifest

@@ -27,7 +27,10 @@ def register(sub) -> None:
     t.add_argument("--epochs", type=positive(int))
     t.add_argument("--batch-size", type=positive(int))
     t.add_argument("--lr", type=positive(float))
-    t.add_argument("--lr-schedule", choices=["exponential", "constant"])
+    t.add_argument("--lr-schedule", choices=["exponential", "constant", "cosine"])
+    t.add_argument("--warmup-steps", type=nonneg(int), help="cosine schedule: linear warm-up steps")
+    t.add_argument("--ema-decay", type=nonneg(float), help="keep (and ship) a weights EMA: 0.999")
+    t.add_argument("--t-sampling", choices=["uniform", "logit-normal"], help="flow matching's training times")
     t.add_argument("--num-hiddens", type=positive(int))
     t.add_argument("--sigma", type=nonneg(float))
     t.add_argument("--p-uncond", type=nonneg(float))
@@ -56,6 +59,7 @@ def run(args) -> int:
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "lr_schedule": args.lr_schedule, "num_hiddens": args.num_hiddens, "sigma": args.sigma,
         "p_uncond": args.p_uncond, "seed": args.seed, "train_count": args.train_count,
+        "warmup_steps": args.warmup_steps, "ema_decay": args.ema_decay, "t_sampling": args.t_sampling,
     }
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out) if args.out else Path("cache/runs") / cfg.name

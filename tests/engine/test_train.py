@@ -256,3 +256,30 @@ def test_cuda_training_with_snapshots_loads_on_the_cpu(tmp_path, name):
     assert all(v.device.type == "cpu" and torch.isfinite(v.float()).all() for v in arrays.values())
     model, _, _ = load_weights(tmp_path / "model.safetensors")
     assert next(model.parameters()).device.type == "cpu"
+
+
+def test_class_recipe_ingredients_resume_exactly(tmp_path):
+    """Warm-up + cosine (stepped per step), an EMA of the weights and logit-normal times: a run
+    cut mid-epoch and resumed is bit-identical to one never cut; the EMA is what ships."""
+    cfg = tiny("flow-class", lr_schedule="cosine", warmup_steps=4, ema_decay=0.9, t_sampling="logit-normal")
+    ref, part = tmp_path / "ref", tmp_path / "part"
+    assert run(cfg, ref)["status"] == "finished"
+    assert run(cfg, part, max_steps=5)["status"] == "cancelled"
+    assert run(cfg, part, resume=True)["steps"] == 2 * STEPS_PER_EPOCH
+    assert_identical_runs(ref, part)
+
+    lrs = [r["lr"] for r in read_log(ref / "log.jsonl")]  # the rate after each step
+    assert lrs[:3] == pytest.approx([cfg.lr * k / 4 for k in (2, 3, 4)])
+    assert max(lrs) == pytest.approx(cfg.lr) and lrs[-1] == pytest.approx(cfg.lr * cfg.lr_final_factor)
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:], strict=False)), "cosine must only fall"
+
+    state, _ = load_tensors(ref / "checkpoint.safetensors")
+    shipped, _ = load_tensors(ref / "model.safetensors")
+    key = next(k for k in shipped if k.endswith("weight"))
+    assert torch.allclose(shipped[key].float(), state[f"ema.module.{key}"].float(), atol=1e-3)
+    assert not torch.allclose(shipped[key].float(), state[f"model.{key}"].float(), atol=1e-3)
+
+
+def test_a_bad_recipe_setting_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="t_sampling"):
+        run(tiny("flow-class", t_sampling="beta"), tmp_path)

@@ -1,0 +1,107 @@
+"""Time to quality (#21): how soon a fresh flow-class run gives good digits.
+
+A run is trained in segments of ``eval_every`` steps (``train(..., resume=True, max_steps=k)``:
+resumption is exact, so the segments change nothing) and scored between them from its
+checkpoint: ``per_label`` digits of each class with CFG (the course's gamma), drawn from fixed
+noise by a fast solver, then the lab's classifier's accuracy and Fréchet distance
+(``evaluate.fd_to_test``). The shipped model is scored by the same solver and noise, so the
+two distances compare. The time is the run's own training time (the checkpoint's
+``elapsed_s``), scoring excluded. Quality is reached at the first score with accuracy >=
+``min_accuracy``, every digit >= ``min_digit`` and FD <= (1 + ``fd_margin``) x the shipped one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..adapters import FlowModel, load_builtin
+from ..checkpoints import atomic_write_text, load_state_dict_checked, load_tensors
+from ..classifier import classify
+from ..config import TrainConfig, build_model
+from ..course import FLOW_GUIDANCE
+from ..device import cpu_amp
+from ..evaluate import fd_to_test, per_class_accuracy
+from ..sampling import digit_labels, sample_flow
+from ..train import train
+
+SOLVER = "midpoint"  # 8 steps on a grid crowded near the data: the course's 300 Euler steps' quality
+SOLVER_STEPS = 8
+
+
+def crowded_grid(steps: int = SOLVER_STEPS) -> torch.Tensor:
+    """t = 1 - (1 - s)^2 on a uniform s: small steps near t = 1, where the field turns fastest
+    (docs/performance.md, "time grids")."""
+    s = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    return 1 - (1 - s) ** 2
+
+
+def score_net(net: torch.nn.Module, cfg: TrainConfig, classifier, per_label: int = 20, seed: int = 0) -> dict:
+    """Accuracy (overall, worst digit) and FD of ``per_label`` CFG samples per class."""
+    flow = FlowModel(net.eval(), cfg, cpu_amp())
+    labels = digit_labels(range(10), per_label)
+    gen = torch.Generator().manual_seed(seed)
+    traj = sample_flow(flow, labels, len(labels), guidance=FLOW_GUIDANCE, generator=gen, record=False,
+                       sampler=SOLVER, ts=crowded_grid())
+    images = traj.final.clamp(0, 1)
+    acc = per_class_accuracy(classify(classifier, images), labels)
+    fd = fd_to_test(classifier, images, labels, seed)
+    digits = [acc[str(c)] for c in range(10)]
+    return {"accuracy": round(acc["overall"], 4), "worst_digit": round(min(digits), 4),
+            "fd": fd["fd"], "fd_floor": fd["fd_floor"]}
+
+
+def net_from_checkpoint(path: Path, cfg: TrainConfig) -> torch.nn.Module:
+    """The weights a run would ship from its checkpoint now: the EMA's when it keeps one."""
+    tensors, _ = load_tensors(path)
+    prefix = "ema.module." if cfg.ema_decay > 0 else "model."
+    net = build_model(cfg)
+    load_state_dict_checked(net, {k[len(prefix):]: v.float() for k, v in tensors.items()
+                                  if k.startswith(prefix)}, path)
+    return net
+
+
+def measure(cfg: TrainConfig, out: Path, eval_every: int, classifier, shipped_fd: float, *,
+            fd_margin: float = 0.25, min_accuracy: float = 0.97, min_digit: float = 0.90,
+            per_label: int = 20, stop_when_reached: bool = False, max_train_s: float = float("inf"),
+            log: Callable[[str], None] = print) -> dict:
+    """Train ``cfg`` into ``out`` in segments, scoring after each; the scores and when (training
+    seconds and steps) the quality bar was first met, or None."""
+    out.mkdir(parents=True, exist_ok=True)
+    scores_path = out / "time_to_quality.json"
+    scores = json.loads(scores_path.read_text())["scores"] if scores_path.exists() else []
+    done = scores[-1]["step"] if scores else 0
+    reached = next((s for s in scores if s["reached"]), None)
+    while True:
+        manifest = train(cfg, out, resume=True, max_steps=done + eval_every, checkpoint_every_s=1e9)
+        meta = load_tensors(out / "checkpoint.safetensors")[1]
+        done = meta["global_step"]
+        t0 = time.perf_counter()
+        s = score_net(net_from_checkpoint(out / "checkpoint.safetensors", cfg), cfg, classifier, per_label)
+        s |= {"step": done, "train_s": round(meta["elapsed_s"], 1),
+              "score_s": round(time.perf_counter() - t0, 1)}
+        s["reached"] = (s["accuracy"] >= min_accuracy and s["worst_digit"] >= min_digit
+                        and s["fd"] <= (1 + fd_margin) * shipped_fd)
+        scores.append(s)
+        reached = reached or (s if s["reached"] else None)
+        record = {"config": cfg.__dict__, "shipped_fd": shipped_fd, "scores": scores}
+        atomic_write_text(scores_path, json.dumps(record, indent=1, default=list))
+        log(f"{cfg.name}: step {done} train {s['train_s']:.0f} s acc {s['accuracy']:.3f} "
+            f"worst {s['worst_digit']:.2f} fd {s['fd']:.2f} (shipped {shipped_fd:.2f})"
+            + (" REACHED" if s["reached"] else ""))
+        over = s["train_s"] > max_train_s
+        if manifest.get("status") == "finished" or (reached and stop_when_reached) or over:
+            break
+    return {"name": cfg.name, "scores": scores, "reached_at_s": reached and reached["train_s"],
+            "reached_at_step": reached and reached["step"]}
+
+
+def shipped_score(per_label: int = 20, root: Path | None = None) -> dict:
+    """The shipped flow-class, scored as the runs are."""
+    net, cfg, _ = load_builtin("flow-class", root)
+    classifier, _, _ = load_builtin("classifier", root)
+    return score_net(net, cfg, classifier, per_label)
