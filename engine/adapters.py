@@ -69,6 +69,24 @@ def load_builtin(name: str, root: Path | None = None):
     return module, cfg, meta.get("manifest", {})
 
 
+def load_run(folder: str | Path):
+    """(torch module in eval mode, TrainConfig, manifest) of any trained run: the
+    ``model.safetensors`` that ``python -m engine train ... --out FOLDER`` wrote when it finished."""
+    path = Path(folder) / "model.safetensors"
+    if not path.exists():
+        hint = " (the run has a checkpoint: it has not finished; --resume it)" if (
+            path.parent / "checkpoint.safetensors").exists() else ""
+        raise ModelNotFound(f"no finished model in {path.parent}{hint}.",
+                            f"python -m engine train MODEL --out {path.parent} --resume")
+    module, cfg, meta = ckpt.load_weights(path)
+    return module, cfg, meta.get("manifest", {})
+
+
+def load_model(name: str | None, root: Path | None = None, model_dir: str | Path | None = None):
+    """A shipped model by ``name`` (from ``root``), or any trained run's folder ``model_dir``."""
+    return load_run(model_dir) if model_dir is not None else load_builtin(name, root)
+
+
 def read_quality(name: str, root: Path | None = None) -> dict | None:
     """The model's ``quality.json`` (written by ``python -m engine evaluate NAME --write``)."""
     path = model_path(name, root).parent / "quality.json"

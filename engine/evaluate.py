@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .adapters import MNISTDDPM, FlowModel, load_builtin
+from .adapters import MNISTDDPM, FlowModel, load_builtin, load_model
 from .classifier import class_probs, classify, features
 from .course import DDPM_GUIDANCE, EULER_STEPS, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
 from .data import load_mnist, mnist_mean_image
@@ -32,8 +32,8 @@ from .metrics import psnr
 from .sampling import digit_labels, sample_ddpm, sample_flow
 
 
-def classifier_accuracy(root: Path | None = None) -> dict:
-    net, _, _ = load_builtin("classifier", root)
+def classifier_accuracy(root: Path | None = None, model_dir: Path | None = None) -> dict:
+    net, _, _ = load_model("classifier", root, model_dir)
     test = load_mnist("test")
     pred = classify(net, test.images)
     return {"test_accuracy": float((pred == test.labels).float().mean())}
@@ -47,13 +47,14 @@ def per_class_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> dict:
 
 def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | None = None,
                    guidance: float | None = None, steps: int = EULER_STEPS, stride: int = STRIDE,
-                   device: str = "cpu", fd: bool = False) -> dict:
-    """Generate ``per_label`` digits of each class and score them with the classifier.
+                   device: str = "cpu", fd: bool = False, model_dir: Path | None = None) -> dict:
+    """Generate ``per_label`` digits of each class and score them with the classifier (the
+    shipped one, from ``root``); the model is ``name`` or the trained run in ``model_dir``.
 
     ``device`` runs the model's net there (the noise and the loop stay on the CPU, so a seed
     gives the same starting noise everywhere); bf16 on CPUs that have it, fp32 on CUDA."""
     classifier, _, _ = load_builtin("classifier", root)
-    net, cfg, _ = load_builtin(name, root)
+    net, cfg, _ = load_model(name, root, model_dir)
     net = net.to(device)
     amp = cpu_amp() if torch.device(device).type == "cpu" else None
     labels = digit_labels(range(10), per_label)
@@ -164,8 +165,9 @@ def _db(value: float) -> float | None:
 
 
 @torch.inference_mode()
-def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None) -> dict:
-    net, cfg, _ = load_builtin("denoiser", root)
+def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None,
+                     model_dir: Path | None = None) -> dict:
+    net, cfg, _ = load_model("denoiser", root, model_dir)
     clean = load_mnist("test").images[:count]
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
     out = {}
@@ -177,8 +179,9 @@ def denoiser_quality(count: int = 1000, seed: int = 0, root: Path | None = None)
 
 
 @torch.inference_mode()
-def pure_noise_quality(count: int = 256, seed: int = 0, root: Path | None = None) -> dict:
-    net, _, _ = load_builtin("denoiser-pure-noise", root)
+def pure_noise_quality(count: int = 256, seed: int = 0, root: Path | None = None,
+                       model_dir: Path | None = None) -> dict:
+    net, _, _ = load_model("denoiser-pure-noise", root, model_dir)
     noise = torch.randn(count, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
     out = net(noise)
     mean = mnist_mean_image()
@@ -192,13 +195,25 @@ def pure_noise_quality(count: int = 256, seed: int = 0, root: Path | None = None
     }
 
 
-def evaluate(name: str, root: Path | None = None, per_label: int = 20, device: str = "cpu",
-             fd: bool = False) -> dict:
+def kind_of_model(cfg) -> str:
+    """Which measurement fits a trained model: the shipped name whose kind it is."""
+    if cfg.objective in ("classifier", "ddpm", "flow"):
+        return {"classifier": "classifier", "ddpm": "ddpm-class", "flow": "flow-class"}[cfg.objective]
+    return "denoiser-pure-noise" if cfg.pure_noise else "denoiser"
+
+
+def evaluate(name: str | None, root: Path | None = None, per_label: int = 20, device: str = "cpu",
+             fd: bool = False, model_dir: Path | None = None) -> dict:
+    """The quality of shipped model ``name``, or of the trained run in ``model_dir`` (measured as
+    the shipped model of its kind is; the classifier that scores samples is the shipped one)."""
+    if model_dir is not None:
+        _, cfg, _ = load_model(None, model_dir=model_dir)
+        name = kind_of_model(cfg)
     if name == "classifier":
-        return classifier_accuracy(root)
+        return classifier_accuracy(root, model_dir)
     if name == "denoiser":
-        return denoiser_quality(root=root)
+        return denoiser_quality(root=root, model_dir=model_dir)
     if name == "denoiser-pure-noise":
-        return pure_noise_quality(root=root)
-    return sample_quality(name, per_label=per_label, root=root, device=device, fd=fd)
+        return pure_noise_quality(root=root, model_dir=model_dir)
+    return sample_quality(name, per_label=per_label, root=root, device=device, fd=fd, model_dir=model_dir)
 

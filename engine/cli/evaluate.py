@@ -14,7 +14,8 @@ def register(sub) -> None:
     from ..adapters import MODEL_NAMES
 
     e = sub.add_parser("evaluate", help="measure a model's quality (classifier accuracy, PSNR, ...)")
-    e.add_argument("model", choices=MODEL_NAMES)
+    e.add_argument("model", nargs="?", choices=MODEL_NAMES, help="a shipped model (or --model-dir)")
+    e.add_argument("--model-dir", help="any trained run's folder (python -m engine train ... --out DIR)")
     e.add_argument("--per-label", type=positive(int), default=20)
     e.add_argument("--models-dir", help="default cache/models")
     e.add_argument("--write", action="store_true", help="save as quality.json beside the model")
@@ -35,13 +36,23 @@ def run(args) -> int:
         device = str(pick_device(args.device))
     except (ValueError, RuntimeError) as e:
         raise CLIError(str(e)) from None
-    if args.fd and args.model in ("classifier", "denoiser", "denoiser-pure-noise"):
-        raise CLIError(f"python -m engine evaluate: --fd scores generated digits; {args.model} makes none")
-    result = evaluate(args.model, root, per_label=args.per_label, device=device, fd=args.fd)
+    if (args.model is None) == (args.model_dir is None):
+        raise CLIError("python -m engine evaluate: give a shipped MODEL or --model-dir DIR (one of them)")
+    kind = args.model
+    if args.model_dir is not None:
+        from ..adapters import load_run
+        from ..evaluate import kind_of_model
+
+        kind = kind_of_model(load_run(args.model_dir)[1])
+    if args.fd and kind in ("classifier", "denoiser", "denoiser-pure-noise"):
+        raise CLIError(f"python -m engine evaluate: --fd scores generated digits; a {kind} makes none")
+    result = evaluate(args.model, root, per_label=args.per_label, device=device, fd=args.fd,
+                      model_dir=args.model_dir)
     text = json.dumps(result, indent=2)
     print(text)
     if args.write:
-        out = model_path(args.model, root).parent / "quality.json"
+        folder = Path(args.model_dir) if args.model_dir else model_path(args.model, root).parent
+        out = folder / "quality.json"
         atomic_write_text(out, text + "\n")
         print(f"wrote {out}")
     return 0

@@ -22,7 +22,8 @@ def register(sub) -> None:
 
     s = sub.add_parser("sample", help="sample digits from a built-in model into an .npz")
     s.add_argument("--model", choices=[m for m in MODEL_NAMES if "denoiser" not in m and m != "classifier"],
-                   help="a built-in model (required unless --backend deepfloyd)")
+                   help="a built-in model (required unless --model-dir or --backend deepfloyd)")
+    s.add_argument("--model-dir", help="any trained run's folder (python -m engine train ... --out DIR)")
     s.add_argument("--labels", type=label_list, default=list(range(10)))
     s.add_argument("--per-label", type=positive(int), default=4)
     s.add_argument("--count", type=positive(int), help="number of images (unconditional models)")
@@ -47,19 +48,22 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.backend == "deepfloyd":
         return run_sample(args)
-    if not args.model:
-        raise CLIError("python -m engine sample: --model is required for the built-in backend")
+    if (args.model is None) == (args.model_dir is None):
+        raise CLIError("python -m engine sample: give --model NAME or --model-dir DIR (one of them)")
     import numpy as np
     import torch
 
-    from ..adapters import MNISTDDPM, FlowModel, load_builtin
+    from ..adapters import MNISTDDPM, FlowModel, load_model
     from ..course import GUIDANCE
     from ..device import cpu_amp
     from ..sampling import digit_labels, sample_ddpm, sample_flow
 
     out = check_out(args.out)
     setup_threads(None)
-    net, cfg, _ = load_builtin(args.model, Path(args.models_dir) if args.models_dir else None)
+    net, cfg, _ = load_model(args.model, Path(args.models_dir) if args.models_dir else None, args.model_dir)
+    if cfg.objective not in ("ddpm", "flow"):
+        raise CLIError(f"python -m engine sample: {args.model_dir} holds a {cfg.objective}, which makes no "
+                       "digits from noise; use a flow or DDPM run")
     gen = torch.Generator().manual_seed(args.seed)
     amp = cpu_amp()
     conditional = cfg.arch == "class"

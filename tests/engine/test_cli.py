@@ -623,3 +623,36 @@ def test_train_flow_class_cli_with_its_epoch_one_snapshot(tmp_path):
     assert_ok(res)
     with np.load(tmp_path / "x.npz") as z:
         check_images(z, 6)
+
+
+def test_any_trained_run_by_its_folder(models_dir, cli_main, tmp_path):
+    """--model-dir: a run trained anywhere samples, denoises and is evaluated like a shipped model;
+    the same weights by name or by folder give the same images."""
+    by_name, by_dir = tmp_path / "name.npz", tmp_path / "dir.npz"
+    common = ["--labels", "0,1", "--per-label", "1", "--steps", "3", "--seed", "4"]
+    named = ["--model", "flow-class", "--models-dir", models_dir]
+    assert cli_main("sample", *named, *common, "--out", by_name)[0] == 0
+    assert cli_main("sample", "--model-dir", models_dir / "flow-class", *common, "--out", by_dir)[0] == 0
+    assert np.array_equal(np.load(by_name)["images"], np.load(by_dir)["images"])
+
+    code, out, _ = cli_main("denoise", "--model-dir", models_dir / "denoiser", "--count", "8")
+    assert code == 0 and "PSNR" in out and str(models_dir / "denoiser") in out
+
+    code, out, _ = cli_main("evaluate", "--model-dir", models_dir / "denoiser", "--models-dir", models_dir)
+    assert code == 0 and "psnr_by_sigma" in out
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sample", "--labels", "0"], "--model NAME or --model-dir DIR"),
+    (["sample", "--model", "flow-class", "--model-dir", "x"], "--model NAME or --model-dir DIR"),
+    (["evaluate"], "MODEL or --model-dir DIR"),
+    (["sample", "--model-dir", "{empty}"], "no finished model in"),
+    (["denoise", "--model-dir", "{flow}"], "not a denoiser"),
+    (["sample", "--model-dir", "{denoiser}"], "makes no digits"),
+])
+def test_a_wrong_model_folder_is_one_line(models_dir, cli_main, tmp_path, args, needle):
+    folders = {"{empty}": tmp_path, "{flow}": models_dir / "flow-class",
+               "{denoiser}": models_dir / "denoiser"}
+    args = [folders.get(a, a) for a in args] + ["--out", tmp_path / "x.npz"] * (args[0] == "sample")
+    code, _, err = cli_main(*args)
+    assert code in (1, 2) and needle in err and "Traceback" not in err
