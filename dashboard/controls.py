@@ -234,7 +234,7 @@ def photo_source(prefix: str, size: int, backend, label: str = "Source image") -
     if st.session_state.get(f"{prefix}_rgb_source", sources[0]) not in sources:
         st.session_state[f"{prefix}_rgb_source"] = sources[0]
     linked = ui.linked(f"{prefix}_rgb_source", sources[0], sources, "default")
-    source = st.segmented_control(label, **linked) or sources[0]
+    source = st.segmented_control(label, **linked, wrap=True) or sources[0]
     if source == "Sample photo":
         names = list(backend.allowed("photo") or cache.photo_names())
         if not names:

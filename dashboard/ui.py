@@ -242,7 +242,16 @@ def presenter_fonts(fig):
     """In presenter mode, chart text (ticks, axis titles, legends) large enough for the back
     row; the figure otherwise unchanged. Returns ``fig``."""
     if presenter():
-        fig.update_layout(font={"size": 17}, title_font={"size": 21})
+        fig.update_layout(font={"size": 17}, title_font={"size": 21}, legend_font_size=15)
+        # sizes set on an axis win over the layout's font: set them too
+        fig.update_xaxes(tickfont_size=15, title_font_size=17)
+        fig.update_yaxes(tickfont_size=15, title_font_size=17)
+        # a long y title at 17 px runs past a short chart's height, where Plotly cuts it off
+        for ax in fig.select_yaxes():
+            if len(ax.title.text or "") > 30:
+                ax.title.font.size = 14
+        for slider in fig.layout.sliders or ():  # room for the larger Play/Pause buttons beside it
+            slider.x, slider.len = 0.26, 0.74
     return fig
 
 

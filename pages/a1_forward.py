@@ -11,50 +11,55 @@ import streamlit as st
 from dashboard import alt, backends, cache, controls, figures, images, parta, ui
 
 st.title("Forward process")
-st.markdown(
-    "Noising is not learned: it is a formula. Take a clean image $x_0$ (pixels in $[-1, 1]$), "
-    "draw Gaussian noise $\\epsilon \\sim \\mathcal N(0, I)$ and mix them:"
-)
-st.latex(r"x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, \epsilon, \qquad t = 0, \dots, 999")
-st.markdown(
-    "$\\bar\\alpha_t$ falls from 1 (clean, $t = 0$) to almost 0 (pure noise, $t = 999$) along "
-    "the cosine schedule. The signal-to-noise ratio $\\bar\\alpha_t / (1 - \\bar\\alpha_t)$ drops "
-    "by many orders of magnitude. Drag the slider or use the arrow keys: the picture is "
-    "computed in your browser."
-)
+lead = ui.lead()  # presenter mode: the scrubbed x_t first, the image source beside it
+with lead.intro:
+    st.markdown(
+        "Noising is not learned: it is a formula. Take a clean image $x_0$ (pixels in $[-1, 1]$), "
+        "draw Gaussian noise $\\epsilon \\sim \\mathcal N(0, I)$ and mix them:"
+    )
+    st.latex(
+        r"x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, \epsilon, \qquad t = 0, \dots, 999"
+    )
+    st.markdown(
+        "$\\bar\\alpha_t$ falls from 1 (clean, $t = 0$) to almost 0 (pure noise, $t = 999$) along "
+        "the cosine schedule. The signal-to-noise ratio $\\bar\\alpha_t / (1 - \\bar\\alpha_t)$ drops "
+        "by many orders of magnitude. Drag the slider or use the arrow keys: the picture is "
+        "computed in your browser."
+    )
 
-active = controls.status()
-if active.pack is not None:
-    st.caption("The forward process needs no model, so everything below is live.")
-text_backend = active.kind in (backends.DEEPFLOYD, backends.PACK)
-SOURCES = ["MNIST test digit", "Sample photo", "Upload"]
-if text_backend:
-    SOURCES = ["Sample photo", "Upload", "MNIST test digit"]
-source = (
-    st.segmented_control("Image", **ui.linked("a1_source", SOURCES[0], SOURCES, "default"))
-    or SOURCES[0]
-)
+with lead.controls:
+    active = controls.status()
+    if active.pack is not None:
+        st.caption("The forward process needs no model, so everything below is live.")
+    text_backend = active.kind in (backends.DEEPFLOYD, backends.PACK)
+    SOURCES = ["MNIST test digit", "Sample photo", "Upload"]
+    if text_backend:
+        SOURCES = ["Sample photo", "Upload", "MNIST test digit"]
+    source = (  # wrap: a column would scroll the options sideways (presenter mode at 1024 px)
+        st.segmented_control("Image", **ui.linked("a1_source", SOURCES[0], SOURCES, "default"), wrap=True)
+        or SOURCES[0]
+    )
 
-x_0 = None
-name, what = "image", "the image"  # a file name's stem; what x_0 shows, in words (alt text)
-if source == "MNIST test digit":
-    index = controls.digit_picker("a1_index", 0)
-    x_0, label = cache.mnist_digit(index)
-    name, what = f"mnist_{index}", f"test digit #{index} (a {label})"
-    st.caption(f"Test digit #{index}, a {label}.")
-elif source == "Sample photo":
-    names = cache.photo_names()
-    if not names:
-        ui.error_box(
-            "No sample photos found in cache/datasets/photos.", "git checkout -- cache/datasets/photos"
-        )
+    x_0 = None
+    name, what = "image", "the image"  # a file name's stem; what x_0 shows, in words (alt text)
+    if source == "MNIST test digit":
+        index = controls.digit_picker("a1_index", 0)
+        x_0, label = cache.mnist_digit(index)
+        name, what = f"mnist_{index}", f"test digit #{index} (a {label})"
+        st.caption(f"Test digit #{index}, a {label}.")
+    elif source == "Sample photo":
+        names = cache.photo_names()
+        if not names:
+            ui.error_box(
+                "No sample photos found in cache/datasets/photos.", "git checkout -- cache/datasets/photos"
+            )
+        else:
+            pick = st.selectbox("Photo (64×64)", **ui.linked("a1_photo", names[0], names, "index"))
+            x_0 = cache.photo(pick)
+            name, what = pick, f"the photo {pick}"
     else:
-        pick = st.selectbox("Photo (64×64)", **ui.linked("a1_photo", names[0], names, "index"))
-        x_0 = cache.photo(pick)
-        name, what = pick, f"the photo {pick}"
-else:
-    x_0 = controls.uploaded("a1_upload", 64, "RGB", mnist_style=False)
-    name, what = "upload", "your uploaded image"
+        x_0 = controls.uploaded("a1_upload", 64, "RGB", mnist_style=False)
+        name, what = "upload", "your uploaded image"
 
 if x_0 is None:
     st.stop()
@@ -68,7 +73,7 @@ view_scale = max(2, (252 if ui.presenter() else 196) // size)
 ui.default("a1_t", 500)
 t = min(max(int(st.session_state["a1_t"]), 0), 999)  # a stale or forged state must not crash
 st.session_state["a1_t"] = t
-st.iframe(
+lead.figure.iframe(
     figures.forward_scrubber_html(x_0 * 2 - 1, eps, abar, t, view_scale, label=what),
     height=size * view_scale + 110,
 )

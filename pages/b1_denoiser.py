@@ -15,61 +15,69 @@ big = ui.presenter()
 scale = 6 if big else 4
 root = str(models_dir())
 
-st.title("Single-step denoiser")
-st.markdown(
-    r"""
-A UNet $D_\theta$ learns to remove Gaussian noise in **one** step (CS180 Part B1). Each training
-pair is a clean digit $x$ and its noisy version $z = x + \sigma\epsilon$ with
-$\epsilon \sim \mathcal{N}(0, I)$ and $\sigma = 0.5$; the loss is the L2 distance
-$$L = \mathbb{E}_{z, x}\,\lVert D_\theta(z) - x \rVert^2 .$$
-"""
-)
-
 
 def download(label: str, img: np.ndarray, name: str, key: str) -> None:
     ui.download_png(img, name, key, label=f"⬇ {label}", scale_by=scale, icon=None, kind="tertiary")
 
 
-# ----------------------------------------------------------------------------- 1. sigma grid
-st.header("Noise levels σ = 0 … 1")
-st.markdown(
-    r"""
+st.title("Single-step denoiser")
+lead = ui.lead(ratio=(1, 5))  # presenter mode: the sigma grid first, the seed beside it
+with lead.intro:
+    st.markdown(
+        r"""
+A UNet $D_\theta$ learns to remove Gaussian noise in **one** step (CS180 Part B1). Each training
+pair is a clean digit $x$ and its noisy version $z = x + \sigma\epsilon$ with
+$\epsilon \sim \mathcal{N}(0, I)$ and $\sigma = 0.5$; the loss is the L2 distance
+$$L = \mathbb{E}_{z, x}\,\lVert D_\theta(z) - x \rVert^2 .$$
+"""
+    )
+    # ------------------------------------------------------------------------- 1. sigma grid
+    st.header("Noise levels σ = 0 … 1")
+    st.markdown(
+        r"""
 The same $\epsilon$ is added at every $\sigma$ in the grid. Each column shows the noisy input
 $z$ (left) and the output $D_\theta(z)$ (right); the PSNR compares $D_\theta(z)$ with the clean $x$.
 The model only ever saw $\sigma = 0.5$.
 """
-)
-c1, c2 = st.columns([1, 3] if not big else [1, 5])
-seed = int(
-    c1.number_input(
-        "Seed (picks the digits and the noise)",
-        **ui.linked("b1_seed", int(st.session_state.get("seed", 0)), min_value=0, max_value=10_000),
     )
-)
-count = 3 if big else int(c2.slider("Test digits", **ui.linked("b1_count", 4, min_value=1, max_value=8)))
-denoiser = controls.require_model("denoiser")
-if denoiser is not None:
-    grid = cache_partb.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
-    cols = st.columns(len(SIGMA_GRID))
-    for i, (col, s) in enumerate(zip(cols, SIGMA_GRID, strict=True)):
-        pair = np.stack([np.clip(grid.noisy[i], 0, 1), np.clip(grid.denoised[i], 0, 1)], 1)  # (N, 2, H, W)
-        with col:
-            st.markdown(f"**σ = {s:g}**" + (" ✱" if s == 0.5 else ""))
-            ui.image(images.table(pair), f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB", scale, width="stretch",
-                     alt=f"{count} test digits at noise σ = {s:g}: each noisy input z beside the denoiser's "
-                     f"output D(z), which is {grid.psnr_denoised[i]:.1f} dB from the clean digit")
-    st.caption(
-        "Each column: noisy input z (left) and output D(z) (right) per digit; the PSNR of D(z) "
-        "against the clean digits. ✱ the training noise level."
+with lead.controls:
+    c1, c2 = st.columns([1, 3]) if not big else (st.container(), None)  # presenter: 3 digits, no slider
+    seed = int(
+        c1.number_input(
+            "Seed (picks the digits and the noise)",
+            **ui.linked("b1_seed", int(st.session_state.get("seed", 0)), min_value=0, max_value=10_000),
+        )
     )
-    pairs = np.stack([np.clip(grid.noisy, 0, 1), np.clip(grid.denoised, 0, 1)], 2)  # (S, N, 2, H, W)
-    whole = images.table(pairs.transpose(1, 2, 0, 3, 4).reshape(-1, len(SIGMA_GRID), 28, 28))
-    download(
-        "sigma grid (rows: z, D(z) per digit; columns: σ)",
-        whole,
-        f"denoiser_sigma_grid_seed{seed}",
-        "b1_dl_grid",
-    )
+    count = 3 if big else int(c2.slider("Test digits", **ui.linked("b1_count", 4, min_value=1, max_value=8)))
+with lead.figure:
+    denoiser = controls.require_model("denoiser")
+    if denoiser is not None:
+        grid = cache_partb.denoise_grid(SIGMA_GRID, count, seed, root, stamp("denoiser"))
+        cols = st.columns(len(SIGMA_GRID))
+        for i, (col, s) in enumerate(zip(cols, SIGMA_GRID, strict=True)):
+            pair = np.stack([np.clip(grid.noisy[i], 0, 1), np.clip(grid.denoised[i], 0, 1)], 1)  # N,2,H,W
+            with col:
+                st.markdown(f"**σ = {s:g}**" + (" ✱" if s == 0.5 else ""))
+                ui.image(
+                    images.table(pair),
+                    f"z | D(z) · {grid.psnr_denoised[i]:.1f} dB",
+                    scale,
+                    width="stretch",
+                    alt=f"{count} test digits at noise σ = {s:g}: each noisy input z beside the denoiser's "
+                    f"output D(z), which is {grid.psnr_denoised[i]:.1f} dB from the clean digit",
+                )
+        st.caption(
+            "Each column: noisy input z (left) and output D(z) (right) per digit; the PSNR of D(z) "
+            "against the clean digits. ✱ the training noise level."
+        )
+        pairs = np.stack([np.clip(grid.noisy, 0, 1), np.clip(grid.denoised, 0, 1)], 2)  # (S, N, 2, H, W)
+        whole = images.table(pairs.transpose(1, 2, 0, 3, 4).reshape(-1, len(SIGMA_GRID), 28, 28))
+        download(
+            "sigma grid (rows: z, D(z) per digit; columns: σ)",
+            whole,
+            f"denoiser_sigma_grid_seed{seed}",
+            "b1_dl_grid",
+        )
 
 # ----------------------------------------------------------------------------- 2. snapshots
 st.header("After epoch 1 and after epoch 5")

@@ -19,8 +19,10 @@ PER_DIGIT = 4
 MODELS = {"flow-class": "class-conditioned u(x_t, t, c)", "flow-time": "time-conditioned u(x_t, t)"}
 
 st.title("Flow matching")
-st.markdown(
-    r"""
+lead = ui.lead()  # presenter mode: the live samples first, the model and sampler beside them
+with lead.intro:
+    st.markdown(
+        r"""
 Flow matching (CS180 Part B2) starts from noise $x_0 \sim \mathcal{N}(0, I)$ and moves it to a
 digit $x_1$ along the straight path $x_t = (1 - t)\,x_0 + t\,x_1$, $t \in [0, 1]$. The path's
 velocity is $u = x_1 - x_0$, and a UNet learns it:
@@ -29,24 +31,26 @@ Sampling integrates $dx/dt = u_\theta$ with Euler steps,
 $x_{t + \Delta t} = x_t + \Delta t\, u_\theta(x_t, t)$.
 Note the direction: here $t = 0$ is noise and $t = 1$ is data, the **opposite** of DDPM's $t$.
 """
-)
-name = st.radio(
-    "Model",
-    **ui.linked(
-        "b2_model", next(iter(MODELS)), list(MODELS), "index", format_func=lambda n: f"{n}: {MODELS[n]}"
-    ),
-    horizontal=True,
-)
+    )
+with lead.controls:
+    name = st.radio(
+        "Model",
+        **ui.linked(
+            "b2_model", next(iter(MODELS)), list(MODELS), "index", format_func=lambda n: f"{n}: {MODELS[n]}"
+        ),
+        horizontal=not big,
+    )
 class_model = name == "flow-class"
 if class_model:
-    st.markdown(
-        r"""
+    with lead.intro if big else lead.controls:  # at a desk, under the model it explains, as before
+        st.markdown(
+            r"""
 The class-conditioned UNet also takes a one-hot digit $c$ (zeroed 10% of the time in training, so
 it learns the unconditional field too). Sampling uses classifier-free guidance,
 $u = u_\theta(x_t, t, \varnothing) + \gamma\,\big(u_\theta(x_t, t, c) - u_\theta(x_t, t, \varnothing)\big)$:
 $\gamma = 0$ ignores the class, $\gamma = 1$ is plain conditioning, $\gamma > 1$ pushes harder.
 """
-    )
+        )
 
 
 def download(label: str, img: np.ndarray, file: str, key: str) -> None:
@@ -89,12 +93,18 @@ else:
             download(f"epoch {ep}", img, f"{name}_epoch{ep}", f"b2_dl_{name}_{ep}")
 
 # ----------------------------------------------------------------------------- 2. live samples
-st.header("Sample live")
-loaded = controls.require_model(name)
+# presenter mode: the form beside the lead figure, the samples (and their progress bar) in it
+if big:
+    form_box, picture_box = lead.controls, lead.figure
+else:
+    st.header("Sample live")
+    form_box = picture_box = st.container()
+with picture_box:
+    loaded = controls.require_model(name)
 run = None
 if loaded is not None:
-    with st.form("b2_form", border=False):
-        c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
+    with form_box, st.form("b2_form", border=False):
+        c1, c2, c3, c4 = st.columns([2, 2, 2, 1]) if not big else [st.container() for _ in range(4)]
         gamma = c1.slider(
             "CFG scale γ",
             **ui.linked(
@@ -135,47 +145,51 @@ if loaded is not None:
     if submitted:
         st.session_state["b2_params"] = params
     shown = st.session_state.get("b2_params")
-    if shown is not None and shown[0] == name:
-        _, guidance, n_steps, sample_seed, solver = shown
-        label = f"Sampling: {n_steps} {solver.title()} steps on {10 * PER_DIGIT} images…"
-        run = ui.run_with_progress(
-            cache_partb.flow_samples,
-            name,
-            root,
-            stamp(name),
-            guidance,
-            n_steps,
-            sample_seed,
-            PER_DIGIT,
-            48,
-            solver,
-            label=label,
-        )
-        img = digit_grid(run.final[:, 0])
-        g = "" if guidance is None else f"γ = {guidance:g}, "
-        how = "" if solver == "euler" else f" of {controls.SAMPLER_LABELS[solver]} ({run.nfe} evaluations)"
-        ui.image(img, f"{g}{n_steps} steps{how}, seed {sample_seed}", scale + 1, width=800 if big else 620)
-        download("samples", img, f"{name}_g{shown[1]}_steps{shown[2]}_seed{shown[3]}", "b2_dl_live")
-        if shown[1:] != params[1:]:
-            st.caption("The controls changed: press **Sample** to draw with the new settings.")
-    else:
-        final = snapshot_epochs(name)
-        if final:
-            snap = cache_partb.load_snapshot(name, final[-1])
-            if snap is not None:
-                ui.image(
-                    digit_grid(snap[0]["samples"][:, 0]),
-                    f"Saved at the end of training (epoch {final[-1]}, "
-                    + (f"γ = {FLOW_GUIDANCE:g}, " if class_model else "no guidance, ")
-                    + f"{EULER_STEPS} steps, seed 0). Press Sample to draw live and to see the trajectory.",
-                    scale + 1,
-                    width=800 if big else 620,
-                )
-        else:
-            st.caption(
-                f"Press **Sample** to draw 4 of each digit "
-                f"({EULER_STEPS} steps take a while on a laptop CPU)."
+    with picture_box:
+        if shown is not None and shown[0] == name:
+            _, guidance, n_steps, sample_seed, solver = shown
+            label = f"Sampling: {n_steps} {solver.title()} steps on {10 * PER_DIGIT} images…"
+            run = ui.run_with_progress(
+                cache_partb.flow_samples,
+                name,
+                root,
+                stamp(name),
+                guidance,
+                n_steps,
+                sample_seed,
+                PER_DIGIT,
+                48,
+                solver,
+                label=label,
             )
+            img = digit_grid(run.final[:, 0])
+            g = "" if guidance is None else f"γ = {guidance:g}, "
+            solver_name = controls.SAMPLER_LABELS[solver]
+            how = "" if solver == "euler" else f" of {solver_name} ({run.nfe} evaluations)"
+            ui.image(img, f"{g}{n_steps} steps{how}, seed {sample_seed}", scale + 1,
+                     width="stretch" if big else 620)  # presenter.css fits it to the first screen
+            download("samples", img, f"{name}_g{shown[1]}_steps{shown[2]}_seed{shown[3]}", "b2_dl_live")
+            if shown[1:] != params[1:]:
+                st.caption("The controls changed: press **Sample** to draw with the new settings.")
+        else:
+            final = snapshot_epochs(name)
+            if final:
+                snap = cache_partb.load_snapshot(name, final[-1])
+                if snap is not None:
+                    ui.image(
+                        digit_grid(snap[0]["samples"][:, 0]),
+                        f"Saved at the end of training (epoch {final[-1]}, "
+                        + (f"γ = {FLOW_GUIDANCE:g}, " if class_model else "no guidance, ")
+                        + f"{EULER_STEPS} steps, seed 0). Press Sample to draw live and to see the "
+                        "trajectory.",
+                        scale + 1,
+                        width="stretch" if big else 620,
+                    )
+            else:
+                st.caption(
+                    f"Press **Sample** to draw 4 of each digit "
+                    f"({EULER_STEPS} steps take a while on a laptop CPU)."
+                )
 
 # ----------------------------------------------------------------------------- 3. trajectory
 st.header("The trajectory")
@@ -330,7 +344,7 @@ if name == "flow-time":
 from dashboard import likelihood  # noqa: E402  -- this section's logic, without Streamlit
 
 st.header("How likely is a digit?")
-with st.expander("What is happening"):
+with st.expander("How a flow scores an image"):
     st.markdown(
         r"""
 A flow is invertible: run $dx/dt = u_\theta$ **backwards** from an image to its noise $x_0$, add

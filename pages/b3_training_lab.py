@@ -113,12 +113,105 @@ def teacher_panel(teachers: jobs.Teachers, who: jobs.Who) -> None:
                     st.error("Wrong password.")
 
 
+def loss_chart(run_id: str, model: str) -> None:
+    """The run's loss so far, smoothed (nothing before its first logged step)."""
+    curve = cache_partb.curve(jobs.log_path(run_id), run_id)
+    if curve is not None:
+        fig = curves.loss_figure([curve], 0.8, title=f"{run_id}: loss ({model})", height=420 if big else 340)
+        ui.plot(fig, key="b3_live_loss", filename=f"{run_id}_loss")
+
+
+def live(run_id: str, seen: tuple, who: jobs.Who) -> None:
+    """One run: its state, its buttons and its loss so far. Run as a fragment that polls every 2 s
+    while anything trains or waits; ``seen`` is the runs' states the page was drawn with. In
+    presenter mode the curve comes first: it is the picture the room watches (#25)."""
+    try:
+        job = jobs.get_job(run_id)
+    except jobs.JobError as e:
+        st.warning(str(e))
+        return
+    if big:
+        loss_chart(run_id, job.model)
+    now = jobs.list_jobs()  # also starts the next queued run when nothing trains
+    mine = jobs.may_manage(job, who)
+    records = jobs.log_records(run_id)
+    prog = jobs.progress(job, records=records)
+    loss = "–" if prog.loss is None else f"{prog.loss:.4f}"
+    lr_text = "–" if prog.lr is None else f"{prog.lr:.1e}"
+    look = LOOK.get(job.status, job.status)
+    if job.queued:
+        place = jobs.queue_position(job, now)
+        text = f"{look} · number {place} in line · {job.model} · {job.epochs} epochs"
+    else:
+        text = (f"{look} · {job.model} · epoch {prog.epoch:.2f} of {job.epochs} · step {prog.step} · "
+                f"loss {loss} · lr {lr_text} · {prog.seconds:.0f} s of training")
+    if job.status == "running" and not records:
+        text += " · starting (loading data)…"
+    st.markdown(text + f" · started by **{jobs.owner_text(job, who)}**")
+    st.progress(prog.fraction)
+    if not mine:
+        st.caption("You can watch this run; only the session that started it or the teacher can cancel, "
+                   "resume or delete it.")
+    b1, b2, b3, _ = st.columns([1, 1, 2, 1 if big else 3])  # presenter mode: in the figure's column
+    if mine and job.queued and b1.button("Remove from queue", key="b3_unqueue"):
+        try:
+            jobs.cancel(run_id, who=who)
+            st.rerun(scope="app")
+        except jobs.JobError as e:
+            st.warning(str(e))
+    cancel = mine and job.status == "running" and b1.button("Cancel", key="b3_cancel",
+                                                            help="SIGTERM: checkpoint, then stop")
+    if cancel:
+        try:
+            jobs.cancel(run_id, who=who)
+            st.toast(f"Cancelling {run_id}: it writes a checkpoint, then stops.")
+        except jobs.JobError as e:
+            st.warning(str(e))
+    if mine and jobs.can_resume(job) and b2.button("Resume", key="b3_resume", type="primary"):
+        try:
+            jobs.resume(run_id, who=who, queue=True)
+            st.rerun(scope="app")
+        except jobs.JobError as e:
+            st.warning(str(e))
+    if mine and job.status == "finished":
+        more = b3.number_input("More epochs", 1, 50, 1, key="b3_more", label_visibility="collapsed",
+                               help="How many more epochs Continue trains")
+        if b2.button("Continue", key="b3_continue", help="resume from the checkpoint with more epochs"):
+            try:
+                jobs.resume(run_id, epochs=job.epochs + int(more), who=who, queue=True)
+                st.rerun(scope="app")
+            except jobs.JobError as e:
+                st.warning(str(e))
+        b1.caption("Train on:")
+    if job.status == "failed" and job.message:
+        if jobs.disk_full(job.message):
+            error_box("The disk filled up: the run could not write its files. Delete runs you no longer "
+                      "need (below), or ask whoever runs the server to free space; then resume it.")
+        else:
+            st.error("The run failed:")
+        st.code(job.message, language=None)
+    if not big:
+        loss_chart(run_id, job.model)
+        with st.expander("Command and output"):
+            st.code(job.command or "(not started yet)", language="bash")
+            st.code(jobs.output_tail(run_id, 12) or "(no output yet)", language=None)
+    if tuple((j.run_id, j.status) for j in now) != seen:
+        time.sleep(0.2)
+        st.rerun(scope="app")  # a run started, ended or left the queue: refresh the rest of the page
+
+
 teachers = teacher_settings()
 who = who_am_i(teachers)
 
 st.title("Training lab")
-st.markdown(
-    r"""
+all_jobs = jobs.list_jobs()
+active = next((j for j in all_jobs if j.active), None)
+# presenter mode (#25): the watched run's live curve first, the run picker and a new run beside it;
+# before any run, the start controls lead, with room to read them
+lead = ui.lead(ratio=(1, 2) if all_jobs else (1, 1))
+with lead.intro:
+    st.markdown(
+        r"""
 Train any of the course's models here and watch the loss fall. Training runs in a separate
 background process (`python -m engine train …`), so you can switch pages, close the tab or even
 restart the dashboard: the run keeps going, and everything about it lives in
@@ -129,21 +222,27 @@ started meanwhile **waits in a queue** and starts by itself.
 The quick defaults (2048 training images, 2 epochs) finish in a few minutes on a laptop CPU;
 the shipped models saw all 60 000 images for 5 to 10 epochs.
 """
-)
-st.caption(f"The lab is shared by everyone on this server. Runs you start belong to **{who.label}**"
-           f"{' (teacher)' if who.teacher else ''}: others can watch them, only you or the teacher can "
-           f"cancel, resume or delete them. At most {jobs.MAX_QUEUED} of your runs can wait in the queue.")
-teacher_panel(teachers, who)
+    )
+    st.caption(f"The lab is shared by everyone on this server. Runs you start belong to **{who.label}**"
+               f"{' (teacher)' if who.teacher else ''}: others can watch them, only you or the teacher can "
+               f"cancel, resume or delete them. At most {jobs.MAX_QUEUED} of your runs can wait in the "
+               "queue.")
+with lead.intro if not big else st.container():  # expanders do not nest: in presenter mode, below the lead
+    teacher_panel(teachers, who)
 
 # ----------------------------------------------------------------------------- start
-st.header("Start a run")
-all_jobs = jobs.list_jobs()
-active = next((j for j in all_jobs if j.active), None)
-model = st.selectbox("Model", list(PRESETS), index=list(PRESETS).index("flow-class"),
-                     format_func=lambda m: f"{m}: {WHAT.get(m, '')}", key="b3_model")
+picker_box = lead.controls.container()  # presenter mode: the picker of the watched run, on top
+start_box = lead.controls.container()
+with start_box:
+    (st.subheader if big else st.header)("Start a run")
+    model = st.selectbox("Model", list(PRESETS), index=list(PRESETS).index("flow-class"),
+                         format_func=lambda m: f"{m}: {WHAT.get(m, '')}", key="b3_model")
 preset = PRESETS[model]
-with st.form("b3_start", border=True):
-    c1, c2, c3, c4 = st.columns(4)
+with start_box, st.form("b3_start", border=True):
+    if big:  # presenter mode: two by two in the controls' column, the boxes in line
+        (c1, c2), (c3, c4) = (st.columns(2, vertical_alignment="bottom") for _ in range(2))
+    else:
+        c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 50, 2, key=f"b3_epochs_{model}")
     train_count = c2.number_input("Training images (0 = all 60 000)", 0, 60_000, 2048, 256,
                                   key=f"b3_count_{model}")
@@ -160,123 +259,52 @@ with st.form("b3_start", border=True):
                              placeholder=f"{model}-<date>-<time>")
     start = st.form_submit_button("Start training", type="primary")
 started = None
-if start:
-    try:
-        args = jobs.train_args(model, int(epochs), float(lr), int(batch), int(train_count),
-                               int(width), jobs.default_threads())
-        job = jobs.start(model, args, name.strip() or None, who=who, queue=True)
-        st.session_state["b3_run"] = started = job.run_id
-        all_jobs = jobs.list_jobs()
-        active = next((j for j in all_jobs if j.active), None)
-        if job.queued:
-            place = jobs.queue_position(job, all_jobs) or 1
-            st.info(f"Queued run **{job.run_id}**: number {place} in line. It starts by itself when the runs "
-                    "before it have ended; you can leave the page meanwhile.", icon=":material/schedule:")
-        else:
-            st.success(f"Started run **{job.run_id}**.")
-    except jobs.JobQueueFull as e:
-        st.warning(f"Not started: {e}")
-    except jobs.JobError as e:
-        error_box(f"Not started: {e}")
-elif active is not None:
-    waiting = sum(j.queued for j in all_jobs)
-    st.caption(f"Run **{active.run_id}** ({jobs.owner_text(active, who)}) is training now; a new run waits "
-               f"in the queue until it has ended ({waiting} waiting).")
+with start_box:
+    if start:
+        try:
+            args = jobs.train_args(model, int(epochs), float(lr), int(batch), int(train_count),
+                                   int(width), jobs.default_threads())
+            job = jobs.start(model, args, name.strip() or None, who=who, queue=True)
+            st.session_state["b3_run"] = started = job.run_id
+            all_jobs = jobs.list_jobs()
+            active = next((j for j in all_jobs if j.active), None)
+            if job.queued:
+                place = jobs.queue_position(job, all_jobs) or 1
+                st.info(f"Queued run **{job.run_id}**: number {place} in line. It starts by itself when the "
+                        "runs before it have ended; you can leave the page meanwhile.",
+                        icon=":material/schedule:")
+            else:
+                st.success(f"Started run **{job.run_id}**.")
+        except jobs.JobQueueFull as e:
+            st.warning(f"Not started: {e}")
+        except jobs.JobError as e:
+            error_box(f"Not started: {e}")
+    elif active is not None:
+        waiting = sum(j.queued for j in all_jobs)
+        st.caption(f"Run **{active.run_id}** ({jobs.owner_text(active, who)}) is training now; a new run "
+                   f"waits in the queue until it has ended ({waiting} waiting).")
 
 # ----------------------------------------------------------------------------- watch
-st.header("Watch a run")
-if not all_jobs:
-    st.caption(f"No runs yet in `{jobs.runs_dir()}`.")
-else:
-    ids = [j.run_id for j in all_jobs]
-    wanted = st.session_state.get("b3_run")
-    default = wanted if wanted in ids else (active.run_id if active is not None else ids[0])
-    if st.session_state.get("b3_watch") not in ids or started in ids:
-        st.session_state["b3_watch"] = default
-    label_of = {j.run_id: j.status + (", yours" if jobs.owns(j, who) else "") for j in all_jobs}
-    watch = st.selectbox("Run", ids, key="b3_watch", format_func=lambda r: f"{r} ({label_of[r]})")
-    seen = tuple((j.run_id, j.status) for j in all_jobs)
-    polling = any(j.active or j.queued for j in all_jobs)
+with lead.figure:
+    if not big:
+        st.header("Watch a run")
+    if not all_jobs and big:
+        st.caption("No runs yet. Start one: its loss curve appears here, live.")
+    elif not all_jobs:
+        st.caption(f"No runs yet in `{jobs.runs_dir()}`.")
+    else:
+        ids = [j.run_id for j in all_jobs]
+        wanted = st.session_state.get("b3_run")
+        default = wanted if wanted in ids else (active.run_id if active is not None else ids[0])
+        if st.session_state.get("b3_watch") not in ids or started in ids:
+            st.session_state["b3_watch"] = default
+        label_of = {j.run_id: j.status + (", yours" if jobs.owns(j, who) else "") for j in all_jobs}
+        with picker_box if big else lead.figure:
+            watch = st.selectbox("Run", ids, key="b3_watch", format_func=lambda r: f"{r} ({label_of[r]})")
+        seen = tuple((j.run_id, j.status) for j in all_jobs)
+        polling = any(j.active or j.queued for j in all_jobs)
 
-    @st.fragment(run_every=2 if polling else None)
-    def live(run_id: str, seen: tuple) -> None:
-        try:
-            job = jobs.get_job(run_id)
-        except jobs.JobError as e:
-            st.warning(str(e))
-            return
-        now = jobs.list_jobs()  # also starts the next queued run when nothing trains
-        mine = jobs.may_manage(job, who)
-        records = jobs.log_records(run_id)
-        prog = jobs.progress(job, records=records)
-        loss = "–" if prog.loss is None else f"{prog.loss:.4f}"
-        lr_text = "–" if prog.lr is None else f"{prog.lr:.1e}"
-        look = LOOK.get(job.status, job.status)
-        if job.queued:
-            place = jobs.queue_position(job, now)
-            text = f"{look} · number {place} in line · {job.model} · {job.epochs} epochs"
-        else:
-            text = (f"{look} · {job.model} · epoch {prog.epoch:.2f} of {job.epochs} · step {prog.step} · "
-                    f"loss {loss} · lr {lr_text} · {prog.seconds:.0f} s of training")
-        if job.status == "running" and not records:
-            text += " · starting (loading data)…"
-        st.markdown(text + f" · started by **{jobs.owner_text(job, who)}**")
-        st.progress(prog.fraction)
-        if not mine:
-            st.caption("You can watch this run; only the session that started it or the teacher can cancel, "
-                       "resume or delete it.")
-        b1, b2, b3, _ = st.columns([1, 1, 2, 3])
-        if mine and job.queued and b1.button("Remove from queue", key="b3_unqueue"):
-            try:
-                jobs.cancel(run_id, who=who)
-                st.rerun(scope="app")
-            except jobs.JobError as e:
-                st.warning(str(e))
-        cancel = mine and job.status == "running" and b1.button("Cancel", key="b3_cancel",
-                                                                help="SIGTERM: checkpoint, then stop")
-        if cancel:
-            try:
-                jobs.cancel(run_id, who=who)
-                st.toast(f"Cancelling {run_id}: it writes a checkpoint, then stops.")
-            except jobs.JobError as e:
-                st.warning(str(e))
-        if mine and jobs.can_resume(job) and b2.button("Resume", key="b3_resume", type="primary"):
-            try:
-                jobs.resume(run_id, who=who, queue=True)
-                st.rerun(scope="app")
-            except jobs.JobError as e:
-                st.warning(str(e))
-        if mine and job.status == "finished":
-            more = b3.number_input("More epochs", 1, 50, 1, key="b3_more", label_visibility="collapsed",
-                                   help="How many more epochs Continue trains")
-            if b2.button("Continue", key="b3_continue", help="resume from the checkpoint with more epochs"):
-                try:
-                    jobs.resume(run_id, epochs=job.epochs + int(more), who=who, queue=True)
-                    st.rerun(scope="app")
-                except jobs.JobError as e:
-                    st.warning(str(e))
-            b1.caption("Train on:")
-        if job.status == "failed" and job.message:
-            if jobs.disk_full(job.message):
-                error_box("The disk filled up: the run could not write its files. Delete runs you no longer "
-                          "need (below), or ask whoever runs the server to free space; then resume it.")
-            else:
-                st.error("The run failed:")
-            st.code(job.message, language=None)
-        curve = cache_partb.curve(jobs.log_path(run_id), run_id)
-        if curve is not None:
-            title = f"{run_id}: loss ({job.model})"
-            fig = curves.loss_figure([curve], 0.8, title=title, height=420 if big else 340)
-            ui.plot(fig, key="b3_live_loss", filename=f"{run_id}_loss")
-        if not big:
-            with st.expander("Command and output"):
-                st.code(job.command or "(not started yet)", language="bash")
-                st.code(jobs.output_tail(run_id, 12) or "(no output yet)", language=None)
-        if tuple((j.run_id, j.status) for j in now) != seen:
-            time.sleep(0.2)
-            st.rerun(scope="app")  # a run started, ended or left the queue: refresh the rest of the page
-
-    live(watch, seen)
+        st.fragment(live, run_every=2 if polling else None)(watch, seen, who)
 
 # ----------------------------------------------------------------------------- compare
 st.header("Compare runs")

@@ -20,8 +20,11 @@ big = ui.presenter()
 seed = ui.seed()
 
 st.title("2D playground")
-st.markdown(
-    r"""
+# presenter mode (#25): the particles first (before training, the data), the controls beside them
+lead = ui.lead(ratio=(1, 3))
+with lead.intro:
+    st.markdown(
+        r"""
 In two dimensions you can *see* what the models learn. Every model here turns noise
 $x_0 \sim \mathcal{N}(0, I)$ into points of a 2D data set; each particle below is one sample on
 its way, and the arrows are the learned field at that moment.
@@ -35,7 +38,7 @@ its way, and the arrows are the learned field at that moment.
 - **DDPM** predicts the noise $\epsilon$ with the cosine schedule and samples with the course's
   strided loop, which adds fresh noise at every step: its paths wander.
 """
-)
+    )
 
 
 def memo(trained: pg.Trained, name: str, key: tuple, fn, *args, label: str):
@@ -44,12 +47,34 @@ def memo(trained: pg.Trained, name: str, key: tuple, fn, *args, label: str):
     return trained.memo.get((name, *key), lambda: ui.run_with_progress(fn, *args, label=label))
 
 
+def spot(presenter_place):
+    """Where a piece of the page goes: in presenter mode ``presenter_place`` (a part of the lead),
+    at a desk here, in the reading order the page always had."""
+    return presenter_place if big else st.container()
+
+
+def lead_layout(panels: int) -> tuple[int, int]:
+    """Presenter mode: (columns, canvas px) of the animation in the lead figure, whole on a
+    1280x720 screen and no wider than the figure's column at 1024x768 (the canvases have fixed
+    sizes): one panel large, two side by side, three or four two by two."""
+    if panels == 1:
+        return 1, 420
+    return 2, 300 if panels == 2 else 200
+
+
 # ----------------------------------------------------------------------------- 1. data
-st.header("1 · The data")
-ui.default("b4_source", "moons")
-source = st.segmented_control("Point set", list(pg.SOURCES), key="b4_source", format_func=pg.SOURCES.get)
-source = source or "moons"
-left, right = st.columns([3, 2]) if not big else (st.container(), st.container())
+with lead.controls:
+    if not big:
+        st.header("1 · The data")
+    ui.default("b4_source", "moons")
+    source = st.segmented_control("Point set", list(pg.SOURCES), key="b4_source", format_func=pg.SOURCES.get,
+                                  wrap=True)  # presenter mode: on two rows in the narrow controls column
+    source = source or "moons"
+    if not big:
+        left, right = st.columns([3, 2])
+if big:  # the drawing or the upload below the lead; the training controls beside the picture
+    left, right = st.container(), lead.controls
+    data_head = left.container()
 with left:
     data = None
     if source == "draw":
@@ -75,13 +100,7 @@ with left:
                 ui.error_box(f"Could not use this file: {e}.")
     else:
         data = pg.DATASETS[source]
-    if data is not None:
-        x, y = pg.preview(data, 2000, seed)
-        ui.plot(pg.points_figure(x, y, data.class_names, height=340 if not big else 420), key="b4_preview",
-                filename=f"playground_{source}")
-        classes = (f"{data.num_classes} classes ({', '.join(data.class_names)})" if data.num_classes
-                   else "no classes")
-        st.caption(f"{data.title}: 2000 points drawn with seed {seed}; {classes}.")
+    preview_box = st.container()  # filled below, once it is known where the data's picture goes
 
 # ----------------------------------------------------------------------------- 2. train
 with right:
@@ -103,9 +122,23 @@ with right:
     start = st.button("Train", type="primary", key="b4_train", icon=":material/model_training:",
                       disabled=data is None or not objectives)
 
+# presenter mode: the data is the picture until there are particles to show
+data_leads = big and not start and st.session_state.get("b4_trained") is None
+if big and (source in ("draw", "upload") or (data is not None and not data_leads)):
+    data_head.header("1 · The data")
+if data is not None:
+    with lead.figure if data_leads else preview_box:
+        x, y = pg.preview(data, 2000, seed)
+        ui.plot(pg.points_figure(x, y, data.class_names, height=340 if not big else 420), key="b4_preview",
+                filename=f"playground_{source}")
+        classes = (f"{data.num_classes} classes ({', '.join(data.class_names)})" if data.num_classes
+                   else "no classes")
+        st.caption(f"{data.title}: 2000 points drawn with seed {seed}; {classes}.")
+
 if start:
-    bar = st.progress(0.0, text="Training…")
-    chart = st.empty()
+    with spot(lead.figure):  # presenter mode: the progress where the particles will be
+        bar = st.progress(0.0, text="Training…")
+        chart = st.empty()
     curves: dict[str, list[float]] = {}
     shown = {"at": 0.0, "points": -1}
 
@@ -133,8 +166,8 @@ if start:
 
 trained = st.session_state.get("b4_trained")
 if trained is None:
-    st.info("Press **Train**: each model trains in a few seconds on a laptop CPU (all five in about half "
-            "a minute).")
+    spot(lead.figure).info("Press **Train**: each model trains in a few seconds on a laptop CPU (all five in "
+                           "about half a minute).")
     st.stop()
 
 parts = ", ".join(f"{pg.label(o)} {r.seconds:.1f} s" for o, r in trained.results.items())
@@ -143,31 +176,37 @@ st.caption(f"Trained on {trained.data.title} in {trained.seconds:.1f} s ({parts}
            f"each, seed {trained.seed}.")
 current = pg.data_key(data, source) if data is not None else None
 if current != trained.key:
-    st.warning("The models below were trained on another point set: press **Train** to train on this one.")
+    spot(right).warning("The models below were trained on another point set: press **Train** to train on "
+                        "this one.")
 ui.plot(pg.loss_figure(trained.losses), key="b4_losses",
         filename="playground_losses")
 
 # ----------------------------------------------------------------------------- 3. watch
 st.header("2 · From noise to data")
-c1, c2 = st.columns(2)
-ui.default("b4_particles", 2000)
-n = int(c1.select_slider("Particles", [1000, 2000, 3000, 5000], key="b4_particles"))
-ui.default("b4_flow_steps", 50)
-flow_steps = int(c2.select_slider("Euler steps (flows); the DDPM uses the course's 33 strided steps",
-                                  [5, 10, 20, 50, 100], key="b4_flow_steps"))
+# presenter mode: under Train, beside the particles, folded (the narrow column has no room for more)
+with lead.controls.expander("Particles and steps") if big else st.container():
+    c1, c2 = st.columns(2) if not big else (st.container(), st.container())
+    ui.default("b4_particles", 2000)
+    n = int(c1.select_slider("Particles", [1000, 2000, 3000, 5000], key="b4_particles"))
+    ui.default("b4_flow_steps", 50)
+    flow_steps = int(c2.select_slider("Euler steps (flows); the DDPM uses the course's 33 strided steps",
+                                      [5, 10, 20, 50, 100], key="b4_flow_steps"))
 steps_by = {"fm": flow_steps, "reflow": flow_steps, "ot-fm": flow_steps}
-runs = memo(trained, "sim", (n, seed, flow_steps), pg.simulate, trained, n, seed, steps_by,
-            label="Sampling every model…")
+with spot(lead.figure):
+    runs = memo(trained, "sim", (n, seed, flow_steps), pg.simulate, trained, n, seed, steps_by,
+                label="Sampling every model…")
 colors = pg.hue_index(next(iter(runs.values())).states[0])
-cols, size = pg.layout(len(runs), big)
-st.markdown(
-    "All panels start from the **same noise** (colour = the direction of each particle's starting point). "
-    "Press **Play** or drag the slider: it runs in your browser, from the trajectories sent once. Grey "
-    "lines: the paths so far of 150 particles; arrows: the learned field at that moment (for the DDPM, "
-    "its deterministic DDIM step)."
-)
-st.iframe(pg.animation_html(runs, colors, size=size, columns=cols),
-          height=pg.animation_height(len(runs), size, cols))
+cols, size = lead_layout(len(runs)) if big else pg.layout(len(runs))
+with spot(lead.intro):  # presenter mode: with the rest of the explanation
+    st.markdown(
+        "All panels start from the **same noise** (colour = the direction of each particle's starting "
+        "point). Press **Play** or drag the slider: it runs in your browser, from the trajectories sent "
+        "once. Grey lines: the paths so far of 150 particles; arrows: the learned field at that moment (for "
+        "the DDPM, its deterministic DDIM step)."
+    )
+# presenter mode: the control bar and the captions wrap in the figure's column; the frame fits them
+spot(lead.figure).iframe(pg.animation_html(runs, colors, size=size, columns=cols),
+                         height="content" if big else pg.animation_height(len(runs), size, cols))
 sweep = memo(trained, "sweep", (seed,), pg.nfe_sweep, trained, 2000, seed, label="Quality against steps…")
 three = st.column_config.NumberColumn(format="%.3f")
 st.dataframe(pd.DataFrame(pg.metrics_rows(runs, sweep)), hide_index=True,

@@ -10,8 +10,13 @@ from dashboard import cache_partb, controls, curves, images, partb, ui
 from dashboard.settings import COURSE_DDPM_STEPS, DDPM_GUIDANCE, EULER_STEPS, FD_MARGIN, FLOW_GUIDANCE, STRIDE
 
 st.title("Fewer steps")
-st.markdown(
-    rf"""
+big = ui.presenter()
+# presenter mode: quality against NFE first (instant, from the shipped report), the model beside
+# it; the live samples follow below the lead with their own controls
+lead = ui.lead(ratio=(1, 3))
+with lead.intro:
+    st.markdown(
+        rf"""
 Sampling costs one network evaluation (**NFE**) per step, and a class waits for every one: the
 course's settings take {COURSE_DDPM_STEPS} (DDPM, stride {STRIDE}) and {EULER_STEPS} (flow matching,
 Euler). Both models define an ODE, and better solvers of the same ODE need far fewer evaluations:
@@ -25,41 +30,45 @@ Euler). Both models define an ODE, and better solvers of the same ODE need far f
 
 Guidance costs nothing extra per NFE: the conditional and unconditional branches run as one batch.
 """
-)
+    )
 
 MODELS = {
     "ddpm-class": f"ddpm-class (DDPM, γ = {DDPM_GUIDANCE:g})",
     "flow-class": f"flow-class (flow matching, γ = {FLOW_GUIDANCE:g})",
     "flow-time": "flow-time (flow matching, no class)",
 }
-c1, c2, c3 = st.columns([2, 3, 2])
-name = c1.selectbox(
-    "Model", **ui.linked("fs_model", "ddpm-class", list(MODELS), "index", format_func=MODELS.get)
-)
-kind = "ddpm" if name.startswith("ddpm") else "flow"
-options = ["ddpm", "ddim", "dpmpp-2m"] if kind == "ddpm" else ["euler", "midpoint", "heun", "rk4"]
-key = f"fs_samplers_{kind}"
-samplers = c2.multiselect(
-    "Samplers (up to four)",
-    **ui.linked(key, options, options, "default", max_selections=4, format_func=controls.SAMPLER_LABELS.get),
-)
-steps = int(
-    c3.select_slider(
-        "Steps",
-        **ui.linked("fs_steps", 10, [2, 3, 5, 7, 10, 15, 20, 33, 50]),
-        help="Steps per sampler: midpoint and Heun make 2 network evaluations a step, RK4 4.",
+
+
+def sampler_controls(kind: str, left, right) -> tuple[list[str], int]:
+    """The samplers to compare (in ``left``) and their step count (in ``right``)."""
+    options = ["ddpm", "ddim", "dpmpp-2m"] if kind == "ddpm" else ["euler", "midpoint", "heun", "rk4"]
+    samplers = left.multiselect(
+        "Samplers (up to four)",
+        **ui.linked(
+            f"fs_samplers_{kind}",
+            options,
+            options,
+            "default",
+            max_selections=4,
+            format_func=controls.SAMPLER_LABELS.get,
+        ),
     )
-)
+    steps = int(
+        right.select_slider(
+            "Steps",
+            **ui.linked("fs_steps", 10, [2, 3, 5, 7, 10, 15, 20, 33, 50]),
+            help="Steps per sampler: midpoint and Heun make 2 network evaluations a step, RK4 4.",
+        )
+    )
+    return samplers, steps
 
-if controls.require_model(name) is None:
-    st.stop()
-root = str(partb.models_dir())
 
-st.header("Same noise, every sampler")
-if not samplers:
-    st.info("Pick at least one sampler.")
-else:
-    per_digit = 1 if ui.presenter() else 2
+def same_noise(name: str, samplers: list[str], steps: int) -> None:
+    """Every sampler from the same starting noise: one row of digits each, NFE and wall time."""
+    if not samplers:
+        st.info("Pick at least one sampler.")
+        return
+    per_digit = 1 if big else 2
     seed = ui.seed()
     runs = ui.run_with_progress(
         cache_partb.compare_samplers,
@@ -86,22 +95,29 @@ else:
         "machine, the first run of each (a cached result shows at once afterwards)."
     )
 
-st.header("Quality against cost")
-reports = partb.fewer_steps_reports(name)
-fix = f"python -m engine fewer-steps {name} --out {partb.model_folder(name) / 'fewer_steps.json'}"
-if not reports:
-    st.info(
-        f"No curves for {name} yet. They come with the shipped models; make them with `{fix}`, or measure "
-        "them below."
-    )
-else:
-    which = (
-        st.radio(
-            "Curves", **ui.linked("fs_which", next(iter(reports)), list(reports), "index"), horizontal=True
+
+def quality(name: str, kind: str, picker=None) -> None:
+    """Quality against cost from the shipped (or this machine's) report; the choice between two
+    reports goes in ``picker`` (default: here)."""
+    st.header("Quality against cost")
+    reports = partb.fewer_steps_reports(name)
+    fix = f"python -m engine fewer-steps {name} --out {partb.model_folder(name) / 'fewer_steps.json'}"
+    if not reports:
+        st.info(
+            f"No curves for {name} yet. They come with the shipped models; make them with `{fix}`, or "
+            "measure them below."
         )
-        if len(reports) > 1
-        else next(iter(reports))
-    )
+        return
+    with picker or st.container():
+        which = (
+            st.radio(
+                "Curves",
+                **ui.linked("fs_which", next(iter(reports)), list(reports), "index"),
+                horizontal=True,
+            )
+            if len(reports) > 1
+            else next(iter(reports))
+        )
     report = reports[which]
     left, right = st.columns(2)
     with left:
@@ -126,6 +142,33 @@ else:
         )
     st.markdown(text)
     st.caption(f"Regenerate the shipped curves: `{fix}`")
+
+
+with lead.controls:
+    c1, c2, c3 = st.columns([2, 3, 2]) if not big else (st.container(), None, None)
+    name = c1.selectbox(
+        "Model", **ui.linked("fs_model", "ddpm-class", list(MODELS), "index", format_func=MODELS.get)
+    )
+    kind = "ddpm" if name.startswith("ddpm") else "flow"
+    if not big:
+        samplers, steps = sampler_controls(kind, c2, c3)
+
+with lead.figure:
+    if controls.require_model(name) is None:
+        st.stop()
+root = str(partb.models_dir())
+
+if big:
+    with lead.figure:
+        quality(name, kind, picker=lead.controls)
+    st.header("Same noise, every sampler")
+    samplers, steps = sampler_controls(kind, *st.columns([3, 2]))
+    same_noise(name, samplers, steps)
+else:
+    with lead.figure:
+        st.header("Same noise, every sampler")
+        same_noise(name, samplers, steps)
+    quality(name, kind)
 
 with st.expander("Measure on this machine", expanded=False):
     st.markdown(

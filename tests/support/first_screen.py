@@ -24,7 +24,7 @@ TOPIC_PAGES = (
     "a0_text_to_image", "a1_forward", "a2_denoising", "a3_sampling", "a4_image_to_image", "a5_illusions",
     "b1_denoiser", "b2_flow", "b3_training_lab", "b4_playground", "ab_ddpm_vs_flow", "c1_fewer_steps",
 )
-EXTRA_QUERY = {"b4_playground": "&b4_steps=250"}  # the playground trains on first view: keep it short
+EXTRA_QUERY = {"b4_playground": "&b4_steps=250"}  # short training when Train is pressed
 
 # The first picture: the visible image, canvas, Plotly chart or component iframe nearest the top
 # of the main column (the left one on a tie), measured with the page scrolled to the top. Tiny
