@@ -56,6 +56,25 @@ def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + rank)
 
 
+def ema_warmup_fn(decay: float):
+    """AveragedModel's update with the decay warmed up, min(decay, (1 + n) / (10 + n)) after n
+    updates (diffusers' ``EMAModel`` does the same): a plain 0.999 EMA still remembers the random
+    initial weights after 1 000 steps, and a 10-minute run is about that long (measured: a
+    2-epoch width-32 run scored 10 % accuracy, chance, at step 750 with a plain EMA)."""
+
+    @torch.no_grad()
+    def update(ema_params, model_params, num_averaged):
+        n = int(num_averaged)
+        w = 1 - min(decay, (1 + n) / (10 + n))
+        for e, m in zip(ema_params, model_params, strict=True):
+            if e.is_floating_point():
+                e.lerp_(m, w)
+            else:  # counters (BatchNorm's num_batches_tracked): the model's own
+                e.copy_(m)
+
+    return update
+
+
 def compute_loss(net, cfg: TrainConfig, x, labels, gen: torch.Generator, schedule: Schedule):
     """One batch's loss. ``x`` (B, 1, 28, 28) in [0, 1]; all noise from ``gen``."""
     b, dev = x.shape[0], x.device
@@ -174,8 +193,7 @@ class _Run:
         self.ema = None
         if cfg.ema_decay > 0:
             self.ema = torch.optim.swa_utils.AveragedModel(
-                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay),
-                use_buffers=True)
+                self.model, multi_avg_fn=ema_warmup_fn(cfg.ema_decay), use_buffers=True)
         self._start_or_resume(resume)
         self.net = self.model if self.world == 1 else torch.nn.parallel.DistributedDataParallel(self.model)
         self.schedule = Schedule.cosine()
