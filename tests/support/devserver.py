@@ -119,12 +119,29 @@ def serve(
             proc.wait(timeout=10)
 
 
+SIDEBAR_OPEN_JS = """() => { const s = document.querySelector('[data-testid="stSidebar"]');
+  const r = s && s.getBoundingClientRect(); return !!r && r.width > 50 && r.right > 50; }"""
+
+
+def open_sidebar(page) -> None:
+    """Open the sidebar the way a user does, with its ">>" button, if presenter mode collapsed it."""
+    if page.evaluate(SIDEBAR_OPEN_JS):
+        return
+    button = page.get_by_test_id("stExpandSidebarButton")
+    if button.count():
+        button.first.click()
+        page.wait_for_function(SIDEBAR_OPEN_JS, timeout=10_000)
+        page.wait_for_timeout(300)  # the slide-in transition
+
+
 def nav_link(page, path: str):
     """The sidebar's link to the page served at ``path`` ("" for the default page), found the way
     a screen reader finds it: the link named after the page inside the "App pages" navigation
-    landmark (``dashboard/app.py``: ``sidebar_nav``). A Playwright locator."""
+    landmark (``dashboard/app.py``: ``sidebar_nav``). A Playwright locator. The sidebar is opened
+    first if presenter mode collapsed it."""
     from dashboard import navigation
 
+    open_sidebar(page)
     title = navigation.by_url_path(path).title
     return page.get_by_role("navigation", name="App pages").get_by_role("link", name=title, exact=True)
 

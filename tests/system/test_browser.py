@@ -162,6 +162,7 @@ def _presenter_toggle(page):
 
 
 def _presenter(page, on: bool) -> None:
+    devserver.open_sidebar(page)  # presenter mode starts it collapsed
     toggle = _presenter_toggle(page)
     box = toggle.locator("input[type=checkbox]")
     if box.is_checked() != on:

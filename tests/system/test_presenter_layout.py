@@ -119,6 +119,11 @@ def test_sidebar_way_back(server, tab):
         timeout=10_000,
     )
     assert tab.get_by_role("navigation", name="App pages").is_visible()
+    seed = tab.locator('[data-testid="stSidebar"]').get_by_label("Seed", exact=True)
+    seed.fill("3")
+    seed.press("Enter")  # a rerun with presenter mode still on: the opened sidebar stays open
+    devserver.wait_idle(tab, TIMEOUT_S)
+    assert tab.evaluate(devserver.SIDEBAR_OPEN_JS), "a rerun collapsed the sidebar the teacher opened"
 
 
 def picture_top(tab) -> float:
