@@ -205,10 +205,10 @@ def kind_of_model(cfg) -> str:
 def evaluate(name: str | None, root: Path | None = None, per_label: int = 20, device: str = "cpu",
              fd: bool = False, model_dir: Path | None = None) -> dict:
     """The quality of shipped model ``name``, or of the trained run in ``model_dir`` (measured as
-    the shipped model of its kind is; the classifier that scores samples is the shipped one)."""
-    if model_dir is not None:
-        _, cfg, _ = load_model(None, model_dir=model_dir)
-        name = kind_of_model(cfg)
+    the shipped model of its kind ``name`` is, found from the run when None; the classifier that
+    scores samples is the shipped one)."""
+    if model_dir is not None and name is None:  # the kind of measurement the run's config asks for
+        name = kind_of_model(load_model(None, model_dir=model_dir)[1])
     if name == "classifier":
         return classifier_accuracy(root, model_dir)
     if name == "denoiser":

@@ -83,6 +83,13 @@ def time_grid(steps: int | None = None, ts=None) -> torch.Tensor:
     return ts
 
 
+def crowded_grid(steps: int, power: int = 2) -> torch.Tensor:
+    """t = 1 - (1 - s)^power on a uniform grid of s: steps crowded near t = 1, where a trained
+    flow's velocity turns fastest (docs/performance.md, "time grids"; docs/likelihood.md)."""
+    s = time_grid(steps)
+    return 1 - (1 - s) ** power
+
+
 @torch.inference_mode()
 def ode_sample(
     model: Callable,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .flow import SOLVERS, time_grid
+from .flow import SOLVERS, crowded_grid, time_grid
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x (N, ...), t (N,)) -> u
 
@@ -130,8 +130,7 @@ def likelihood_grid(steps: int) -> torch.Tensor:
     trained flow's velocity changes fastest. Measured on flow-class, 4 test digits, RK4: this grid
     at 32 steps is within 0.001 bits/dim of a 64-step quadratic one, while a uniform grid is off by
     0.41 at 32 steps and still by 0.02 at 128 (docs/likelihood.md)."""
-    s = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
-    return 1 - (1 - s) ** 3
+    return crowded_grid(steps, 3)
 
 
 def dequantize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

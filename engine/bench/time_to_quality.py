@@ -26,18 +26,12 @@ from ..config import TrainConfig, build_model
 from ..course import FLOW_GUIDANCE
 from ..device import cpu_amp
 from ..evaluate import fd_to_test, per_class_accuracy
+from ..flow import crowded_grid
 from ..sampling import digit_labels, sample_flow
 from ..train import train
 
 SOLVER = "midpoint"  # 8 steps on a grid crowded near the data: the course's 300 Euler steps' quality
 SOLVER_STEPS = 8
-
-
-def crowded_grid(steps: int = SOLVER_STEPS) -> torch.Tensor:
-    """t = 1 - (1 - s)^2 on a uniform s: small steps near t = 1, where the field turns fastest
-    (docs/performance.md, "time grids")."""
-    s = torch.linspace(0, 1, steps + 1, dtype=torch.float64)
-    return 1 - (1 - s) ** 2
 
 
 def score_net(net: torch.nn.Module, cfg: TrainConfig, classifier, per_label: int = 20, seed: int = 0) -> dict:
@@ -46,7 +40,7 @@ def score_net(net: torch.nn.Module, cfg: TrainConfig, classifier, per_label: int
     labels = digit_labels(range(10), per_label)
     gen = torch.Generator().manual_seed(seed)
     traj = sample_flow(flow, labels, len(labels), guidance=FLOW_GUIDANCE, generator=gen, record=False,
-                       sampler=SOLVER, ts=crowded_grid())
+                       sampler=SOLVER, ts=crowded_grid(SOLVER_STEPS))
     images = traj.final.clamp(0, 1)
     acc = per_class_accuracy(classify(classifier, images), labels)
     fd = fd_to_test(classifier, images, labels, seed)

@@ -46,7 +46,7 @@ def run(args) -> int:
         kind = kind_of_model(load_run(args.model_dir)[1])
     if args.fd and kind in ("classifier", "denoiser", "denoiser-pure-noise"):
         raise CLIError(f"python -m engine evaluate: --fd scores generated digits; a {kind} makes none")
-    result = evaluate(args.model, root, per_label=args.per_label, device=device, fd=args.fd,
+    result = evaluate(kind, root, per_label=args.per_label, device=device, fd=args.fd,
                       model_dir=args.model_dir)
     text = json.dumps(result, indent=2)
     print(text)

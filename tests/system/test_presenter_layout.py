@@ -113,11 +113,7 @@ def test_sidebar_way_back(server, tab):
     assert button.first.is_visible(), "no visible control opens the collapsed sidebar"
     button.first.focus()
     tab.keyboard.press("Enter")
-    tab.wait_for_function(
-        "() => { const s = document.querySelector('[data-testid=\"stSidebar\"]');"
-        " const r = s && s.getBoundingClientRect(); return r && r.width > 50 && r.right > 50; }",
-        timeout=10_000,
-    )
+    tab.wait_for_function(devserver.SIDEBAR_OPEN_JS, timeout=10_000)
     assert tab.get_by_role("navigation", name="App pages").is_visible()
     seed = tab.locator('[data-testid="stSidebar"]').get_by_label("Seed", exact=True)
     seed.fill("3")
