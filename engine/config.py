@@ -34,6 +34,10 @@ class TrainConfig:
     warmup_steps: int = 0  # "cosine": linear warm-up from 0 over these steps
     ema_decay: float = 0.0  # > 0: an exponential moving average of the weights is kept and ships
     t_sampling: str = "uniform"  # flow matching's training times: "uniform" or "logit-normal"
+    t_zero_share: float = 0.0  # flow: this share of training times is exactly 0 (one-step distillation)
+    pairs: str = ""  # flow: train on a reflow coupling (engine.reflow) instead of MNIST + fresh noise
+    init_from: str = ""  # start from these weights (a model.safetensors): reflow's teacher
+    guidance_baked: float = 0.0  # > 0: the pairs' CFG scale is in the weights; sample at gamma 1
     p_uncond: float = 0.1
     num_classes: int = 10
     seed: int = 0
@@ -75,6 +79,14 @@ PRESETS: dict[str, TrainConfig] = {
     "ddpm-class": TrainConfig(
         "ddpm-class", "ddpm", "class", 64, batch_size=128, epochs=8, lr=2e-3,
         snapshot_epochs=(1, 4, 8),
+    ),
+    # #23: a 2-rectified flow distilled from flow-class's own pairs, guidance gamma 5 baked in
+    # (docs/reflow.md). The pairs: python -m engine reflow-pairs (scripts/reflow_gpu.sh).
+    "flow-class-reflow": TrainConfig(
+        "flow-class-reflow", "flow", "class", 64, batch_size=512, epochs=15, lr=1e-3,
+        lr_schedule="cosine", warmup_steps=200, ema_decay=0.999, p_uncond=0.0, t_zero_share=0.5,
+        pairs="cache/reflow/flow-class-pairs.safetensors",
+        init_from="cache/models/flow-class/model.safetensors", guidance_baked=5.0,
     ),
     "classifier": TrainConfig(
         "classifier", "classifier", "cnn", 32, batch_size=128, epochs=3, lr=1e-3,
@@ -130,5 +142,9 @@ def check_config(cfg: TrainConfig) -> None:
         raise ValueError(f"t_sampling must be one of {', '.join(T_SAMPLINGS)}, got {cfg.t_sampling!r}")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if not 0.0 <= cfg.t_zero_share <= 1.0:
+        raise ValueError(f"t_zero_share must be in [0, 1], got {cfg.t_zero_share}")
+    if cfg.pairs and cfg.objective != "flow":
+        raise ValueError(f"reflow pairs train a flow, not a {cfg.objective}")
     if cfg.warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")

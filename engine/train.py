@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from . import checkpoints as ckpt
 from .config import TrainConfig, build_model, check_config, lr_scheduler
-from .data import load_mnist
+from .data import CACHE_DIR, load_mnist
 from .device import dist_rank_world, git_commit, machine_description, pick_device, pick_precision
 from .flow import flow_matching_loss
 from .forward import denoiser_loss, eps_loss
@@ -75,8 +75,9 @@ def ema_warmup_fn(decay: float):
     return update
 
 
-def compute_loss(net, cfg: TrainConfig, x, labels, gen: torch.Generator, schedule: Schedule):
-    """One batch's loss. ``x`` (B, 1, 28, 28) in [0, 1]; all noise from ``gen``."""
+def compute_loss(net, cfg: TrainConfig, x, labels, gen: torch.Generator, schedule: Schedule, noise=None):
+    """One batch's loss. ``x`` (B, 1, 28, 28) in [0, 1]; all noise from ``gen``, except a reflow
+    coupling's ``noise`` (x's own z_0)."""
     b, dev = x.shape[0], x.device
     randn = lambda *shape: torch.randn(*shape, generator=gen).to(dev)
     rand = lambda *shape: torch.rand(*shape, generator=gen).to(dev)
@@ -89,9 +90,11 @@ def compute_loss(net, cfg: TrainConfig, x, labels, gen: torch.Generator, schedul
         keep = (rand(b) >= cfg.p_uncond).float()[:, None]
         c = one_hot(labels.cpu(), cfg.num_classes).to(dev) * keep
     if cfg.objective == "flow":
-        noise = randn(x.shape)
+        noise = randn(x.shape) if noise is None else noise
         # logit-normal times (Esser et al. 2024) put more steps mid-path, where the target is hardest
         t = torch.sigmoid(randn(b)) if cfg.t_sampling == "logit-normal" else rand(b)
+        if cfg.t_zero_share > 0:  # reflow: at t = 0 the loss distils the pairs into one Euler step
+            t = torch.where(rand(b) < cfg.t_zero_share, torch.zeros_like(t), t)
         return flow_matching_loss(net, x, noise, t, c)
     if cfg.objective == "ddpm":
         t = torch.randint(0, schedule.num_timesteps, (b,), generator=gen)
@@ -152,6 +155,33 @@ def _train(
     return manifest
 
 
+def repo_path(path: str) -> Path:
+    """A config's file path: as given when it exists (or is absolute), else from the repo root."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else CACHE_DIR.parent / p
+
+
+def _training_data(cfg: TrainConfig):
+    """(images, labels, noise or None): MNIST's training split, or a reflow coupling's pairs
+    (z_1 as the images, z_0 as their noise); the first ``train_count`` when it is set."""
+    if cfg.pairs:
+        from .reflow import load_pairs
+
+        pairs, _ = load_pairs(repo_path(cfg.pairs))
+        images, labels, noise = pairs["z1"], pairs["labels"], pairs["z0"]
+    else:
+        split = load_mnist("train")
+        images, labels, noise = split.images, split.labels, None
+    n = cfg.train_count or images.shape[0]
+    return images[:n], labels[:n], None if noise is None else noise[:n]
+
+
+def _init_weights(model: torch.nn.Module, path: str) -> None:
+    """A fresh run's starting weights from a finished model (reflow starts from its teacher)."""
+    tensors, _ = ckpt.load_tensors(repo_path(path))
+    ckpt.load_state_dict_checked(model, {k: v.float() for k, v in tensors.items()}, path)
+
+
 class _Run:
     """One run's state: data, model, optimizer, LR scheduler, files and counters."""
 
@@ -168,15 +198,16 @@ class _Run:
         if files.checkpoint.exists() and not resume:
             raise TrainingError(f"{files.root} already has a checkpoint; pass --resume to continue it, "
                                 "or choose another --out")
-        split = load_mnist("train")
-        n = cfg.train_count or split.images.shape[0]
-        self.images, self.labels = split.images[:n], split.labels[:n]
+        self.images, self.labels, self.noise = _training_data(cfg)
         if cfg.batch_size % self.world:
             raise TrainingError(f"batch size {cfg.batch_size} is not divisible by {self.world} processes")
         self.local_bs = cfg.batch_size // self.world
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # weight init is a function of the seed
-            self.model = build_model(cfg).to(self.dev)
+            self.model = build_model(cfg)
+        if cfg.init_from and not (resume and files.checkpoint.exists()):
+            _init_weights(self.model, cfg.init_from)
+        self.model = self.model.to(self.dev)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.sampler = torch.utils.data.DistributedSampler(
@@ -250,7 +281,9 @@ class _Run:
         torch.manual_seed(gen.initial_seed() + 1)  # dropout (classifier) draws from here
         # 2. forward under autocast, fp32 master weights
         with torch.autocast(self.dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            loss = compute_loss(self.net, self.cfg, x, self.labels[idx].to(self.dev), gen, self.schedule)
+            noise = None if self.noise is None else self.noise[idx].to(self.dev)
+            labels = self.labels[idx].to(self.dev)
+            loss = compute_loss(self.net, self.cfg, x, labels, gen, self.schedule, noise)
         # every rank must stop together, or the others hang in backward
         if not self._all_agree(bool(torch.isfinite(loss)), torch.distributed.ReduceOp.MIN):
             raise TrainingError(

@@ -1,6 +1,7 @@
 """Command line: ``python -m engine COMMAND ...``, one module per command:
 
     train        train a built-in model (checkpoints, --resume)             engine.cli.train
+    reflow-pairs a flow teacher's (noise, sample) pairs for reflow           engine.cli.reflow
     sample       sample digits (or DeepFloyd IF images) into an .npz         engine.cli.sample
     denoise      the single-step denoiser on noisy MNIST: MSE, PSNR          engine.cli.denoise
     info         the shipped models and their manifests                      engine.cli.info
@@ -26,10 +27,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, check, deepfloyd, denoise, evaluate, fewer_steps, info, nll, sample, toy2d, train
+from . import bench, check, deepfloyd, denoise, evaluate, fewer_steps, info, nll, reflow, sample, toy2d, train
 from .common import CLIError, Parser
 
-COMMANDS = (train, sample, denoise, info, deepfloyd, bench, evaluate, fewer_steps, nll, toy2d, check)
+COMMANDS = (train, reflow, sample, denoise, info, deepfloyd, bench, evaluate, fewer_steps, nll, toy2d, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

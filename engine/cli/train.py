@@ -31,6 +31,9 @@ def register(sub) -> None:
     t.add_argument("--warmup-steps", type=nonneg(int), help="cosine schedule: linear warm-up steps")
     t.add_argument("--ema-decay", type=nonneg(float), help="keep (and ship) a weights EMA: 0.999")
     t.add_argument("--t-sampling", choices=["uniform", "logit-normal"], help="flow matching's training times")
+    t.add_argument("--t-zero-share", type=nonneg(float), help="share of training times at exactly 0")
+    t.add_argument("--pairs", help="reflow: the teacher's pairs (python -m engine reflow-pairs --out FILE)")
+    t.add_argument("--init-from", help="start from these weights (a model.safetensors)")
     t.add_argument("--num-hiddens", type=positive(int))
     t.add_argument("--sigma", type=nonneg(float))
     t.add_argument("--p-uncond", type=nonneg(float))
@@ -60,6 +63,7 @@ def run(args) -> int:
         "lr_schedule": args.lr_schedule, "num_hiddens": args.num_hiddens, "sigma": args.sigma,
         "p_uncond": args.p_uncond, "seed": args.seed, "train_count": args.train_count,
         "warmup_steps": args.warmup_steps, "ema_decay": args.ema_decay, "t_sampling": args.t_sampling,
+        "t_zero_share": args.t_zero_share, "pairs": args.pairs, "init_from": args.init_from,
     }
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     out = Path(args.out) if args.out else Path("cache/runs") / cfg.name
