@@ -24,12 +24,12 @@ import torch
 
 from .adapters import MNISTDDPM, FlowModel, load_builtin, load_model
 from .classifier import class_probs, classify, features
-from .course import DDPM_GUIDANCE, EULER_STEPS, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
+from .course import DDPM_GUIDANCE, EULER_STEPS, SIGMA_GRID, STRIDE
 from .data import load_mnist, mnist_mean_image
 from .device import cpu_amp
 from .forward import add_noise_sigma
 from .metrics import psnr
-from .sampling import digit_labels, sample_ddpm, sample_flow
+from .sampling import default_guidance, digit_labels, sample_ddpm, sample_flow
 
 
 def classifier_accuracy(root: Path | None = None, model_dir: Path | None = None) -> dict:
@@ -67,7 +67,7 @@ def sample_quality(name: str, per_label: int = 20, seed: int = 0, root: Path | N
         images = torch.from_numpy(traj.to_unit().final)
         setting = {"guidance": guidance, "stride": stride}
     elif conditional:
-        guidance = FLOW_GUIDANCE if guidance is None else guidance
+        guidance = default_guidance(cfg) if guidance is None else guidance
         traj = sample_flow(FlowModel(net, cfg, amp), labels, len(labels), steps, guidance, gen, record=False)
         images = traj.final.clamp(0, 1)
         setting = {"guidance": guidance, "steps": steps}

@@ -21,7 +21,7 @@ from .course import COURSE_SAMPLER, GUIDANCE, STRIDE, matches_course
 from .device import cpu_amp, machine_description
 from .evaluate import fd_to_test
 from .samplers import DIFFUSION_SAMPLERS, FLOW_SAMPLERS
-from .sampling import digit_labels, sample_ddpm, sample_flow
+from .sampling import default_guidance, digit_labels, sample_ddpm, sample_flow
 
 # step counts per sampler: NFE from a handful to the course's
 GRIDS = {
@@ -45,8 +45,8 @@ def sample_with(name: str, sampler: str, steps: int, labels: torch.Tensor | None
         images = torch.from_numpy(traj.to_unit().final)
     else:
         flow = FlowModel(net, cfg, cpu_amp())
-        guidance = GUIDANCE["flow"] if flow.class_conditioned else None
-        traj = sample_flow(flow, labels, count, steps, guidance, gen, callback, False, sampler=sampler)
+        traj = sample_flow(flow, labels, count, steps, default_guidance(cfg), gen, callback, False,
+                           sampler=sampler)
         images = traj.final.clamp(0, 1)
     return images, traj.nfe, time.perf_counter() - t0
 
@@ -84,7 +84,7 @@ def sweep(name: str, samples: int = 200, seed: int = 0, quick: bool = False, roo
                        **score(classifier, images, labels)})
         done += steps
     course = next(p for p in points if (p["sampler"], p["steps"]) == COURSE_SAMPLER[kind])
-    guidance = GUIDANCE[kind] if cfg.arch == "class" else None
+    guidance = default_guidance(cfg)
     return {"model": name, "kind": kind, "samples": count, "seed": seed, "guidance": guidance,
             "course": {"sampler": course["sampler"], "steps": course["steps"]},
             "machine": machine_description(torch.device("cpu")), "quick": quick,

@@ -26,6 +26,17 @@ def digit_labels(labels, per_label: int) -> torch.Tensor:
     return torch.as_tensor(list(labels), dtype=torch.long).repeat_interleave(per_label)
 
 
+def default_guidance(cfg: TrainConfig) -> float | None:
+    """The CFG scale a model samples at unless told otherwise: the course's (gamma 7 for the DDPM,
+    5 for a class flow); 1 (no CFG: one network call a step) for a flow whose training pairs had
+    guidance baked in (reflow, ``engine.reflow``); None for a model without classes."""
+    if cfg.arch != "class":
+        return None
+    if cfg.guidance_baked > 0:
+        return 1.0
+    return DDPM_GUIDANCE if cfg.objective == "ddpm" else FLOW_GUIDANCE
+
+
 def sample_flow(
     flow: FlowModel,
     labels: torch.Tensor | None,
@@ -41,14 +52,15 @@ def sample_flow(
 ) -> Trajectory:
     """``count`` digits from a flow model with ``num_ts`` steps of ``sampler`` (the course:
     300 Euler steps, Algorithm B.2/B.4) or on the time grid ``ts``; a class model with
-    ``labels`` samples with CFG scale ``guidance``. [0, 1] pixel units."""
+    ``labels`` samples with CFG scale ``guidance`` (1 or None: the conditional model alone, one
+    network call). [0, 1] pixel units."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     check_sampler("flow", sampler)
     noise = torch.randn(count, 1, 28, 28, generator=generator)
     model, cond = flow, None
     if flow.class_conditioned and labels is not None:
-        model = CFGModel(flow, flow.null_cond(1), guidance) if guidance is not None else flow
+        model = CFGModel(flow, flow.null_cond(1), guidance) if guidance not in (None, 1.0) else flow
         cond = flow.encode(labels)
     return sample(model, noise, sampler, None if ts is not None else num_ts, cond=cond, ts=ts,
                   callback=callback, record=record)
@@ -101,9 +113,10 @@ def snapshot(net: torch.nn.Module, cfg: TrainConfig, epoch: int, amp=None) -> tu
     labels = digit_labels(range(10), 4)
     if cfg.objective == "flow":
         flow = FlowModel(net, cfg, amp)
-        samples = sample_flow(flow, labels, len(labels), EULER_STEPS, FLOW_GUIDANCE, gen, record=False)
+        guidance = default_guidance(cfg)
+        samples = sample_flow(flow, labels, len(labels), EULER_STEPS, guidance, gen, record=False)
         samples = samples.final.clamp(0, 1)
-        meta |= {"num_ts": EULER_STEPS, "guidance": FLOW_GUIDANCE if flow.class_conditioned else None}
+        meta |= {"num_ts": EULER_STEPS, "guidance": guidance}
         return {"samples": samples, "labels": labels}, meta
     if cfg.objective == "ddpm":
         traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, STRIDE, DDPM_GUIDANCE, gen, record=False)

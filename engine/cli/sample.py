@@ -36,7 +36,9 @@ def register(sub) -> None:
     s.add_argument("--stride", type=positive(int), help=f"the course's DDPM stride (default {STRIDE})")
     s.add_argument("--eta", type=nonneg(float), help="DDIM's eta in [0, 1]: 0 deterministic (default), "
                                                       "1 ancestral")
-    s.add_argument("--guidance", type=nonneg(float), default=None)
+    s.add_argument("--guidance", type=nonneg(float), default=None,
+                   help="CFG scale (default: the course's, 7 DDPM / 5 flow; 1 for flow-class-reflow, "
+                        "whose guidance is baked in)")
     s.add_argument("--seed", type=nonneg(int), default=0)
     s.add_argument("--trajectory", action="store_true")
     s.add_argument("--models-dir", help=argparse.SUPPRESS)
@@ -54,9 +56,8 @@ def run(args) -> int:
     import torch
 
     from ..adapters import MNISTDDPM, FlowModel, load_model
-    from ..course import GUIDANCE
     from ..device import cpu_amp
-    from ..sampling import digit_labels, sample_ddpm, sample_flow
+    from ..sampling import default_guidance, digit_labels, sample_ddpm, sample_flow
 
     out = check_out(args.out)
     setup_threads(None)
@@ -73,7 +74,7 @@ def run(args) -> int:
         labels = torch.full((args.count or len(args.labels) * args.per_label,), -1)
     kind = "ddpm" if cfg.objective == "ddpm" else "flow"
     sampler, steps, stride, eta = sampler_settings(args, kind)
-    guidance = GUIDANCE[kind] if args.guidance is None else args.guidance
+    guidance = default_guidance(cfg) if args.guidance is None else args.guidance
     if kind == "ddpm":
         traj = sample_ddpm(MNISTDDPM(net, amp=amp), labels, stride, guidance, gen, record=args.trajectory,
                            sampler=sampler, steps=steps, eta=eta)
