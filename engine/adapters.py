@@ -24,7 +24,7 @@ MODELS_DIR = CACHE_DIR / "models"
 RUNS_DIR = CACHE_DIR / "runs"
 MODEL_NAMES = (
     "denoiser", "denoiser-pure-noise", "flow-time", "flow-class", "flow-class-constant-lr",
-    "flow-class-constant-lr-1e-4", "ddpm-class", "classifier",
+    "flow-class-constant-lr-1e-4", "flow-class-reflow", "ddpm-class", "classifier",
 )
 
 

@@ -13,10 +13,13 @@ from engine.config import PRESETS, TrainConfig
 
 from .store import JobError
 
+_LAB = {name: cfg for name, cfg in PRESETS.items() if not cfg.pairs}
+
 
 def presets() -> Mapping[str, TrainConfig]:
-    """The models a run can train, by name, each with its preset (epochs, batch size, lr, width)."""
-    return MappingProxyType(PRESETS)  # read-only: the engine's table is shared by every session
+    """The models a run can train, by name, each with its preset (epochs, batch size, lr, width).
+    Not reflow: its teacher pairs are made first (``python -m engine reflow-pairs``, a GPU job)."""
+    return MappingProxyType(_LAB)  # read-only: the engine's table is shared by every session
 
 
 def default_threads() -> int:
@@ -34,8 +37,8 @@ def train_args(
     threads: int | None = None,
 ) -> list[str]:
     """Engine arguments (after ``--out DIR``) for a run; ``None`` keeps the preset's value."""
-    if model not in PRESETS:
-        raise JobError(f"unknown model {model!r}; choose from {', '.join(sorted(PRESETS))}")
+    if model not in _LAB:
+        raise JobError(f"unknown model {model!r}; choose from {', '.join(sorted(_LAB))}")
     if epochs < 1:
         raise JobError(f"epochs must be >= 1, got {epochs}")
     args = ["--epochs", str(int(epochs))]

@@ -31,6 +31,8 @@ def train_tiny(name: str, out, num_hiddens: int = 4, train_count: int = 128) -> 
 
     cfg = replace(PRESETS[name], num_hiddens=num_hiddens, train_count=train_count, epochs=1,
                   batch_size=64, snapshot_epochs=(1,))
+    if cfg.pairs:  # reflow: a tiny flow on MNIST stands in (no teacher pairs here); guidance stays baked
+        cfg = replace(cfg, pairs="", init_from="")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
