@@ -247,11 +247,15 @@ def test_identify_teachers_and_password():
     assert jobs.owner_text(jobs.Job("r", "denoiser", [], 1), jobs.Who("session:x")) == "anyone"
 
 
-def test_presets_are_the_engines_and_read_only():
+def test_presets_are_the_engines_but_reflow_and_read_only():
     from engine.config import PRESETS
 
     presets = jobs.presets()
-    assert dict(presets) == PRESETS and "flow-class" in presets
+    # every engine preset but reflow, whose teacher pairs are a GPU job made before training
+    assert dict(presets) == {n: c for n, c in PRESETS.items() if n != "flow-class-reflow"}
+    assert "flow-class" in presets and "flow-class-reflow" in PRESETS
+    with pytest.raises(jobs.JobError, match="unknown model 'flow-class-reflow'"):
+        jobs.train_args("flow-class-reflow", 1)
     with pytest.raises(TypeError):
         presets["mine"] = presets["flow-class"]
     assert jobs.default_threads() >= 1
