@@ -66,17 +66,17 @@ def make_pairs(flow, count: int, seed: int, *, guidance: float, solver: str = PA
     fewer when ``time.monotonic()`` passes ``deadline`` (the pairs made so far, whole batches)."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    labels = pair_labels(count, seed, flow.config.num_classes)
-    z1 = torch.empty(count, 1, 28, 28)
+    labels, z0 = pair_labels(count, seed, flow.config.num_classes), pair_noise(count, seed)
+    z1 = torch.empty_like(z0)
     done = 0
     while done < count and (deadline is None or done == 0 or time.monotonic() < deadline):
         stop = min(done + batch, count)
-        z1[done:stop] = teacher_endpoints(flow, pair_noise(count, seed, done, stop), labels[done:stop],
+        z1[done:stop] = teacher_endpoints(flow, z0[done:stop], labels[done:stop],
                                           guidance=guidance, solver=solver, steps=steps)
         done = stop
         if progress is not None:
             progress(done, count)
-    return {"z0": pair_noise(count, seed, 0, done), "z1": z1[:done], "labels": labels[:done]}
+    return {"z0": z0[:done], "z1": z1[:done], "labels": labels[:done]}
 
 
 def save_pairs(path, pairs: dict[str, torch.Tensor], meta: dict) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from .adapters import MNISTDDPM, FlowModel, device_of
 from .config import TrainConfig
-from .course import DDPM_GUIDANCE, EULER_STEPS, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
+from .course import DDPM_GUIDANCE, EULER_STEPS, FLOW_GUIDANCE, SIGMA_GRID, STRIDE, guidance_for
 from .forward import add_noise_sigma
 from .guidance import CFGModel
 from .samplers import check_sampler, sample
@@ -30,11 +30,9 @@ def default_guidance(cfg: TrainConfig) -> float | None:
     """The CFG scale a model samples at unless told otherwise: the course's (gamma 7 for the DDPM,
     5 for a class flow); 1 (no CFG: one network call a step) for a flow whose training pairs had
     guidance baked in (reflow, ``engine.reflow``); None for a model without classes."""
-    if cfg.arch != "class":
-        return None
-    if cfg.guidance_baked > 0:
+    if cfg.arch == "class" and cfg.guidance_baked > 0:
         return 1.0
-    return DDPM_GUIDANCE if cfg.objective == "ddpm" else FLOW_GUIDANCE
+    return guidance_for("ddpm" if cfg.objective == "ddpm" else "flow", cfg.arch == "class")
 
 
 def sample_flow(

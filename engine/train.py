@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from . import checkpoints as ckpt
 from .config import TrainConfig, build_model, check_config, lr_scheduler
-from .data import CACHE_DIR, load_mnist
+from .data import ROOT, load_mnist
 from .device import dist_rank_world, git_commit, machine_description, pick_device, pick_precision
 from .flow import flow_matching_loss
 from .forward import denoiser_loss, eps_loss
@@ -158,7 +158,7 @@ def _train(
 def repo_path(path: str) -> Path:
     """A config's file path: as given when it exists (or is absolute), else from the repo root."""
     p = Path(path)
-    return p if p.is_absolute() or p.exists() else CACHE_DIR.parent / p
+    return p if p.is_absolute() or p.exists() else ROOT / p
 
 
 def _training_data(cfg: TrainConfig):
