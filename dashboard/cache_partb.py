@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from dashboard import partb
@@ -135,10 +136,14 @@ def ddpm_vs_flow(
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def likelihood(kind: str, index: int, seed: int, root: str, mtime: float, _progress: Progress | None = None):
+def likelihood(kind: str, index: int, seed: int, root: str, mtime: float, image: np.ndarray | None = None,
+               _progress: Progress | None = None):
     """"How likely?": (the scored (28, 28) image, its bits/dim result) for input ``kind`` made
-    from test digit ``index`` (``dashboard.likelihood``), under the flow-class in ``root``."""
+    from test digit ``index`` (``dashboard.likelihood``), or for ``image`` (28, 28) in [0, 1] (a
+    drawing, an upload) when given, under the flow-class in ``root``."""
     from dashboard import likelihood as lk
 
-    image = lk.make_input(kind, mnist_digit(index)[0][0], seed)
+    if image is None:
+        image = lk.make_input(kind, mnist_digit(index)[0][0], seed)
+    image = np.asarray(image, np.float32).reshape(28, 28).clip(0, 1)
     return image, lk.score(load_model(lk.MODEL, root).net, image, seed, _progress)

@@ -1,5 +1,6 @@
 """The Flow matching page's "How likely?" section, without Streamlit: the inputs a student can
-score (a test digit, the same digit inverted, a blank page, uniform noise, a stroke), the shipped
+score (a test digit, the same digit inverted, a blank page, uniform noise, a stroke, or the
+student's own drawing or upload), the shipped
 reference (``cache/models/flow-class/likelihood.json``), one input's bits/dim under flow-class,
 and the histogram that places it among the test digits. See docs/likelihood.md."""
 
@@ -17,7 +18,9 @@ from engine.likelihood import model_nll
 
 MODEL = "flow-class"
 STEPS, PROBES = 32, 4  # as the shipped reference (docs/likelihood.md: within 0.001 bits/dim)
-INPUTS = ("a test digit", "the same digit inverted", "a blank page", "uniform noise", "a stroke (a letter T)")
+INPUTS = ("a test digit", "the same digit inverted", "a blank page", "uniform noise", "a stroke (a letter T)",
+          "your drawing", "your upload")
+OWN = INPUTS[5:]  # the page supplies these images (a canvas, an uploaded file)
 
 
 def reference() -> dict | None:

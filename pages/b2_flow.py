@@ -365,12 +365,23 @@ if controls.require_model(likelihood.MODEL) is not None:
     kind = c1.selectbox("Input", **ui.linked("b2_nll_kind", inputs[0], inputs, "index"))
     with c2:
         index = controls.digit_picker("b2_nll_index", 0, "Test digit (index)") if kind in inputs[:2] else 0
-    if c3.button("Score it", key="b2_nll_run", type="primary"):
-        st.session_state["b2_nll_params"] = (kind, index, ui.seed())
+    own = None  # a drawing or an upload, (28, 28) in [0, 1]
+    if kind == likelihood.OWN[0]:
+        st.caption("Draw a digit on the black square (white ink, like MNIST), then press **Score it**.")
+        own = images.canvas_drawing(controls.canvas("b2_nll_canvas", 252 if big else 280))
+    elif kind == likelihood.OWN[1]:
+        got = controls.uploaded("b2_nll_upload", 28, "L", hint="Choose an image of a digit: it becomes "
+                                "28×28 gray, light strokes on dark like MNIST.")
+        own = None if got is None else got[0]
+    waiting = kind in likelihood.OWN and own is None  # nothing drawn or uploaded yet
+    if c3.button("Score it", key="b2_nll_run", type="primary", disabled=waiting):
+        st.session_state["b2_nll_params"] = (kind, index, ui.seed(), own)
     asked = st.session_state.get("b2_nll_params")
     if asked is not None:
+        kind_, index_, seed_, own_ = asked
         image, result = ui.run_with_progress(
-            cache_partb.likelihood, *asked, root, stamp(likelihood.MODEL), label="Integrating the ODE…"
+            cache_partb.likelihood, kind_, index_, seed_, root, stamp(likelihood.MODEL), own_,
+            label="Integrating the ODE…",
         )
         ui.image(image, likelihood.caption(asked[0], result, ref), 10, width=360 if big else 280)
     else:

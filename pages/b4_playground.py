@@ -260,8 +260,38 @@ else:
     st.info("CFG needs the class-conditioned flow: pick a labelled set (moons, 8 Gaussians, spirals, "
             "circles, or a drawing in several colours), keep **Also a class-conditioned flow** on and train.")
 
-# ----------------------------------------------------------------------------- 6. export
-st.header("5 · Export")
+# ----------------------------------------------------------------------------- 6. density
+st.header("5 · The density it learned")
+if flows:
+    ui.default("b4_density_obj", flows[0])
+    if st.session_state["b4_density_obj"] not in flows:
+        st.session_state["b4_density_obj"] = flows[0]
+    obj = st.segmented_control("Flow", flows, key="b4_density_obj", format_func=pg.label) or flows[0]
+    dens = memo(trained, "density", (obj, seed), pg.learned_density, trained, obj, seed,
+                label="Integrating every grid point back to the noise…")
+    ui.plot(pg.density_pair(dens.points, dens.x, dens.y, dens.density,
+                            ["the data (1000 held-out points)", f"{pg.label(obj)}: its exact density"],
+                            height=320 if not big else 400),
+            key="b4_density", filename=f"playground_density_{obj}")
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Mean log-density, held-out data", f"{dens.held_out:.2f} nats",
+              f"{dens.held_out - dens.baseline:+.2f} vs uniform on the box")
+    m2.metric("Mean log-density, uniform points", f"{dens.uniform:.2f} nats",
+              f"{dens.uniform - dens.baseline:+.2f} vs uniform on the box")
+    m3.metric("Mass inside the box", f"{dens.mass:.3f}", help="Density × cell area summed over the grid: "
+              "1 less what the model puts outside the plotted box.")
+    st.caption(
+        "A flow is invertible, so it has an exact density: run the ODE backwards from a point to its noise "
+        "and add up the divergence of the field on the way (two vector-Jacobian products a step in 2D; "
+        f"RK4, 32 steps). Same colour scale (square root) on both panels. A uniform density on the box "
+        f"would give every point {dens.baseline:.2f} nats; a model that learned the data beats that on "
+        "held-out points and scores uniform points below it."
+    )
+else:
+    st.info("The density needs a flow: train flow matching, reflow or OT flow matching.")
+
+# ----------------------------------------------------------------------------- 7. export
+st.header("6 · Export")
 e1, e2, e3 = st.columns(3)
 name = f"playground_{trained.data.name}_seed{trained.seed}"
 with e1:

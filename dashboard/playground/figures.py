@@ -157,3 +157,24 @@ def metrics_rows(runs: dict[str, Run], sweep: dict | None = None) -> list[dict]:
             row["NFE to MMD ≤ 2× floor"] = str(need) if need is not None else f"> {sweep[obj][-1][0]}"
         rows.append(row)
     return rows
+
+
+def density_pair(points: np.ndarray, x: np.ndarray, y: np.ndarray, density: np.ndarray,
+                 titles: Sequence[str], height: int = 320) -> go.Figure:
+    """The data's histogram (as a density: count / (N × cell area)) beside a learned density on
+    the same grid and the same colour scale."""
+    step = float(x[1] - x[0])
+    edges = np.concatenate([x - step / 2, x[-1:] + step / 2])
+    h, _, _ = np.histogram2d(points[:, 1], points[:, 0], bins=[edges, edges])
+    data_density = h / (len(points) * step * step)
+    top = float(np.sqrt(max(data_density.max(), density.max(), 1e-12)))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=list(titles), horizontal_spacing=0.03)
+    for k, z in enumerate((data_density, density)):
+        fig.add_trace(go.Heatmap(x=x, y=y, z=np.sqrt(z), zmin=0, zmax=top, showscale=k == 1,
+                                 colorscale=[[0, "#ffffff"], [0.15, "#c6dbef"], [1, "#08306b"]],
+                                 colorbar={"title": "√density", "thickness": 12},
+                                 hovertemplate="x %{x:.2f}, y %{y:.2f}<extra></extra>"),
+                      row=1, col=k + 1)
+        _square_axes(fig, 1, k + 1, f"x{k + 1 if k else ''}")
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="white")
+    return fig

@@ -140,3 +140,40 @@ def cfg_samples(trained: Trained, label_: int, n: int, seed: int, gammas: Sequen
                 _progress(k / len(gammas), f"CFG γ = {g:g}…")
             out.append(sample(model, noise, "euler", 50, label_, g, record=False).final.float().numpy())
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class Density:
+    """A flow's exact learned density on the playground's box (``engine.toy2d.density``): the grid
+    (x, y, density[y, x]), the mass it holds, and the mean log-density (nats) of held-out data
+    points and of uniform points on the box, next to the uniform density's own."""
+
+    objective: str
+    x: np.ndarray
+    y: np.ndarray
+    density: np.ndarray
+    mass: float
+    held_out: float
+    uniform: float
+    baseline: float
+    points: np.ndarray  # the held-out data points (for the data's histogram)
+
+
+def learned_density(trained: Trained, objective: str, seed: int, size: int = 48, n: int = 1000,
+                    _progress: Progress | None = None) -> Density:
+    """The density flow ``objective`` learned: exact divergence, RK4 back from each point to the
+    noise. Held-out points and uniform points are drawn from ``seed``."""
+    from engine.toy2d.density import density_grid, log_density, mass, uniform_log_density
+
+    model = trained.results[objective].model
+    held = held_out(trained.data, n, seed)
+    uniform = (torch.rand(n, 2, generator=torch.Generator().manual_seed(seed + 1)) * 2 - 1) * BOX
+    with torch_threads(1):
+        if _progress is not None:
+            _progress(0.0, f"{label(objective)}: the density on a {size}×{size} grid…")
+        x, y, dens = density_grid(model, size)
+        if _progress is not None:
+            _progress(0.8, "Held-out and uniform points…")
+        lp_held, lp_uniform = log_density(model, held).mean(), log_density(model, uniform).mean()
+    return Density(objective, x.numpy(), y.numpy(), dens.numpy(), mass(dens), float(lp_held),
+                   float(lp_uniform), uniform_log_density(), held.numpy())

@@ -158,6 +158,25 @@ def test_b2_how_likely_scores_an_input_and_places_it_among_test_digits(env):
     assert "b2_nll_index" not in [w.key for w in at.number_input]  # no digit to pick for these inputs
 
 
+def test_b2_how_likely_waits_for_a_drawing_and_scores_an_own_image(env):
+    """"your drawing" / "your upload": Score it waits until there is an image; the image the page
+    passes is the one scored (the shipped inputs' path is not used for it)."""
+    at = app("b2_flow.py")
+    at.run()
+    for kind in ("your drawing", "your upload"):
+        at.selectbox(key="b2_nll_kind").set_value(kind).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.button(key="b2_nll_run").disabled  # nothing drawn or uploaded yet
+    from dashboard import cache_partb, likelihood
+
+    blank = np.zeros((28, 28), np.float32)
+    root = str(pb.models_dir())
+    image, mine = cache_partb.likelihood("your drawing", 0, 0, root, pb.stamp("flow-class"), blank)
+    _, shipped = cache_partb.likelihood("a blank page", 0, 0, root, pb.stamp("flow-class"))
+    assert image.shape == (28, 28) and mine["bits_per_dim"] == pytest.approx(shipped["bits_per_dim"])
+    assert "your drawing" in likelihood.caption("your drawing", mine, None)
+
+
 def test_ab_ddpm_vs_flow(env):
     at = app("ab_ddpm_vs_flow.py")
     at.run()

@@ -18,6 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dashboard import playground as pg
+from engine.toy2d.density import uniform_log_density
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "b4_playground.py"
 FAST = 250
@@ -82,8 +83,14 @@ def test_train_then_watch_compare_guide_and_export(trained_moons):
     data = json.loads(re.search(r"const D = (\{.*?\});\n", html[0]).group(1).replace("<\\/", "</"))
     assert [p["k"] for p in data["panels"]] == [51, 51, 51, 34] and data["n"] == 2000
     assert [h.value for h in at.header] == ["1 · The data", "2 · From noise to data", "3 · Fewer steps",
-                                            "4 · Classifier-free guidance in 2D", "5 · Export"]
+                                            "4 · Classifier-free guidance in 2D",
+                                            "5 · The density it learned", "6 · Export"]
     assert not any("CFG needs" in i.value for i in at.info)  # the CFG densities are shown
+    metrics = {m.label: m.value for m in at.metric}
+    held = float(metrics["Mean log-density, held-out data"].split()[0])
+    uniform = float(metrics["Mean log-density, uniform points"].split()[0])
+    assert held > uniform_log_density() > uniform  # the data beats a uniform density, uniform points lose
+    assert 0.9 < float(metrics["Mass inside the box"]) <= 1.01
     keys = {el.proto.id for el in at.get("download_button")}
     assert len(keys) >= 2  # GIF and PNG (and MP4 where imageio-ffmpeg is installed)
 
