@@ -86,6 +86,13 @@ def flow_samples(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+def one_step(labels: tuple[int, ...], seed: int, root: str, mtime: float, steps: int = 1,
+             _progress: Progress | None = None):
+    """Digits ``labels`` from the one-step model (``partb.one_step_samples``): (images, s, NFE)."""
+    return partb.one_step_samples(flow_adapter(partb.ONE_STEP), labels, seed, steps)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
 def compare_samplers(
     name: str,
     root: str,
@@ -94,11 +101,12 @@ def compare_samplers(
     steps: int,
     seed: int,
     per_digit: int,
+    grid: str = "uniform",
     _progress: Progress | None = None,
 ) -> dict[str, tuple[Trajectory, float]]:
     """Fewer steps: the same noise through each sampler (``partb.compare_samplers``)."""
     model = ddpm_adapter(name) if name.startswith("ddpm") else flow_adapter(name)
-    return partb.compare_samplers(model, samplers, steps, seed, per_digit, progress=_progress)
+    return partb.compare_samplers(model, samplers, steps, seed, per_digit, progress=_progress, grid=grid)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -263,6 +263,7 @@ SAMPLER_STYLE = {  # a palette index per sampler: the course's loops grey, the s
     "heun": 4,
     "rk4": 5,
 }
+STUDENT_STYLE = {"euler": 0, "midpoint": 1}  # a distilled model's lines, beside its teacher's (SAMPLER_STYLE)
 
 
 def steps_figure(report: dict, metric: str = "fd", height: int = 380) -> go.Figure:
@@ -272,38 +273,38 @@ def steps_figure(report: dict, metric: str = "fd", height: int = 380) -> go.Figu
     setting is starred; hover shows steps, NFE, the value and the wall time."""
     fig = go.Figure()
     points = report["points"]
-    for sampler in dict.fromkeys(p["sampler"] for p in points):
-        pts = sorted((p for p in points if p["sampler"] == sampler and metric in p), key=lambda p: p["nfe"])
+    student = report.get("model") if report.get("teacher") else None  # a distilled model's own lines
+    for who, sampler in dict.fromkeys((p.get("model"), p["sampler"]) for p in points):
+        pts = sorted((p for p in points if (p.get("model"), p["sampler"]) == (who, sampler) and metric in p),
+                     key=lambda p: p["nfe"])
         if not pts:
             continue
+        mine = who is not None and who == student
+        style = STUDENT_STYLE.get(sampler, 0) if mine else SAMPLER_STYLE.get(sampler, 0)
+        name = sampler if who is None else f"{who}, {sampler}"
         fig.add_trace(
             go.Scatter(
                 x=[p["nfe"] for p in pts],
                 y=[p[metric] for p in pts],
                 mode="lines+markers",
-                name=sampler,
-                line=palette.line(SAMPLER_STYLE.get(sampler, 0), width=2),
-                marker=palette.marker(SAMPLER_STYLE.get(sampler, 0)),
+                name=name,
+                line=palette.line(style, width=3 if mine else 2),
+                marker=palette.marker(style),
                 customdata=[[p["steps"], p["seconds"]] for p in pts],
-                hovertemplate=f"{sampler}: %{{customdata[0]}} steps, %{{x}} NFE<br>{metric} %{{y:.3g}}"
+                hovertemplate=f"{name}: %{{customdata[0]}} steps, %{{x}} NFE<br>{metric} %{{y:.3g}}"
                 "<br>%{customdata[1]:.1f} s<extra></extra>",
             )
         )
-    course = next(
-        (
-            p
-            for p in points
-            if (p["sampler"], p["steps"]) == (report["course"]["sampler"], report["course"]["steps"])
-        ),
-        None,
-    )
+    course = next((p for p in points if (p["sampler"], p["steps"], p.get("model")) == (
+        report["course"]["sampler"], report["course"]["steps"], report["course"].get("model"))), None)
     if course is not None and metric in course:
+        teacher = report["course"].get("model")
         fig.add_trace(
             go.Scatter(
                 x=[course["nfe"]],
                 y=[course[metric]],
                 mode="markers",
-                name="the course's setting",
+                name="the course's setting" + (f" ({teacher})" if teacher else ""),
                 marker=palette.marker(1, symbol="star", size=16, line={"color": "#7f7f7f", "width": 1}),
                 hoverinfo="skip",
             )
@@ -328,3 +329,31 @@ def steps_figure(report: dict, metric: str = "fd", height: int = 380) -> go.Figu
     fig.update_xaxes(title="network evaluations (NFE, log scale)", type="log", **log_ticks(nfes))
     fig.update_yaxes(title=label)
     return fig
+
+
+def time_grid_figure(report: dict, metric: str = "fd", height: int = 340) -> go.Figure:
+    """Few-step solvers on three time grids (``scripts/flow_time_grids.py``): one group of bars
+    per solver and step count, one bar per grid; ``metric`` "fd" (log scale, lower is better) or
+    "accuracy"."""
+    rows = report["rows"]
+    runs = list(dict.fromkeys((r["solver"], r["steps"], r["nfe"]) for r in rows))
+    names = [f"{SOLVER_NAMES.get(s, s)} {n} ({nfe} NFE)" for s, n, nfe in runs]
+    fig = go.Figure()
+    for i, grid in enumerate(dict.fromkeys(r["grid"] for r in rows)):
+        by_run = {(r["solver"], r["steps"], r["nfe"]): r[metric] for r in rows if r["grid"] == grid}
+        scale = 100 if metric == "accuracy" else 1
+        values = [None if by_run.get(run) is None else by_run[run] * scale for run in runs]
+        fig.add_bar(x=names, y=values,
+                    name=grid, marker={"color": palette.color(i), "pattern": {"shape": PATTERNS[i % 3]}},
+                    hovertemplate=f"{grid}<br>%{{x}}: %{{y:.3g}}<extra></extra>")
+    fig.update_layout(barmode="group", height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.3, "title": "time grid"})
+    if metric == "fd":
+        fig.update_yaxes(title="Fréchet distance (log, lower is better)", type="log")
+    else:
+        fig.update_yaxes(title="accuracy (%)", range=[0, 100])
+    return fig
+
+
+PATTERNS = ("", "/", ".")  # bars told apart without colour
+SOLVER_NAMES = {"euler": "Euler", "midpoint": "midpoint", "heun": "Heun", "rk4": "RK4"}

@@ -33,14 +33,15 @@ from engine.adapters import (
     read_quality,
 )
 from engine.checkpoints import atomic_write_text, load_tensors
-from engine.course import DDPM_GUIDANCE, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
+from engine.course import DDPM_GUIDANCE, SIGMA_GRID, STRIDE
 from engine.data import load_mnist, mnist_mean_image
 from engine.device import cpu_amp
 from engine.fewer_steps import fastest_within  # noqa: F401  -- the pages pick the point to name
+from engine.flow import crowded_grid
 from engine.forward import add_noise_sigma
 from engine.metrics import psnr
 from engine.runs import RunFiles, read_log
-from engine.sampling import digit_labels, sample_ddpm, sample_flow
+from engine.sampling import default_guidance, digit_labels, sample_ddpm, sample_flow
 from engine.schedule import strided_timesteps
 from engine.trajectory import Trajectory
 
@@ -92,6 +93,16 @@ def fewer_steps_reports(name: str) -> dict[str, dict]:
         except (OSError, ValueError):
             continue
     return out
+
+
+def time_grid_report(name: str = "flow-class") -> dict | None:
+    """The shipped time-grid measurement (``scripts/flow_time_grids.py``): FD and accuracy of
+    few-step solvers on a uniform grid and on grids crowded near t = 1 or t = 0; None if missing."""
+    try:
+        report = json.loads((model_folder(name) / "time_grids.json").read_text())
+        return report if isinstance(report, dict) and isinstance(report.get("rows"), list) else None
+    except (OSError, ValueError):
+        return None
 
 
 def save_fewer_steps(name: str, report: dict) -> Path:
@@ -270,6 +281,19 @@ def flow_samples(
     return replace(traj, x=traj.x.numpy(), x_hat=traj.x_hat.numpy())
 
 
+ONE_STEP = "flow-class-reflow"  # the shipped one-step model (docs/reflow.md)
+
+
+def one_step_samples(flow, labels: tuple[int, ...], seed: int,
+                     steps: int = 1) -> tuple[np.ndarray, float, int]:
+    """Digits ``labels`` from a distilled flow in ``steps`` Euler steps at its own guidance
+    (``default_guidance``: 1 when it is baked in): ((N, 28, 28) in [0, 1], seconds, NFE)."""
+    t0 = time.perf_counter()
+    traj = sample_flow(flow, torch.tensor(labels), len(labels), steps, default_guidance(flow.config),
+                       torch.Generator().manual_seed(int(seed)), record=False)
+    return traj.final[:, 0].clamp(0, 1).numpy(), round(time.perf_counter() - t0, 3), traj.nfe
+
+
 def flow_speed(traj: Trajectory) -> np.ndarray:
     """Mean |u| per state: x1_hat - x_t = (1 - t) u, so u comes back from a flow trajectory.
     At t = 1 (no step left) the last step's speed is repeated."""
@@ -327,12 +351,20 @@ def ddpm_vs_flow(
     return d.to_unit(), f.subsample(max_frames).to_unit(), bool(torch.equal(d.x[0], f.x[0]))
 
 
+TIME_GRIDS = {"uniform": "uniform (the course's)", "crowded": "crowded near t = 1"}
+
+
 def compare_samplers(
-    model, samplers: tuple[str, ...], steps: int, seed: int, per_digit: int, progress: Progress | None = None
+    model, samplers: tuple[str, ...], steps: int, seed: int, per_digit: int, progress: Progress | None = None,
+    grid: str = "uniform",
 ) -> dict[str, tuple[Trajectory, float]]:
     """The same starting noise (same seed) through each sampler at ``steps`` steps: sampler ->
     (the samples as a [0, 1] trajectory holding the final state, and the seconds it took). A
-    class model gets ``per_digit`` digits of each class with the course's CFG scale."""
+    class model gets ``per_digit`` digits of each class with its default CFG scale (the
+    course's; 1 for a model with guidance baked in). A flow's steps are on the ``grid``
+    "uniform" (the course's) or "crowded" near t = 1 (``engine.flow.crowded_grid``)."""
+    if grid not in TIME_GRIDS:
+        raise ValueError(f"grid must be one of {list(TIME_GRIDS)}, got {grid!r}")
     kind = "ddpm" if isinstance(model, MNISTDDPM) else "flow"
     conditional = kind == "ddpm" or model.class_conditioned
     labels = digit_labels(range(10), per_digit)
@@ -359,11 +391,12 @@ def compare_samplers(
                 labels if conditional else None,
                 len(labels),
                 steps,
-                FLOW_GUIDANCE if conditional else None,
+                default_guidance(model.config) if conditional else None,
                 gen,
                 report,
                 False,
                 sampler=sampler,
+                ts=crowded_grid(steps) if grid == "crowded" else None,
             )
         out[sampler] = (traj.to_unit(), round(time.perf_counter() - t0, 2))
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -30,6 +31,28 @@ GRIDS = {
     "dpmpp-2m": (3, 5, 7, 10, 15, 20, 33),
 }
 QUICK_GRIDS = {name: steps[:4] for name, steps in GRIDS.items()}
+# a one-step model (reflow) is measured where it is meant to work, next to its teacher at the same
+# NFE; the reference is the teacher's course setting
+ONE_STEP_GRIDS = {"euler": (1, 2, 4, 8), "midpoint": (1, 2, 4)}
+TEACHER_GRIDS = {"euler": (1, 2, 4, 8), "midpoint": (1, 2, 4)}
+
+
+def teacher_of(cfg, manifest: dict) -> str | None:
+    """The model a distilled one (reflow) learned from: its manifest's reflow teacher, else the
+    folder of the weights it started from when it trained on pairs; None for the others."""
+    reflow = manifest.get("reflow") if isinstance(manifest, dict) else None
+    if isinstance(reflow, dict) and (reflow.get("pairs") or {}).get("teacher"):
+        return reflow["pairs"]["teacher"]
+    if getattr(cfg, "pairs", None) and getattr(cfg, "init_from", None):
+        return Path(cfg.init_from).parent.name
+    return None
+
+
+def course_point(report: dict) -> dict:
+    """The report's reference point: the course's setting (of the teacher, for a distilled model)."""
+    c = report["course"]
+    return next(p for p in report["points"] if (p["sampler"], p["steps"]) == (c["sampler"], c["steps"])
+                and p.get("model") == c.get("model"))
 
 
 def sample_with(name: str, sampler: str, steps: int, labels: torch.Tensor | None, count: int, seed: int,
@@ -64,29 +87,40 @@ def score(classifier, images: torch.Tensor, labels: torch.Tensor | None) -> dict
 
 def sweep(name: str, samples: int = 200, seed: int = 0, quick: bool = False, root=None,
           progress: Callable[[float, str], None] | None = None) -> dict:
-    """Every sampler of model ``name`` over its step grid, and the course's setting."""
+    """Every sampler of model ``name`` over its step grid, and the course's setting. A distilled
+    model (a manifest with a reflow teacher) is measured at 1-8 NFE next to its teacher at the
+    same NFE (points carry "model"), against the teacher's course setting."""
     classifier, _, _ = load_builtin("classifier", root)
-    _, cfg, _ = load_builtin(name, root)
+    _, cfg, manifest = load_builtin(name, root)
     kind = "ddpm" if cfg.objective == "ddpm" else "flow"
     labels = digit_labels(range(10), max(1, samples // 10)) if cfg.arch == "class" else None
     count = samples if labels is None else len(labels)
-    grids = QUICK_GRIDS if quick else GRIDS
-    runs = [(s, n) for s in (DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS) for n in grids[s]]
-    runs += [COURSE_SAMPLER[kind]] if COURSE_SAMPLER[kind] not in runs else []
-    total, done, points = sum(n for _, n in runs), 0, []
-    for sampler, steps in runs:
-        def callback(s, done=done, sampler=sampler):
+    teacher = teacher_of(cfg, manifest)
+    if teacher is None:
+        grids = QUICK_GRIDS if quick else GRIDS
+        samplers = DIFFUSION_SAMPLERS if kind == "ddpm" else FLOW_SAMPLERS
+        runs = [(None, s, n) for s in samplers for n in grids[s]]
+        ref = (None, *COURSE_SAMPLER[kind])
+    else:
+        runs = [(name, s, n) for s, steps in ONE_STEP_GRIDS.items() for n in steps]
+        runs += [(teacher, s, n) for s, steps in TEACHER_GRIDS.items() for n in steps]
+        ref = (teacher, *COURSE_SAMPLER[kind])
+    runs += [ref] if ref not in runs else []
+    total, done, points = sum(n for _, _, n in runs), 0, []
+    for model, sampler, steps in runs:
+        def callback(s, done=done, sampler=sampler, model=model):
             if progress is not None:
-                progress((done + s.i + 1) / total, f"{sampler}, {s.n} steps: step {s.i + 1} of {s.n}")
+                who = f"{model}: " if model else ""
+                progress((done + s.i + 1) / total, f"{who}{sampler}, {s.n} steps: step {s.i + 1} of {s.n}")
 
-        images, nfe, seconds = sample_with(name, sampler, steps, labels, count, seed, root, callback)
-        points.append({"sampler": sampler, "steps": steps, "nfe": nfe, "seconds": round(seconds, 2),
-                       **score(classifier, images, labels)})
+        images, nfe, seconds = sample_with(model or name, sampler, steps, labels, count, seed, root, callback)
+        points.append({**({"model": model} if model else {}), "sampler": sampler, "steps": steps, "nfe": nfe,
+                       "seconds": round(seconds, 2), **score(classifier, images, labels)})
         done += steps
-    course = next(p for p in points if (p["sampler"], p["steps"]) == COURSE_SAMPLER[kind])
     guidance = default_guidance(cfg)
+    course = {"sampler": ref[1], "steps": ref[2], **({"model": teacher} if teacher else {})}
     return {"model": name, "kind": kind, "samples": count, "seed": seed, "guidance": guidance,
-            "course": {"sampler": course["sampler"], "steps": course["steps"]},
+            "course": course, **({"teacher": teacher} if teacher else {}),
             "machine": machine_description(torch.device("cpu")), "quick": quick,
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": points}
 
@@ -96,13 +130,13 @@ def fastest_within(report: dict, fd_margin: float | None = None,
     """The point with the fewest NFE (ties: the lower FD) that passes the course's rule
     (``engine.course.matches_course``: FD within ``FD_MARGIN`` of the course setting's, and the
     class models' accuracy at least ``MIN_ACCURACY``); None when none does. ``fd_margin`` (and
-    ``min_accuracy``) replace the rule by a plain margin, for tests and what-ifs."""
-    course = next(p for p in report["points"]
-                  if (p["sampler"], p["steps"]) == (report["course"]["sampler"], report["course"]["steps"]))
+    ``min_accuracy``) replace the rule by a plain margin, for tests and what-ifs. Only the
+    report's own model's points count (not a distilled model's teacher)."""
+    course = course_point(report)
+    own = [p for p in report["points"] if p.get("model") in (None, report["model"])]
     if fd_margin is None:
-        ok = [p for p in report["points"]
-              if matches_course(p["fd"], course["fd"], p.get("accuracy"), report["kind"])]
+        ok = [p for p in own if matches_course(p["fd"], course["fd"], p.get("accuracy"), report["kind"])]
     else:
-        ok = [p for p in report["points"] if p["fd"] <= course["fd"] * (1 + fd_margin)
+        ok = [p for p in own if p["fd"] <= course["fd"] * (1 + fd_margin)
               and (min_accuracy is None or p.get("accuracy", 1.0) >= min_accuracy)]
     return min(ok, key=lambda p: (p["nfe"], p["fd"])) if ok else None

@@ -5,7 +5,7 @@ once (cached); the scrubber only picks frames from it."""
 
 import streamlit as st
 
-from dashboard import backends, cache, controls, images, ui
+from dashboard import backends, cache, cache_partb, controls, images, partb, ui
 from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
 
 st.title("Sampling and classifier-free guidance")
@@ -173,3 +173,32 @@ with s2:
             download=f"gamma_sweep_class{sweep_class}_seed{seed}",
             key="a3_dl_sweep",
         )
+
+
+@st.fragment
+def one_step(labels: tuple[int, ...], seed: int, ncols: int, nfe: int) -> None:
+    """The same classes from the distilled flow in one network evaluation (docs/reflow.md)."""
+    st.subheader("The same digits in one step")
+    name = partb.ONE_STEP
+    if partb.stamp(name) == 0:  # not on disk
+        st.info(f"The one-step model ({name}) is not in `{partb.models_dir()}`; it ships with the lab "
+                "(docs/reflow.md says how it is made).")
+        return
+    digits, seconds, one_nfe = ui.run_with_progress(
+        cache_partb.one_step, labels, seed, str(partb.models_dir()), partb.stamp(name), label="One step…"
+    )
+    ui.image(
+        images.grid(list(digits[:, None]), ncols=ncols, scale=4),
+        caption=f"{name}: " + " · ".join(str(c) for c in sorted(set(labels)))
+        + f" (seed {seed}, {one_nfe} network evaluation, {seconds:.2f} s)",
+    )
+    st.caption(
+        f"The loop above made {nfe} network evaluations. **{name}** is a flow (Part B's convention, t "
+        "from noise to data) distilled from flow-class by rectified flow: trained on the teacher's own "
+        "(noise, digit) pairs until its paths are straight enough for one Euler step; the teacher's "
+        "guidance (γ = 5) is baked in. Compare solvers and step counts on **Fewer steps**."
+    )
+
+
+if not text:
+    one_step(labels, seed, len(classes), traj.nfe)

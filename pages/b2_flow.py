@@ -9,14 +9,25 @@ import numpy as np
 import streamlit as st
 
 from dashboard import cache_partb, controls, curves, figures, images, ui
-from dashboard.partb import flow_speed, model_folder, models_dir, read_lr_sweep, snapshot_epochs, stamp
+from dashboard.partb import (
+    ONE_STEP,
+    default_guidance,
+    flow_speed,
+    model_folder,
+    models_dir,
+    read_lr_sweep,
+    snapshot_epochs,
+    stamp,
+)
 from dashboard.settings import EULER_STEPS, FLOW_GUIDANCE, FLOW_STEP_CHOICES, GAMMA_RANGE
 
 big = ui.presenter()
 scale = 5 if big else 3
 root = str(models_dir())
 PER_DIGIT = 4
-MODELS = {"flow-class": "class-conditioned u(x_t, t, c)", "flow-time": "time-conditioned u(x_t, t)"}
+MODELS = {"flow-class": "class-conditioned u(x_t, t, c)", "flow-time": "time-conditioned u(x_t, t)",
+          ONE_STEP: "one step (reflow of flow-class)"}
+REFLOW_STEPS = (1, 2, 4, 8)
 
 st.title("Flow matching")
 lead = ui.lead()  # presenter mode: the live samples first, the model and sampler beside them
@@ -40,8 +51,20 @@ with lead.controls:
         ),
         horizontal=not big,
     )
-class_model = name == "flow-class"
-if class_model:
+class_model = name != "flow-time"
+one_step = name == ONE_STEP
+if one_step:
+    with lead.intro if big else lead.controls:
+        st.markdown(
+            r"""
+**One step.** This model is a *2-rectified flow* (Liu et al. 2022) of flow-class: flow-class's ODE
+turned 100 000 noise images $x_0$ into digits $x_1$ (γ = 5), and a copy of it was trained on
+those pairs, half the time at exactly $t = 0$. Its paths are nearly straight, so **one** Euler
+step, $x_1 = x_0 + u_	heta(x_0, 0, c)$, gives a digit: one network evaluation instead of 300.
+The guidance is baked in (it samples at γ = 1). How it was made: docs/reflow.md.
+"""
+        )
+elif class_model:
     with lead.intro if big else lead.controls:  # at a desk, under the model it explains, as before
         st.markdown(
             r"""
@@ -63,7 +86,18 @@ def digit_grid(digits: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- 1. snapshots
-st.header("Samples after epochs 1, 5 and 10")
+st.header("Samples after epochs 1, 5 and 10" if not one_step else "The teacher in one step")
+if one_step:
+    teacher_seed = int(st.session_state.get("b2_seed", st.session_state.get("seed", 0)))
+    loaded_teacher = controls.require_model("flow-class")
+    if loaded_teacher is not None:
+        t1 = cache_partb.flow_samples("flow-class", root, stamp("flow-class"), FLOW_GUIDANCE, 1, teacher_seed,
+                                      PER_DIGIT, 2, "euler")
+        ui.image(digit_grid(np.clip(t1.final[:, 0], 0, 1)),
+                 f"flow-class (the teacher), one Euler step, γ = {FLOW_GUIDANCE:g}, seed {teacher_seed}: "
+                 "a blurred average of each class, since its curved paths need many steps", scale,
+                 width=420 if not big else "stretch")
+
 st.caption(
     "Saved during training: 4 samples per column"
     + (
@@ -73,8 +107,8 @@ st.caption(
     )
     + f", {EULER_STEPS} Euler steps, seed 0."
 )
-epochs = snapshot_epochs(name)
-if not epochs:
+epochs = [] if one_step else snapshot_epochs(name)
+if not epochs and not one_step:
     st.info(
         f"No training snapshots in `{model_folder(name)}/snapshots` yet; training writes "
         f"them after epochs 1, 5 and 10: `python -m engine train {name} --out {model_folder(name)}`."
@@ -114,8 +148,9 @@ if loaded is not None:
                 max_value=GAMMA_RANGE[1],
                 step=GAMMA_RANGE[2],
             ),
-            disabled=not class_model,
-            help="u = u_uncond + γ (u_cond − u_uncond); only for the class model",
+            disabled=not class_model or one_step,
+            help="u = u_uncond + γ (u_cond − u_uncond); only for the class model"
+            + ("; baked into the one-step model (trained on pairs made at γ = 5)" if one_step else ""),
         )
         sampler = c2.selectbox(
             "ODE solver",
@@ -131,8 +166,10 @@ if loaded is not None:
         )
         steps = c3.select_slider(
             "Steps",
-            **ui.linked("b2_steps", EULER_STEPS, list(FLOW_STEP_CHOICES)),
-            help=f"Fewer are faster, coarser; {EULER_STEPS} Euler steps is the course's setting.",
+            **(ui.linked("b2_reflow_steps", 1, list(REFLOW_STEPS)) if one_step
+               else ui.linked("b2_steps", EULER_STEPS, list(FLOW_STEP_CHOICES))),
+            help="The one-step model is made for 1 Euler step; more refine little (Fewer steps)." if one_step
+            else f"Fewer are faster, coarser; {EULER_STEPS} Euler steps is the course's setting.",
         )
         seed = int(
             c4.number_input(
@@ -141,9 +178,10 @@ if loaded is not None:
             )
         )
         submitted = st.form_submit_button("Sample", type="primary")
-    params = (name, float(gamma) if class_model else None, int(steps), seed, sampler)
-    if submitted:
-        st.session_state["b2_params"] = params
+    guidance_used = (default_guidance(loaded.config) if one_step else float(gamma)) if class_model else None
+    params = (name, guidance_used, int(steps), seed, sampler)
+    if submitted or (one_step and (st.session_state.get("b2_params") or ("",))[0] != name):
+        st.session_state["b2_params"] = params  # one step is instant: it samples without a press
     shown = st.session_state.get("b2_params")
     with picture_box:
         if shown is not None and shown[0] == name:
@@ -163,10 +201,12 @@ if loaded is not None:
                 label=label,
             )
             img = digit_grid(run.final[:, 0])
-            g = "" if guidance is None else f"γ = {guidance:g}, "
+            baked = " (γ = 5 baked in)" if one_step else ""
+            g = "" if guidance is None else f"γ = {guidance:g}{baked}, "
             solver_name = controls.SAMPLER_LABELS[solver]
             how = "" if solver == "euler" else f" of {solver_name} ({run.nfe} evaluations)"
-            ui.image(img, f"{g}{n_steps} steps{how}, seed {sample_seed}", scale + 1,
+            ui.image(img, f"{name}: {g}{n_steps} step{'s' if n_steps != 1 else ''}{how}, seed {sample_seed}",
+                     scale + 1,
                      width="stretch" if big else 620)  # presenter.css fits it to the first screen
             download("samples", img, f"{name}_g{shown[1]}_steps{shown[2]}_seed{shown[3]}", "b2_dl_live")
             if shown[1:] != params[1:]:

@@ -1,19 +1,22 @@
 """Heun / RK4 / Euler / midpoint at few steps on flow-class: a uniform time grid against grids
 crowded near t = 1 or t = 0 (docs/performance.md, "The rest is where the steps are"). 200 samples
-(20 per digit), seed 0, CFG gamma 5; prints one row per run and writes flow_time_grids.json.
+(20 per digit), seed 0, CFG gamma 5; prints one row per run and writes
+cache/models/flow-class/time_grids.json, which the Fewer steps page shows as its time-grid lesson.
 
     python scripts/flow_time_grids.py
 """
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
-from engine.adapters import FlowModel, load_builtin
+from engine.adapters import FlowModel, load_builtin, model_path
+from engine.checkpoints import atomic_write_text
 from engine.course import FLOW_GUIDANCE
-from engine.device import cpu_amp
+from engine.device import cpu_amp, machine_description
 from engine.fewer_steps import score
 from engine.flow import ode_sample, time_grid
 from engine.guidance import CFGModel
@@ -45,4 +48,9 @@ for method, steps in [("heun", 3), ("heun", 5), ("rk4", 2), ("rk4", 3), ("euler"
                "accuracy": s["accuracy"]}
         rows.append(row)
         print(row, flush=True)
-Path("flow_time_grids.json").write_text(json.dumps(rows, indent=1))
+out = model_path("flow-class").parent / "time_grids.json"
+report = {"model": "flow-class", "samples": len(labels), "seed": 0, "guidance": FLOW_GUIDANCE,
+          "machine": machine_description(torch.device("cpu")), "command": "python scripts/flow_time_grids.py",
+          "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
+atomic_write_text(out, json.dumps(report, indent=1) + "\n")
+print(f"wrote {out}")

@@ -42,7 +42,8 @@ def run(args) -> int:
                        Path(args.models_dir) if args.models_dir else None, progress)
     for p in report["points"]:
         extra = f"accuracy {p['accuracy']:.3f}" if "accuracy" in p else f"confidence {p['confidence']:.3f}"
-        print(f"{p['sampler']:9s} {p['steps']:4d} steps {p['nfe']:4d} NFE  FD {p['fd']:7.3f} (floor "
+        who = f"{p['model']:18s} " if "model" in p else ""
+        print(f"{who}{p['sampler']:9s} {p['steps']:4d} steps {p['nfe']:4d} NFE  FD {p['fd']:7.3f} (floor "
               f"{p['fd_floor']:.3f})  {extra}  {p['seconds']:7.1f} s")
     best = fastest_within(report)
     if best is not None:

@@ -280,3 +280,30 @@ def test_log_ticks_have_full_labels():
     c = curves.Curve("run", np.arange(3.0), np.arange(3) / 3, np.array([1.0, 0.1, 0.01]), np.full(3, 1e-3))
     ticks = list(curves.loss_figure([c]).layout.yaxis.ticktext)
     assert ticks == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1"]
+
+
+def test_steps_figure_draws_a_distilled_model_beside_its_teacher():
+    point = {"seconds": 0.1, "fd_floor": 2.7, "accuracy": 1.0}
+    rows = [("flow-class-reflow", 1, 3.9), ("flow-class-reflow", 2, 3.6), ("flow-class", 1, 17.0),
+            ("flow-class", 300, 3.9)]
+    report = {"model": "flow-class-reflow", "teacher": "flow-class", "kind": "flow",
+              "course": {"sampler": "euler", "steps": 300, "model": "flow-class"},
+              "points": [{"model": m, "sampler": "euler", "steps": n, "nfe": n, "fd": fd, **point}
+                         for m, n, fd in rows]}
+    fig = curves.steps_figure(report, "fd")
+    names = [t.name for t in fig.data]
+    assert names == ["flow-class-reflow, euler", "flow-class, euler", "the course's setting (flow-class)"]
+    assert list(fig.data[0].y) == [3.9, 3.6] and list(fig.data[1].x) == [1, 300]
+    assert list(fig.data[2].x) == [300]  # the star is the teacher's 300 steps, not the student's
+
+
+def test_time_grid_figure_groups_solvers_by_grid():
+    rows = [{"solver": s, "steps": n, "nfe": nfe, "grid": g, "fd": fd, "accuracy": acc}
+            for (s, n, nfe) in (("heun", 3, 6), ("rk4", 2, 8))
+            for g, fd, acc in (("uniform", 36.0, 0.5), ("crowded near 1", 6.0, 0.97))]
+    fd = curves.time_grid_figure({"rows": rows}, "fd")
+    assert [t.name for t in fd.data] == ["uniform", "crowded near 1"]
+    assert list(fd.data[0].x) == ["Heun 3 (6 NFE)", "RK4 2 (8 NFE)"] and list(fd.data[1].y) == [6.0, 6.0]
+    assert fd.layout.yaxis.type == "log"
+    acc = curves.time_grid_figure({"rows": rows}, "accuracy")
+    assert list(acc.data[1].y) == [97.0, 97.0]  # percent

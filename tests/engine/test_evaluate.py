@@ -38,7 +38,8 @@ def test_unconditional_quality_counts_digits_and_confidence():
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval-models")
-    for name in ("classifier", "flow-class", "flow-time", "ddpm-class", "denoiser", "denoiser-pure-noise"):
+    for name in ("classifier", "flow-class", "flow-time", "ddpm-class", "denoiser", "denoiser-pure-noise",
+                 "flow-class-reflow"):
         train_tiny(name, root / name)
     return root
 
@@ -130,3 +131,28 @@ def test_evaluate_fd_and_the_fewer_steps_sweep(tiny_root, one_thread, monkeypatc
     best = fs.fastest_within(report, 10.0)  # a wide margin: the fewest NFE wins, ties by distance
     assert best["nfe"] == 2
     assert fs.fastest_within(report, -1.0) is None  # nothing is 100 % better than the course
+
+
+def test_a_distilled_model_is_measured_beside_its_teacher(tiny_root, one_thread, monkeypatch):
+    """Fewer steps for flow-class-reflow: its own points at 1-8 NFE, the teacher's at the same NFE,
+    and the teacher's course setting as the reference; the fastest point is the student's."""
+    from engine import fewer_steps as fs
+    from engine.config import PRESETS
+
+    assert fs.teacher_of(PRESETS["flow-class-reflow"], {}) == "flow-class"  # from the weights it started at
+    assert fs.teacher_of(PRESETS["flow-class"], {}) is None
+    assert fs.teacher_of(PRESETS["flow-class"], {"reflow": {"pairs": {"teacher": "flow-x"}}}) == "flow-x"
+    monkeypatch.setattr(fs, "teacher_of", lambda cfg, manifest: "flow-class")  # the stand-in has no pairs
+    monkeypatch.setattr(fs, "ONE_STEP_GRIDS", {"euler": (1, 2)})
+    monkeypatch.setattr(fs, "TEACHER_GRIDS", {"euler": (1, 2)})
+    monkeypatch.setitem(fs.COURSE_SAMPLER, "flow", ("euler", 4))
+    report = fs.sweep("flow-class-reflow", samples=20, root=tiny_root)
+    who = [(p["model"], p["sampler"], p["steps"], p["nfe"]) for p in report["points"]]
+    student, teacher = "flow-class-reflow", "flow-class"
+    assert who == [(student, "euler", 1, 1), (student, "euler", 2, 2), (teacher, "euler", 1, 1),
+                   (teacher, "euler", 2, 2), (teacher, "euler", 4, 4)]
+    assert report["course"] == {"sampler": "euler", "steps": 4, "model": "flow-class"}
+    assert report["teacher"] == "flow-class" and report["guidance"] == 1.0  # guidance baked in
+    assert fs.course_point(report) is report["points"][-1]
+    best = fs.fastest_within(report, 10.0)  # the teacher's 1-step point ties on NFE but never counts
+    assert best["model"] == "flow-class-reflow" and best["nfe"] == 1

@@ -53,6 +53,7 @@ KNOWN = SIDEBAR | {
     "a5_distance", "ab_digit", "ab_seed", "ab_count", "ab_mode", "ab_stride", "ab_ddim_steps", "ab_g_ddpm",
     "ab_solver", "ab_steps", "ab_g_flow", "b1_seed", "b1_count", "b2_model", "b2_gamma", "b2_sampler",
     "b2_steps", "b2_seed", "b2_which", "b2_speed", "b2_lr_digits", "fs_model", "fs_steps", "fs_which",
+    "fs_grid", "b2_reflow_steps",
 }  # fmt: skip
 
 

@@ -134,6 +134,10 @@ def test_sampling_gamma_changes_samples(models_dir):
     ok(at)
     now = image_ids(at)
     assert now[0] == last[0] and now[1] != last[1]
+    # the same classes from the one-step model: one network evaluation
+    caption = next(img.caption for el in at.get("image") for img in el.proto.imgs
+                   if img.caption.startswith("flow-class-reflow: 1 · 7"))
+    assert "1 network evaluation," in caption
 
 
 def test_image_to_image_sweep_has_six_results(models_dir):

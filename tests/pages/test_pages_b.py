@@ -135,6 +135,23 @@ def test_b2_flow_gamma_and_steps(env):
     assert at.slider(key="b2_gamma").disabled
 
 
+def test_b2_one_step_model_samples_at_once_beside_its_teacher(env):
+    """flow-class-reflow on the Flow matching page: one step, sampled without a press, guidance
+    baked in (the slider is off), and the teacher's blurred single step from the same seed."""
+    at = app("b2_flow.py")
+    at.run()
+    at.radio(key="b2_model").set_value("flow-class-reflow").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = image_captions(at)
+    assert any(c.startswith("flow-class (the teacher), one Euler step, γ = 5, seed 0") for c in captions)
+    assert any(c.startswith("flow-class-reflow: γ = 1 (γ = 5 baked in), 1 step, seed 0") for c in captions)
+    assert at.slider(key="b2_gamma").disabled
+    at.select_slider(key="b2_reflow_steps").set_value(2)
+    next(b for b in at.button if b.label == "Sample").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.startswith("flow-class-reflow: γ = 1 (γ = 5 baked in), 2 steps") for c in image_captions(at))
+
+
 def test_b2_how_likely_scores_an_input_and_places_it_among_test_digits(env):
     """"How likely is a digit?": pick an input, press Score it, read its bits/dim under flow-class
     next to the shipped reference; a blank page beats noise (and, with the shipped model, a digit)."""
@@ -282,7 +299,17 @@ def test_fewer_steps_page(env, tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert image_captions(at)[0].startswith("Euler (the course): 2 steps · 2 network evaluations")
     assert any("RK4: 2 steps · 8 network evaluations" in c for c in image_captions(at))
-    assert len(at.get("plotly_chart")) == 2  # distance and accuracy against NFE
+    lesson = 2 if pb.time_grid_report() is not None else 0  # why Heun and RK4 fail: FD and accuracy by grid
+    assert len(at.get("plotly_chart")) == 2 + lesson  # distance and accuracy against NFE
     if any(r.key == "fs_which" for r in at.radio):  # the shipped curves too: pick this machine's
         at.radio(key="fs_which").set_value("this machine").run()
     assert "RK4, 3 steps, 12 NFE" in texts(at)  # the fewest NFE within 10 % of the course's distance
+    at.segmented_control(key="fs_grid").set_value("crowded").run()  # the same solvers, steps near t = 1
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(c.startswith("Heun: 2 steps (time grid crowded near t = 1) · 4 network evaluations")
+               for c in image_captions(at))
+    at.selectbox(key="fs_model").set_value("flow-class-reflow")
+    at.select_slider(key="fs_steps").set_value(1)
+    at.segmented_control(key="fs_grid").set_value("uniform").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert image_captions(at)[0].startswith("Euler (the course): 1 step · 1 network evaluation ·")
