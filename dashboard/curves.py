@@ -337,7 +337,7 @@ def time_grid_figure(report: dict, metric: str = "fd", height: int = 340) -> go.
     "accuracy"."""
     rows = report["rows"]
     runs = list(dict.fromkeys((r["solver"], r["steps"], r["nfe"]) for r in rows))
-    names = [f"{SOLVER_NAMES.get(s, s)} {n} ({nfe} NFE)" for s, n, nfe in runs]
+    names = [f"{SOLVER_NAMES.get(s, s)} {n}<br>({nfe} NFE)" for s, n, nfe in runs]
     fig = go.Figure()
     for i, grid in enumerate(dict.fromkeys(r["grid"] for r in rows)):
         by_run = {(r["solver"], r["steps"], r["nfe"]): r[metric] for r in rows if r["grid"] == grid}
@@ -346,10 +346,12 @@ def time_grid_figure(report: dict, metric: str = "fd", height: int = 340) -> go.
         fig.add_bar(x=names, y=values,
                     name=grid, marker={"color": palette.color(i), "pattern": {"shape": PATTERNS[i % 3]}},
                     hovertemplate=f"{grid}<br>%{{x}}: %{{y:.3g}}<extra></extra>")
+    fig.update_xaxes(tickangle=0)
     fig.update_layout(barmode="group", height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": -0.3, "title": "time grid"})
     if metric == "fd":
-        fig.update_yaxes(title="Fréchet distance (log, lower is better)", type="log")
+        fig.update_yaxes(title="Fréchet distance (log, lower is better)", type="log",
+                         tickvals=[2, 3, 5, 10, 20, 50, 100])
     else:
         fig.update_yaxes(title="accuracy (%)", range=[0, 100])
     return fig

@@ -351,7 +351,7 @@ def ddpm_vs_flow(
     return d.to_unit(), f.subsample(max_frames).to_unit(), bool(torch.equal(d.x[0], f.x[0]))
 
 
-TIME_GRIDS = {"uniform": "uniform (the course's)", "crowded": "crowded near t = 1"}
+TIME_GRIDS = {"uniform": "uniform", "crowded": "crowded near t = 1"}
 
 
 def compare_samplers(

@@ -60,7 +60,7 @@ if one_step:
 **One step.** This model is a *2-rectified flow* (Liu et al. 2022) of flow-class: flow-class's ODE
 turned 100 000 noise images $x_0$ into digits $x_1$ (γ = 5), and a copy of it was trained on
 those pairs, half the time at exactly $t = 0$. Its paths are nearly straight, so **one** Euler
-step, $x_1 = x_0 + u_	heta(x_0, 0, c)$, gives a digit: one network evaluation instead of 300.
+step, $x_1 = x_0 + u_\theta(x_0, 0, c)$, gives a digit: one network evaluation instead of 300.
 The guidance is baked in (it samples at γ = 1). How it was made: docs/reflow.md.
 """
         )
@@ -98,15 +98,16 @@ if one_step:
                  "a blurred average of each class, since its curved paths need many steps", scale,
                  width=420 if not big else "stretch")
 
-st.caption(
-    "Saved during training: 4 samples per column"
-    + (
-        f", digits 0 to 9 left to right, γ = {FLOW_GUIDANCE:g}"
-        if class_model
-        else " (unconditional: the digit is whatever the field leads to)"
+if not one_step:
+    st.caption(
+        "Saved during training: 4 samples per column"
+        + (
+            f", digits 0 to 9 left to right, γ = {FLOW_GUIDANCE:g}"
+            if class_model
+            else " (unconditional: the digit is whatever the field leads to)"
+        )
+        + f", {EULER_STEPS} Euler steps, seed 0."
     )
-    + f", {EULER_STEPS} Euler steps, seed 0."
-)
 epochs = [] if one_step else snapshot_epochs(name)
 if not epochs and not one_step:
     st.info(

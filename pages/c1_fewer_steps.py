@@ -67,13 +67,14 @@ def sampler_controls(kind: str, left, right) -> tuple[list[str], int, str]:
     )
     grid = "uniform"
     if kind == "flow":
-        grid = right.segmented_control(
+        grid = right.radio(
             "Time grid",
-            **ui.linked("fs_grid", "uniform", list(partb.TIME_GRIDS), "default"),
-            format_func=partb.TIME_GRIDS.get,
+            **ui.linked("fs_grid", "uniform", list(partb.TIME_GRIDS), "index",
+                        format_func=partb.TIME_GRIDS.get),
+            horizontal=True,
             help="Where the steps go in t: evenly (the course's), or t = 1 − (1 − s)² for even s, "
             "short steps near the data where the field turns fastest (see “Why Heun and RK4 fail”).",
-        ) or "uniform"
+        )
     return samplers, steps, grid
 
 

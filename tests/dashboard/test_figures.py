@@ -303,7 +303,8 @@ def test_time_grid_figure_groups_solvers_by_grid():
             for g, fd, acc in (("uniform", 36.0, 0.5), ("crowded near 1", 6.0, 0.97))]
     fd = curves.time_grid_figure({"rows": rows}, "fd")
     assert [t.name for t in fd.data] == ["uniform", "crowded near 1"]
-    assert list(fd.data[0].x) == ["Heun 3 (6 NFE)", "RK4 2 (8 NFE)"] and list(fd.data[1].y) == [6.0, 6.0]
+    assert list(fd.data[0].x) == ["Heun 3<br>(6 NFE)", "RK4 2<br>(8 NFE)"]
+    assert list(fd.data[1].y) == [6.0, 6.0]
     assert fd.layout.yaxis.type == "log"
     acc = curves.time_grid_figure({"rows": rows}, "accuracy")
     assert list(acc.data[1].y) == [97.0, 97.0]  # percent

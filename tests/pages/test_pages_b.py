@@ -304,12 +304,12 @@ def test_fewer_steps_page(env, tmp_path, monkeypatch):
     if any(r.key == "fs_which" for r in at.radio):  # the shipped curves too: pick this machine's
         at.radio(key="fs_which").set_value("this machine").run()
     assert "RK4, 3 steps, 12 NFE" in texts(at)  # the fewest NFE within 10 % of the course's distance
-    at.segmented_control(key="fs_grid").set_value("crowded").run()  # the same solvers, steps near t = 1
+    at.radio(key="fs_grid").set_value("crowded").run()  # the same solvers, steps near t = 1
     assert not at.exception, [e.value for e in at.exception]
     assert any(c.startswith("Heun: 2 steps (time grid crowded near t = 1) · 4 network evaluations")
                for c in image_captions(at))
     at.selectbox(key="fs_model").set_value("flow-class-reflow")
     at.select_slider(key="fs_steps").set_value(1)
-    at.segmented_control(key="fs_grid").set_value("uniform").run()
+    at.radio(key="fs_grid").set_value("uniform").run()
     assert not at.exception, [e.value for e in at.exception]
     assert image_captions(at)[0].startswith("Euler (the course): 1 step · 1 network evaluation ·")
