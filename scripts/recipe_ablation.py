@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.adapters import load_builtin  # noqa: E402
 from engine.bench import time_to_quality as ttq  # noqa: E402
-from engine.config import PRESETS  # noqa: E402
+from engine.config import PRESETS, RECIPES  # noqa: E402
 
 BASE = PRESETS["flow-class"]
 VARIANTS = {
@@ -37,6 +37,8 @@ VARIANTS = {
     "w32-b128-cos-ema-p02": {"num_hiddens": 32, "batch_size": 128, "epochs": 2, "lr_schedule": "cosine",
                              "warmup_steps": 100, "lr": 5e-3, "lr_final_factor": 0.02, "ema_decay": 0.999,
                              "p_uncond": 0.2},
+    # the shipped class recipe (engine.config.RECIPES; python -m engine train flow-class --recipe class)
+    "class": RECIPES["flow-class"]["class"],
     "w64-b64-cos-ema": {"epochs": 1, "lr_schedule": "cosine", "warmup_steps": 100, "lr": 5e-3,
                         "lr_final_factor": 0.02, "ema_decay": 0.999},
 }

@@ -24,6 +24,9 @@ def register(sub) -> None:
     t = sub.add_parser("train", help="train a built-in model (checkpoints every epoch; --resume)")
     t.add_argument("model", choices=sorted(PRESETS))
     t.add_argument("--out", help="run directory (default cache/runs/MODEL)")
+    t.add_argument("--recipe", default="course",
+                   help="course (the preset, default) or class (flow-class: digits in minutes on a CPU; "
+                   "docs/training.md); the flags below override it")
     t.add_argument("--epochs", type=positive(int))
     t.add_argument("--batch-size", type=positive(int))
     t.add_argument("--lr", type=positive(float))
@@ -53,11 +56,15 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from .. import train as tr
-    from ..config import PRESETS
+    from ..config import PRESETS, with_recipe
     from ..device import init_distributed
     from ..sampling import snapshot
 
-    cfg = PRESETS[args.model]
+    try:
+        cfg = with_recipe(PRESETS[args.model], args.recipe)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     overrides = {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "lr_schedule": args.lr_schedule, "num_hiddens": args.num_hiddens, "sigma": args.sigma,

@@ -4,6 +4,7 @@ Tiny models (num_hiddens 8, 256 images, 1 epoch) are trained once per session in
 models folder; independent commands run concurrently to keep the wall time down.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -656,3 +657,22 @@ def test_a_wrong_model_folder_is_one_line(models_dir, cli_main, tmp_path, args, 
     args = [folders.get(a, a) for a in args] + ["--out", tmp_path / "x.npz"] * (args[0] == "sample")
     code, _, err = cli_main(*args)
     assert code in (1, 2) and needle in err and "Traceback" not in err
+
+
+def test_train_with_the_class_recipe(tmp_path):
+    """``--recipe class`` trains the recipe (flags still override it); an unknown recipe, or one a
+    model does not have, is one line and exit 2."""
+    out = tmp_path / "run"
+    res = run_many({
+        "class": engine_cmd("train", "flow-class", "--recipe", "class", *TINY, "--batch-size", "64",
+                            "--out", out),
+        "bad": engine_cmd("train", "flow-class", "--recipe", "fast", "--out", tmp_path / "bad"),
+        "none": engine_cmd("train", "ddpm-class", "--recipe", "class", "--out", tmp_path / "none"),
+    })
+    assert_ok(res["class"])
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert (config["ema_decay"], config["lr_schedule"], config["warmup_steps"]) == (0.999, "cosine", 100)
+    assert config["num_hiddens"] == 8 and config["batch_size"] == 64  # the flags win over the recipe
+    for key, needle in (("bad", "no 'fast' recipe"), ("none", "ddpm-class has no 'class' recipe")):
+        assert res[key].returncode == 2 and needle in res[key].stderr and "Traceback" not in res[key].stderr
+        assert not (tmp_path / key).exists()

@@ -283,3 +283,17 @@ def test_class_recipe_ingredients_resume_exactly(tmp_path):
 def test_a_bad_recipe_setting_is_refused(tmp_path):
     with pytest.raises(ValueError, match="t_sampling"):
         run(tiny("flow-class", t_sampling="beta"), tmp_path)
+
+
+def test_the_class_recipe_is_the_preset_with_its_overrides():
+    from engine.config import PRESETS, RECIPES, with_recipe
+
+    course = PRESETS["flow-class"]
+    assert with_recipe(course, "course") is course  # the reference stays exactly the preset
+    recipe = with_recipe(course, "class")
+    for field, value in RECIPES["flow-class"]["class"].items():
+        assert getattr(recipe, field) == value
+    assert (recipe.name, recipe.objective, recipe.arch) == (course.name, course.objective, course.arch)
+    assert recipe.ema_decay > 0 and recipe.lr_schedule == "cosine" and recipe.epochs < course.epochs
+    with pytest.raises(ValueError, match="has no 'class' recipe"):
+        with_recipe(PRESETS["ddpm-class"], "class")
