@@ -85,6 +85,13 @@ def flow_samples(
     )
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def run_preview(folder: str, stamp: float) -> dict | None:
+    """The Training lab's live grid: what the run in ``folder`` draws with its weights of time
+    ``stamp`` (``partb.run_preview``); recomputed only when the run writes new weights."""
+    return partb.run_preview(Path(folder))
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def one_step(labels: tuple[int, ...], seed: int, root: str, mtime: float, steps: int = 1,
              _progress: Progress | None = None):

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache_partb, curves, jobs, ui
+from dashboard import cache_partb, curves, images, jobs, ui
 from dashboard.ui import error_box
 
 big = ui.presenter()
@@ -36,6 +36,11 @@ LOOK = {
     "cancelled": ":orange[:material/pause_circle: **cancelled**]",
     "failed": ":red[:material/error: **failed**]",
 }
+RECIPE_LOOK = {
+    "class": "class: digits in minutes (width 32, batch 128, cosine + EMA, one epoch)",
+    "course": "course: the write-up's settings (the shipped model's)",
+}
+LIVE_CHECKPOINT_S = 20.0  # a flow-class run checkpoints this often, so its digits redraw as it learns
 SECRETS_HELP = """Teacher mode is off on this server. To turn it on, put a password in
 `.streamlit/secrets.toml` next to the app (never commit it) and restart the server:
 
@@ -121,6 +126,31 @@ def loss_chart(run_id: str, model: str) -> None:
         ui.plot(fig, key="b3_live_loss", filename=f"{run_id}_loss")
 
 
+def eta_text(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def digits_so_far(run_id: str, job: jobs.Job) -> None:
+    """A class-conditioned flow run: 3 of each digit from the same noise, drawn with the weights
+    it last wrote (every ~20 s while it trains), and the lab's classifier's accuracy on them."""
+    preset_ = PRESETS.get(job.model)
+    if preset_ is None or (preset_.objective, preset_.arch) != ("flow", "class"):
+        return
+    stamp = jobs.weights_stamp(run_id)
+    if not stamp:
+        st.caption("The run's digits appear here after its first checkpoint.")
+        return
+    got = cache_partb.run_preview(str(jobs.run_path(run_id)), stamp)
+    if got is None:
+        return
+    grid = images.table(images.digit_columns(got["images"], 3))
+    when = ("finished weights" if got["finished"]
+            else f"step {got['step']}, {got['seconds']:.0f} s of training")
+    ui.image(grid, f"{run_id}: 3 of each digit 0-9 from the same noise ({when}); the lab's classifier reads "
+             f"{got['accuracy']:.0%} of them as the asked digit (γ 5, midpoint 8 steps)", 3,
+             width="stretch" if big else 560)
+
+
 def live(run_id: str, seen: tuple, who: jobs.Who) -> None:
     """One run: its state, its buttons and its loss so far. Run as a fragment that polls every 2 s
     while anything trains or waits; ``seen`` is the runs' states the page was drawn with. In
@@ -152,6 +182,10 @@ def live(run_id: str, seen: tuple, who: jobs.Who) -> None:
     if not mine:
         st.caption("You can watch this run; only the session that started it or the teacher can cancel, "
                    "resume or delete it.")
+    if job.status == "running" and 0.02 < prog.fraction < 1 and prog.seconds > 0:
+        left = prog.seconds * (1 - prog.fraction) / prog.fraction
+        st.caption(f"About {eta_text(left)} of training left at this pace (ETA).")
+    digits_so_far(run_id, job)
     b1, b2, b3, _ = st.columns([1, 1, 2, 1 if big else 3])  # presenter mode: in the figure's column
     if mine and job.queued and b1.button("Remove from queue", key="b3_unqueue"):
         try:
@@ -237,24 +271,32 @@ with start_box:
     (st.subheader if big else st.header)("Start a run")
     model = st.selectbox("Model", list(PRESETS), index=list(PRESETS).index("flow-class"),
                          format_func=lambda m: f"{m}: {WHAT.get(m, '')}", key="b3_model")
-preset = PRESETS[model]
+    options = jobs.recipes(model)
+    recipe = "course"
+    if len(options) > 1:  # flow-class: the class recipe is the live demo's default
+        recipe = st.radio("Recipe", options, index=options.index("class"), key=f"b3_recipe_{model}",
+                          format_func=lambda r: RECIPE_LOOK.get(r, r), horizontal=not big,
+                          help="docs/training.md: how the class recipe was chosen and what each part bought.")
+preset = jobs.recipe_preset(model, recipe)
+quick = recipe == "course"  # the course's settings on a slice; a recipe is meant for all the data
 with start_box, st.form("b3_start", border=True):
     if big:  # presenter mode: two by two in the controls' column, the boxes in line
         (c1, c2), (c3, c4) = (st.columns(2, vertical_alignment="bottom") for _ in range(2))
     else:
         c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input("Epochs", 1, 50, 2, key=f"b3_epochs_{model}")
-    train_count = c2.number_input("Training images (0 = all 60 000)", 0, 60_000, 2048, 256,
-                                  key=f"b3_count_{model}")
-    batch = c3.number_input("Batch size", 1, 1024, preset.batch_size, key=f"b3_batch_{model}")
-    lr = c4.number_input("Learning rate", 1e-6, 1.0, preset.lr, format="%.0e", key=f"b3_lr_{model}",
+    tag = model if recipe == "course" else f"{model}_{recipe}"  # each recipe keeps its own values
+    epochs = c1.number_input("Epochs", 1, 50, 2 if quick else preset.epochs, key=f"b3_epochs_{tag}")
+    train_count = c2.number_input("Training images (0 = all 60 000)", 0, 60_000, 2048 if quick else 0,
+                                  256, key=f"b3_count_{tag}")
+    batch = c3.number_input("Batch size", 1, 1024, preset.batch_size, key=f"b3_batch_{tag}")
+    lr = c4.number_input("Learning rate", 1e-6, 1.0, preset.lr, format="%.0e", key=f"b3_lr_{tag}",
                          help=f"preset: {preset.lr:g}, schedule: {preset.lr_schedule}")
     if big:
         width, name = preset.num_hiddens, ""
     else:
         c5, c6 = st.columns(2)
         width = c5.number_input("UNet width D (num_hiddens)", 1, 256, preset.num_hiddens,
-                                key=f"b3_width_{model}", help="Smaller is faster; the course uses 64 or 128.")
+                                key=f"b3_width_{tag}", help="Smaller is faster; the course uses 64 or 128.")
         name = c6.text_input("Run name (optional)", "", key="b3_name", max_chars=60,
                              placeholder=f"{model}-<date>-<time>")
     start = st.form_submit_button("Start training", type="primary")
@@ -262,8 +304,10 @@ started = None
 with start_box:
     if start:
         try:
+            live_digits = preset.objective == "flow" and preset.arch == "class"
             args = jobs.train_args(model, int(epochs), float(lr), int(batch), int(train_count),
-                                   int(width), jobs.default_threads())
+                                   int(width), jobs.default_threads(), recipe=recipe,
+                                   checkpoint_every=LIVE_CHECKPOINT_S if live_digits else None)
             job = jobs.start(model, args, name.strip() or None, who=who, queue=True)
             st.session_state["b3_run"] = started = job.run_id
             all_jobs = jobs.list_jobs()

@@ -57,7 +57,7 @@ def main() -> int:
     shipped = ttq.shipped_score()
     print(f"shipped flow-class, same solver and noise: {shipped}", flush=True)
     for name in args.variants:
-        cfg = replace(BASE, name=f"flow-class-{name}", snapshot_epochs=(), **VARIANTS[name])
+        cfg = replace(BASE, name=f"flow-class-{name}", **{**VARIANTS[name], "snapshot_epochs": ()})
         ttq.measure(cfg, Path(args.out) / name, args.eval_every, classifier, shipped["fd"],
                     max_train_s=args.max_train_s)
     return 0

@@ -27,7 +27,7 @@ from dashboard.runner import OUTPUT_FILE
 from .access import Teachers, Who, identify, may_manage, owner_id, owner_text, owns, password_ok
 from .actions import can_resume, cancel, delete, resume, start
 from .disk import BUDGET_MB, MIN_FREE_MB, budget_bytes, disk_full, prune, usage
-from .presets import default_threads, presets, train_args
+from .presets import default_threads, presets, recipe_preset, recipes, train_args
 from .queue import MAX_QUEUED, list_jobs, promote, queue_position, running_job, wait
 from .store import (
     ACTIVE,
@@ -50,13 +50,15 @@ from .store import (
     run_path,
     runs_dir,
     sanitize_run_id,
+    weights_stamp,
 )
 
 __all__ = [
     "ACTIVE", "BUDGET_MB", "JOB_FILE", "MAX_QUEUED", "MIN_FREE_MB", "OUTPUT_FILE", "QUEUED", "RUN_ID_MAX",
     "Job", "JobBusy", "JobError", "JobForbidden", "JobProgress", "JobQueueFull", "Teachers", "Who",
     "budget_bytes", "can_resume", "cancel", "default_threads", "delete", "disk_full", "get_job", "identify",
-    "list_jobs", "load_job", "log_path", "log_records", "may_manage", "output_tail", "owner_id", "owner_text",
-    "owns", "password_ok", "presets", "progress", "promote", "prune", "queue_position", "refresh", "resume",
-    "run_path", "running_job", "runs_dir", "sanitize_run_id", "start", "train_args", "usage", "wait",
+    "list_jobs", "load_job", "log_path", "log_records", "may_manage", "output_tail", "owner_id",
+    "owner_text", "owns", "password_ok", "presets", "progress", "promote", "prune", "queue_position",
+    "recipe_preset", "recipes", "refresh", "resume", "run_path", "running_job", "runs_dir",
+    "sanitize_run_id", "start", "train_args", "usage", "wait", "weights_stamp",
 ]

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from engine.config import PRESETS, TrainConfig
+from engine.config import PRESETS, RECIPES, TrainConfig, with_recipe
 
 from .store import JobError
 
@@ -20,6 +20,22 @@ def presets() -> Mapping[str, TrainConfig]:
     """The models a run can train, by name, each with its preset (epochs, batch size, lr, width).
     Not reflow: its teacher pairs are made first (``python -m engine reflow-pairs``, a GPU job)."""
     return MappingProxyType(_LAB)  # read-only: the engine's table is shared by every session
+
+
+def recipes(model: str) -> list[str]:
+    """The recipes model ``model`` can train with: "course" (its preset) first, then its own
+    (``engine.config.RECIPES``: flow-class has "class", digits in minutes on a CPU)."""
+    return ["course", *RECIPES.get(model, {})]
+
+
+def recipe_preset(model: str, recipe: str = "course") -> TrainConfig:
+    """The settings a run of ``model`` starts from under ``recipe``."""
+    if model not in _LAB:
+        raise JobError(f"unknown model {model!r}; choose from {', '.join(sorted(_LAB))}")
+    try:
+        return with_recipe(_LAB[model], recipe)
+    except ValueError as e:
+        raise JobError(str(e)) from None
 
 
 def default_threads() -> int:
@@ -35,13 +51,22 @@ def train_args(
     train_count: int | None = None,
     num_hiddens: int | None = None,
     threads: int | None = None,
+    recipe: str = "course",
+    checkpoint_every: float | None = None,
 ) -> list[str]:
-    """Engine arguments (after ``--out DIR``) for a run; ``None`` keeps the preset's value."""
-    if model not in _LAB:
-        raise JobError(f"unknown model {model!r}; choose from {', '.join(sorted(_LAB))}")
+    """Engine arguments (after ``--out DIR``) for a run; ``None`` keeps the preset's (or the
+    recipe's) value. ``checkpoint_every`` (seconds) makes checkpoints often enough for the page
+    to draw the run's digits as it learns."""
+    recipe_preset(model, recipe)  # an unknown model or recipe is a JobError
     if epochs < 1:
         raise JobError(f"epochs must be >= 1, got {epochs}")
     args = ["--epochs", str(int(epochs))]
+    if recipe != "course":
+        args += ["--recipe", recipe]
+    if checkpoint_every is not None:
+        if not checkpoint_every > 0:
+            raise JobError(f"checkpoint_every must be positive, got {checkpoint_every}")
+        args += ["--checkpoint-every", repr(float(checkpoint_every))]
     for flag, value, kind in (
         ("--lr", lr, float), ("--batch-size", batch_size, int),
         ("--train-count", train_count, int), ("--num-hiddens", num_hiddens, int),

@@ -218,6 +218,14 @@ def progress(job: Job, root: Path | None = None, records: list[dict] | None = No
     )
 
 
+def weights_stamp(run_id: str, root: Path | None = None) -> float:
+    """When the run last wrote weights (its checkpoint, or its finished model): the mtime, 0 when
+    there are none yet. The Training lab redraws the run's digits when it changes."""
+    files = RunFiles(run_path(run_id, root))
+    stamps = [p.stat().st_mtime for p in (files.checkpoint, files.weights) if p.exists()]
+    return max(stamps, default=0.0)
+
+
 def output_tail(run_id: str, lines: int = 12, root: Path | None = None) -> str:
     """The last ``lines`` lines the engine printed for ``run_id`` ("" before it printed any)."""
     return runner.output_tail(run_path(run_id, root), lines)

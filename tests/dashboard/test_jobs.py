@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from dashboard import jobs, runner
+from dashboard import jobs, partb, runner
 from engine.runs import read_log
 
 TINY = ["--num-hiddens", "8", "--threads", "1"]
@@ -88,6 +88,15 @@ def test_train_args():
         jobs.train_args("denoiser", 0)
     with pytest.raises(jobs.JobError):
         jobs.train_args("denoiser", 1, batch_size=0)
+    # the class recipe, and checkpoints often enough for the page to draw the run's digits
+    assert jobs.recipes("flow-class") == ["course", "class"] and jobs.recipes("denoiser") == ["course"]
+    assert jobs.recipe_preset("flow-class", "class").ema_decay > 0
+    assert jobs.train_args("flow-class", 1, recipe="class", checkpoint_every=20) == [
+        "--epochs", "1", "--recipe", "class", "--checkpoint-every", "20.0"]
+    with pytest.raises(jobs.JobError, match="no 'class' recipe"):
+        jobs.train_args("denoiser", 1, recipe="class")
+    with pytest.raises(jobs.JobError, match="checkpoint_every"):
+        jobs.train_args("flow-class", 1, checkpoint_every=0)
 
 
 def test_run_finishes_and_is_polled(runs):
@@ -105,6 +114,8 @@ def test_run_finishes_and_is_polled(runs):
     assert p.fraction == 1.0 and p.step == 1 and p.loss is not None  # 256 images, batch 256
     assert [j.run_id for j in jobs.list_jobs(runs)] == ["tiny-run"]
     assert jobs.running_job(runs) is None
+    assert jobs.weights_stamp("tiny-run", runs) > 0
+    assert partb.run_preview(folder) is None  # a denoiser draws no digits
     assert not jobs.can_resume(job, runs)
     with pytest.raises(jobs.JobError):
         jobs.resume("tiny-run", runs)  # finished, no more epochs asked for
@@ -395,3 +406,21 @@ def test_a_queued_run_that_cannot_start_fails_and_the_next_starts(runs, fake_eng
     status = {j.run_id: j for j in jobs.list_jobs(runs)}
     assert status["doomed"].status == "failed" and "the disk is full" in status["doomed"].message
     assert status["next"].status == "running"
+
+
+def test_a_class_recipe_run_draws_its_digits_as_it_learns(runs):
+    """The Training lab's live grid: a flow-class run with the class recipe checkpoints often, and
+    its latest weights (the EMA's) draw 3 of each digit from fixed noise, scored by the classifier."""
+    args = jobs.train_args("flow-class", 1, train_count=256, recipe="class", checkpoint_every=0.5) + TINY
+    job = jobs.start("flow-class", args, "live-digits", runs)
+    assert "--recipe class" in job.command
+    folder = runs / "live-digits"
+    assert partb.run_preview(folder) is None or jobs.weights_stamp("live-digits", runs) > 0
+    job = jobs.wait(job.run_id, runs, timeout=180)
+    assert job.status == "finished", job.message
+    got = partb.run_preview(folder)
+    assert got["images"].shape == (30, 28, 28) and 0.0 <= got["accuracy"] <= 1.0
+    assert got["images"].min() >= 0 and got["images"].max() <= 1
+    again = partb.run_preview(folder)
+    assert (again["images"] == got["images"]).all()  # fixed noise: the same weights draw the same digits
+    assert json.loads((folder / "manifest.json").read_text())["config"]["ema_decay"] == 0.999

@@ -168,3 +168,29 @@ def test_unreadable_teacher_settings_are_said_not_swallowed(runs):
     warned = " ".join(w.value for w in at.warning)
     assert "Teacher mode is off" in warned and "[training_lab]" in warned
     assert "You are in **teacher mode**" not in text(at)
+
+
+def test_the_class_recipe_is_the_default_and_its_run_draws_digits(runs):
+    """flow-class starts on the class recipe (its settings in the form); a run of it shows an ETA
+    while it trains and then 3 of each digit drawn with its weights, with the classifier's reading."""
+    at = session()
+    assert at.selectbox(key="b3_model").value == "flow-class"
+    assert at.radio(key="b3_recipe_flow-class").value == "class"
+    assert at.number_input(key="b3_width_flow-class_class").value == 32
+    assert at.number_input(key="b3_batch_flow-class_class").value == 128
+    assert at.number_input(key="b3_count_flow-class_class").value == 0  # all 60 000 images
+    at.number_input(key="b3_count_flow-class_class").set_value(256)
+    at.number_input(key="b3_width_flow-class_class").set_value(4)
+    at.text_input(key="b3_name").set_value("recipe-run")
+    at.button(key=START).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = jobs.wait("recipe-run", runs, timeout=180)
+    assert job.status == "finished", job.message
+    assert "--recipe class" in job.command and "--checkpoint-every 20.0" in job.command
+    at.run()
+    watch(at, "recipe-run")
+    caption = next(img.caption for el in at.get("image") for img in el.proto.imgs
+                   if img.caption.startswith("recipe-run: 3 of each digit"))
+    assert "finished weights" in caption and "the lab's classifier reads" in caption
+    at.radio(key="b3_recipe_flow-class").set_value("course").run()  # the course's settings come back
+    assert at.number_input(key="b3_width_flow-class").value == 64
