@@ -381,7 +381,34 @@ if name == "flow-time":
             filename="flow_time_loss",
         )
 
-# ----------------------------------------------------------------------------- 5. likelihood
+# ----------------------------------------------------------------------------- 5. your run
+from dashboard import jobs  # noqa: E402  -- the Training lab's runs
+
+st.header("Your training run beside the shipped model")
+mine = [j.run_id for j in jobs.list_jobs() if j.model == "flow-class" and j.status == "finished"]
+if not mine:
+    st.caption("Train flow-class in the **Training lab** (the class recipe gives digits in minutes on a "
+               "laptop CPU); a finished run appears here next to the shipped model, from the same noise.")
+    st.page_link("b3_training_lab.py", label="Training lab", icon=":material/model_training:")
+else:
+    run_id = st.selectbox("Run", mine, key="b2_your_run",
+                          help="Finished flow-class runs of the Training lab.")
+    shipped_dir, run_dir = models_dir() / "flow-class", jobs.run_path(run_id)
+    ours = cache_partb.run_preview(str(shipped_dir), stamp("flow-class"))
+    theirs = cache_partb.run_preview(str(run_dir), jobs.weights_stamp(run_id))
+    y1, y2 = st.columns(2)
+    for col, label, got in ((y1, "flow-class (shipped)", ours), (y2, f"{run_id} (your run)", theirs)):
+        with col:
+            if got is None:
+                st.info(f"{label}: no weights to draw with.")
+                continue
+            ui.image(images.table(images.digit_columns(got["images"], 3)),
+                     f"{label}: the classifier reads {got['accuracy']:.0%} as the asked digit", scale,
+                     width="stretch")
+    st.caption("3 of each digit 0-9 from the same noise, γ = 5, 8 midpoint steps on a grid crowded near the "
+               "data (the quality the course's 300 Euler steps give, in 16 network evaluations).")
+
+# ----------------------------------------------------------------------------- 6. likelihood
 from dashboard import likelihood  # noqa: E402  -- this section's logic, without Streamlit
 
 st.header("How likely is a digit?")
@@ -433,7 +460,7 @@ if controls.require_model(likelihood.MODEL) is not None:
         ui.plot(likelihood.histogram(ref, mine), key="b2_nll_hist", filename="flow_class_bits_per_dim")
         st.caption(likelihood.summary(ref))
 
-# ----------------------------------------------------------------------------- 6. your model
+# ----------------------------------------------------------------------------- 7. your model
 from dashboard import check  # noqa: E402  -- this block is self-contained
 
 check.your_model_block()

@@ -313,3 +313,20 @@ def test_fewer_steps_page(env, tmp_path, monkeypatch):
     at.radio(key="fs_grid").set_value("uniform").run()
     assert not at.exception, [e.value for e in at.exception]
     assert image_captions(at)[0].startswith("Euler (the course): 1 step · 1 network evaluation ·")
+
+
+def test_b2_your_run_beside_the_shipped_model(env, tmp_path):
+    """A finished flow-class run of the Training lab opens on the Flow matching page next to the
+    shipped model, both drawn from the same noise and read by the classifier."""
+    at = app("b2_flow.py")
+    at.run()
+    assert "Train flow-class in the **Training lab**" in texts(at)
+    args = jobs.train_args("flow-class", 1, train_count=256, num_hiddens=4, threads=1, recipe="class")
+    job = jobs.start("flow-class", args, "my-run")
+    assert jobs.wait(job.run_id, timeout=180).status == "finished"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="b2_your_run").value == "my-run"
+    captions = image_captions(at)
+    assert any(c.startswith("flow-class (shipped): the classifier reads") for c in captions)
+    assert any(c.startswith("my-run (your run): the classifier reads") for c in captions)
