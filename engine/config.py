@@ -100,6 +100,10 @@ PRESETS: dict[str, TrainConfig] = {
 # (scripts/recipe_ablation.py): a narrower UNet, a bigger batch, cosine with warm-up and a higher
 # peak, and a warmed-up EMA of the weights (what ships). One epoch of all 60 000 images.
 RECIPES: dict[str, dict[str, dict]] = {
+    "denoiser": {
+        "class": {"num_hiddens": 32, "batch_size": 128, "epochs": 1, "lr": 3e-3, "lr_schedule": "cosine",
+                  "warmup_steps": 50, "lr_final_factor": 0.02, "ema_decay": 0.999, "snapshot_epochs": (1,)},
+    },
     "flow-class": {
         "class": {"num_hiddens": 32, "batch_size": 128, "epochs": 1, "lr": 5e-3, "lr_schedule": "cosine",
                   "warmup_steps": 100, "lr_final_factor": 0.02, "ema_decay": 0.999, "snapshot_epochs": (1,)},
