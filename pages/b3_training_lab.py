@@ -37,7 +37,7 @@ LOOK = {
     "failed": ":red[:material/error: **failed**]",
 }
 RECIPE_LOOK = {
-    "class": "class: digits in minutes (width 32, batch 128, cosine + EMA, one epoch)",
+    "class": "class: minutes on a laptop (width 32, batch 128, cosine + EMA, one epoch)",
     "course": "course: the write-up's settings (the shipped model's)",
 }
 LIVE_CHECKPOINT_S = 20.0  # a flow-class run checkpoints this often, so its digits redraw as it learns
@@ -274,7 +274,8 @@ with start_box:
     options = jobs.recipes(model)
     recipe = "course"
     if len(options) > 1:  # flow-class: the class recipe is the live demo's default
-        recipe = st.radio("Recipe", options, index=options.index("class"), key=f"b3_recipe_{model}",
+        first = options.index("class") if model == "flow-class" else 0
+        recipe = st.radio("Recipe", options, index=first, key=f"b3_recipe_{model}",
                           format_func=lambda r: RECIPE_LOOK.get(r, r), horizontal=not big,
                           help="docs/training.md: how the class recipe was chosen and what each part bought.")
 preset = jobs.recipe_preset(model, recipe)

@@ -25,8 +25,8 @@ def register(sub) -> None:
     t.add_argument("model", choices=sorted(PRESETS))
     t.add_argument("--out", help="run directory (default cache/runs/MODEL)")
     t.add_argument("--recipe", default="course",
-                   help="course (the preset, default) or class (flow-class: digits in minutes on a CPU; "
-                   "docs/training.md); the flags below override it")
+                   help="course (the preset, default) or class (flow-class and denoiser: minutes on a "
+                   "CPU; docs/training.md); the flags below override it")
     t.add_argument("--epochs", type=positive(int))
     t.add_argument("--batch-size", type=positive(int))
     t.add_argument("--lr", type=positive(float))

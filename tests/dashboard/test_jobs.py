@@ -89,12 +89,12 @@ def test_train_args():
     with pytest.raises(jobs.JobError):
         jobs.train_args("denoiser", 1, batch_size=0)
     # the class recipe, and checkpoints often enough for the page to draw the run's digits
-    assert jobs.recipes("flow-class") == ["course", "class"] and jobs.recipes("denoiser") == ["course"]
+    assert jobs.recipes("flow-class") == ["course", "class"] and jobs.recipes("ddpm-class") == ["course"]
     assert jobs.recipe_preset("flow-class", "class").ema_decay > 0
     assert jobs.train_args("flow-class", 1, recipe="class", checkpoint_every=20) == [
         "--epochs", "1", "--recipe", "class", "--checkpoint-every", "20.0"]
     with pytest.raises(jobs.JobError, match="no 'class' recipe"):
-        jobs.train_args("denoiser", 1, recipe="class")
+        jobs.train_args("ddpm-class", 1, recipe="class")
     with pytest.raises(jobs.JobError, match="checkpoint_every"):
         jobs.train_args("flow-class", 1, checkpoint_every=0)
 
