@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dashboard import partb
+from dashboard import partb, previews
 from dashboard.cache import ddpm_adapter, flow_adapter, load_model, mnist_digit
 from dashboard.parta.contract import Progress
 from dashboard.partb import models_dir
@@ -88,15 +88,15 @@ def flow_samples(
 @st.cache_data(max_entries=8, show_spinner=False)
 def run_preview(folder: str, stamp: float) -> dict | None:
     """The Training lab's live grid: what the run in ``folder`` draws with its weights of time
-    ``stamp`` (``partb.run_preview``); recomputed only when the run writes new weights."""
-    return partb.run_preview(Path(folder))
+    ``stamp`` (``previews.run_preview``); recomputed only when the run writes new weights."""
+    return previews.run_preview(Path(folder))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def one_step(labels: tuple[int, ...], seed: int, root: str, mtime: float, steps: int = 1,
              _progress: Progress | None = None):
-    """Digits ``labels`` from the one-step model (``partb.one_step_samples``): (images, s, NFE)."""
-    return partb.one_step_samples(flow_adapter(partb.ONE_STEP), labels, seed, steps)
+    """Digits ``labels`` from the one-step model (``previews.one_step_samples``): (images, s, NFE)."""
+    return previews.one_step_samples(flow_adapter(previews.ONE_STEP), labels, seed, steps)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -27,16 +27,13 @@ from engine.adapters import (
     MNISTDDPM,
     MODEL_NAMES,
     MODELS_DIR,
-    FlowModel,
-    load_builtin,
-    load_run,
     model_path,
     quality_summary,
     read_manifest,
     read_quality,
 )
 from engine.checkpoints import atomic_write_text, load_tensors
-from engine.course import DDPM_GUIDANCE, FLOW_GUIDANCE, SIGMA_GRID, STRIDE
+from engine.course import DDPM_GUIDANCE, SIGMA_GRID, STRIDE
 from engine.data import load_mnist, mnist_mean_image
 from engine.device import cpu_amp
 from engine.fewer_steps import fastest_within  # noqa: F401  -- the pages pick the point to name
@@ -282,62 +279,6 @@ def flow_samples(
     )
     traj = traj.subsample(max_frames)
     return replace(traj, x=traj.x.numpy(), x_hat=traj.x_hat.numpy())
-
-
-ONE_STEP = "flow-class-reflow"  # the shipped one-step model (docs/reflow.md)
-
-
-def one_step_samples(flow, labels: tuple[int, ...], seed: int,
-                     steps: int = 1) -> tuple[np.ndarray, float, int]:
-    """Digits ``labels`` from a distilled flow in ``steps`` Euler steps at its own guidance
-    (``default_guidance``: 1 when it is baked in): ((N, 28, 28) in [0, 1], seconds, NFE)."""
-    t0 = time.perf_counter()
-    traj = sample_flow(flow, torch.tensor(labels), len(labels), steps, default_guidance(flow.config),
-                       torch.Generator().manual_seed(int(seed)), record=False)
-    return traj.final[:, 0].clamp(0, 1).numpy(), round(time.perf_counter() - t0, 3), traj.nfe
-
-
-PREVIEW_PER_DIGIT = 3  # the Training lab's live grid: 3 of each digit, from the same noise every time
-
-
-def run_preview(folder: Path, per_digit: int = PREVIEW_PER_DIGIT, seed: int = 0) -> dict | None:
-    """What a class-conditioned flow run draws now, for the Training lab's live grid: its latest
-    checkpoint's weights (the EMA's when it keeps one; the finished weights once it is done),
-    ``per_digit`` of each digit from fixed noise with the time-to-quality solver (midpoint, 8
-    steps crowded near the data, γ 5), and the lab's classifier's accuracy on them. None when
-    there is nothing to draw yet (or the run is not a class-conditioned flow)."""
-    from engine.bench.time_to_quality import SOLVER, SOLVER_STEPS, net_from_checkpoint
-    from engine.checkpoints import CheckpointError, config_from_dict
-    from engine.classifier import classify
-    from engine.config import TrainConfig
-
-    files = RunFiles(Path(folder))
-    written = [p for p in (files.checkpoint, files.weights) if p.exists()]
-    if not written:
-        return None
-    path = max(written, key=lambda p: (p.stat().st_mtime, p == files.weights))  # the newest; a tie: done
-    try:
-        _, meta = load_tensors(path)
-        raw = meta.get("config") or (meta.get("manifest") or {}).get("config")
-        cfg = config_from_dict(TrainConfig, raw)
-        if cfg.objective != "flow" or cfg.arch != "class":
-            return None
-        if path == files.checkpoint:
-            net = net_from_checkpoint(path, cfg)
-        else:
-            net, cfg, _ = load_run(folder)
-    except (CheckpointError, OSError, KeyError, TypeError, ValueError):
-        return None  # not written yet, or being replaced: the next poll tries again
-    flow = FlowModel(net.eval(), cfg, cpu_amp())
-    labels = digit_labels(range(10), per_digit)
-    traj = sample_flow(flow, labels, len(labels), guidance=FLOW_GUIDANCE, record=False,
-                       generator=torch.Generator().manual_seed(seed), sampler=SOLVER,
-                       ts=crowded_grid(SOLVER_STEPS))
-    images = traj.final.clamp(0, 1)
-    classifier = load_builtin("classifier", models_dir())[0]
-    accuracy = float((classify(classifier, images) == labels).float().mean())
-    return {"images": images[:, 0].numpy(), "accuracy": accuracy, "step": int(meta.get("global_step", 0)),
-            "seconds": float(meta.get("elapsed_s", 0.0)), "finished": path == files.weights}
 
 
 def flow_speed(traj: Trajectory) -> np.ndarray:

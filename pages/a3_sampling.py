@@ -5,7 +5,7 @@ once (cached); the scrubber only picks frames from it."""
 
 import streamlit as st
 
-from dashboard import backends, cache, cache_partb, controls, images, partb, ui
+from dashboard import backends, cache, cache_partb, controls, images, partb, previews, ui
 from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
 
 st.title("Sampling and classifier-free guidance")
@@ -179,7 +179,7 @@ with s2:
 def one_step(labels: tuple[int, ...], seed: int, ncols: int, nfe: int) -> None:
     """The same classes from the distilled flow in one network evaluation (docs/reflow.md)."""
     st.subheader("The same digits in one step")
-    name = partb.ONE_STEP
+    name = previews.ONE_STEP
     if partb.stamp(name) == 0:  # not on disk
         st.info(f"The one-step model ({name}) is not in `{partb.models_dir()}`; it ships with the lab "
                 "(docs/reflow.md says how it is made).")

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from dashboard import cache_partb, curves, images, jobs, ui
+from dashboard import cache_partb, curves, jobs, lab_views, ui
 from dashboard.ui import error_box
 
 big = ui.presenter()
@@ -126,31 +126,6 @@ def loss_chart(run_id: str, model: str) -> None:
         ui.plot(fig, key="b3_live_loss", filename=f"{run_id}_loss")
 
 
-def eta_text(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def digits_so_far(run_id: str, job: jobs.Job) -> None:
-    """A class-conditioned flow run: 3 of each digit from the same noise, drawn with the weights
-    it last wrote (every ~20 s while it trains), and the lab's classifier's accuracy on them."""
-    preset_ = PRESETS.get(job.model)
-    if preset_ is None or (preset_.objective, preset_.arch) != ("flow", "class"):
-        return
-    stamp = jobs.weights_stamp(run_id)
-    if not stamp:
-        st.caption("The run's digits appear here after its first checkpoint.")
-        return
-    got = cache_partb.run_preview(str(jobs.run_path(run_id)), stamp)
-    if got is None:
-        return
-    grid = images.table(images.digit_columns(got["images"], 3))
-    when = ("finished weights" if got["finished"]
-            else f"step {got['step']}, {got['seconds']:.0f} s of training")
-    ui.image(grid, f"{run_id}: 3 of each digit 0-9 from the same noise ({when}); the lab's classifier reads "
-             f"{got['accuracy']:.0%} of them as the asked digit (γ 5, midpoint 8 steps)", 3,
-             width="stretch" if big else 560)
-
-
 def live(run_id: str, seen: tuple, who: jobs.Who) -> None:
     """One run: its state, its buttons and its loss so far. Run as a fragment that polls every 2 s
     while anything trains or waits; ``seen`` is the runs' states the page was drawn with. In
@@ -182,10 +157,8 @@ def live(run_id: str, seen: tuple, who: jobs.Who) -> None:
     if not mine:
         st.caption("You can watch this run; only the session that started it or the teacher can cancel, "
                    "resume or delete it.")
-    if job.status == "running" and 0.02 < prog.fraction < 1 and prog.seconds > 0:
-        left = prog.seconds * (1 - prog.fraction) / prog.fraction
-        st.caption(f"About {eta_text(left)} of training left at this pace (ETA).")
-    digits_so_far(run_id, job)
+    lab_views.eta(job, prog)
+    lab_views.digits_so_far(run_id, job, big)
     b1, b2, b3, _ = st.columns([1, 1, 2, 1 if big else 3])  # presenter mode: in the figure's column
     if mine and job.queued and b1.button("Remove from queue", key="b3_unqueue"):
         try:

@@ -272,12 +272,16 @@ if flows:
     ui.plot(pg.density_pair(dens.points, dens.x, dens.y, dens.density,
                             ["the data (1000 held-out points)", f"{pg.label(obj)}: its exact density"],
                             height=320 if not big else 400),
-            key="b4_density", filename=f"playground_density_{obj}")
+            key="b4_density", filename=f"playground_density_{obj}",
+            alt=f"Two heatmaps of the playground's box: left, the histogram of 1000 held-out data points; "
+            f"right, the exact density {pg.label(obj)} learned, on the same colour scale. The grid holds "
+            f"{dens.mass:.3f} of its mass; held-out points average {dens.held_out:.2f} nats, uniform points "
+            f"{dens.uniform:.2f}, a uniform density {dens.baseline:.2f}.")
     m1, m2, m3 = st.columns(3)
     m1.metric("Mean log-density, held-out data", f"{dens.held_out:.2f} nats",
               f"{dens.held_out - dens.baseline:+.2f} vs uniform on the box")
     m2.metric("Mean log-density, uniform points", f"{dens.uniform:.2f} nats",
-              f"{dens.uniform - dens.baseline:+.2f} vs uniform on the box")
+              f"{dens.uniform - dens.baseline:+.2f} vs uniform on the box", delta_color="inverse")
     m3.metric("Mass inside the box", f"{dens.mass:.3f}", help="Density × cell area summed over the grid: "
               "1 less what the model puts outside the plotted box.")
     st.caption(

@@ -151,9 +151,10 @@ def quality(name: str, kind: str, picker=None) -> None:
         "is what real test digits score."
     )
     if best is not None:
+        whose = f"{course['model']}'s " if course.get("model") else ""  # a distilled model: its teacher's
         text += (
             f" Fewest network evaluations within {FD_MARGIN:.0%} of the course's distance "
-            f"({course['sampler']}, "
+            f"({whose}{course['sampler']}, "
             f"{course['steps']} steps): **{controls.SAMPLER_LABELS[best['sampler']]}, {best['steps']} steps, "
             f"{best['nfe']} NFE**."
         )
@@ -195,19 +196,21 @@ def time_grid_lesson() -> None:
         st.markdown(
             """
 On the uniform grid, Heun with 3 steps and RK4 with 2 give blurred, wrong digits, although both are
-“better” solvers than Euler. Two things add up:
+“better” solvers than Euler (the charts below). Two things add up:
 
 1. **They evaluate the field at the end of each step**, so the last one asks the network for a
    velocity at exactly t = 1, where training only ever showed it clean digits. Capping the t the
-   network sees at 0.95 helps only partly (Heun 3 steps: FD 36 → 18).
+   network sees at 0.95 only halves the damage (a first measurement, Heun 3 steps: FD 36 → 18).
 2. **The uniform grid puts its longest step where the field turns fastest**, near the data. Heun's
    Euler predictor for the last step starts at t = 2/3 and lands a little off the digits (0.05 rms
    from where a fine solver ends); there the network's velocity at t = 1 has rms 1.50 against 0.58
    on a real end point, and Heun averages that error into the digit.
 
 Put the steps where the field changes, **t = 1 − (1 − s)²** for even s (short steps near the data),
-and the same solvers at the same cost work. Euler and midpoint never evaluate a step's end, so the
-grid matters little to them. Try it above: *Time grid → crowded near t = 1*.
+and Heun at 3 and 5 steps and RK4 at 3 work at the same cost; RK4 at 2 steps improves but is still
+poor. Euler and midpoint never evaluate a step's end: they gain nothing from that grid (midpoint 3
+steps even loses a little, its first long step now lands too far). Try it above: *Time grid →
+crowded near t = 1*.
 """
         )
         report = partb.time_grid_report()
@@ -237,7 +240,8 @@ if kind == "flow":
 with st.expander("Measure on this machine", expanded=False):
     st.markdown(
         "Samples every sampler over its step grid and scores the digits (the curves above). The quick "
-        "run (100 samples, 4 step counts a sampler) takes a few minutes on a laptop CPU."
+        "run (100 samples, 4 step counts a sampler) takes a few minutes on a laptop CPU; for the one-step "
+        "model it also samples its teacher, including the teacher's 300 course steps (a few minutes more)."
     )
     q1, q2 = st.columns(2)
     samples = int(q1.select_slider("Samples", [100, 200], 100, key="fs_samples"))

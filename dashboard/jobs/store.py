@@ -222,7 +222,12 @@ def weights_stamp(run_id: str, root: Path | None = None) -> float:
     """When the run last wrote weights (its checkpoint, or its finished model): the mtime, 0 when
     there are none yet. The Training lab redraws the run's digits when it changes."""
     files = RunFiles(run_path(run_id, root))
-    stamps = [p.stat().st_mtime for p in (files.checkpoint, files.weights) if p.exists()]
+    stamps = []
+    for p in (files.checkpoint, files.weights):
+        try:
+            stamps.append(p.stat().st_mtime)
+        except OSError:  # not written yet, or the run was just deleted
+            continue
     return max(stamps, default=0.0)
 
 

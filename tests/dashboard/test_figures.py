@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard import curves, figures, images, pack, parta
+from dashboard import curves, figures, images, pack, parta, previews
 from dashboard import partb as pb
 from engine.schedule import Schedule
 from engine.trajectory import frame_indices
@@ -121,7 +121,7 @@ def test_normalize():
     assert images.normalize(np.ones(3)).tolist() == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("module", [images, figures, curves, parta, pack, pb], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [images, figures, curves, parta, pack, pb, previews], ids=lambda m: m.__name__)
 def test_builder_and_compute_modules_have_no_streamlit(module):
     import ast
     from pathlib import Path

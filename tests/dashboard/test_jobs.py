@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from dashboard import jobs, partb, runner
+from dashboard import jobs, previews, runner
 from engine.runs import read_log
 
 TINY = ["--num-hiddens", "8", "--threads", "1"]
@@ -115,7 +115,7 @@ def test_run_finishes_and_is_polled(runs):
     assert [j.run_id for j in jobs.list_jobs(runs)] == ["tiny-run"]
     assert jobs.running_job(runs) is None
     assert jobs.weights_stamp("tiny-run", runs) > 0
-    assert partb.run_preview(folder) is None  # a denoiser draws no digits
+    assert previews.run_preview(folder) is None  # a denoiser draws no digits
     assert not jobs.can_resume(job, runs)
     with pytest.raises(jobs.JobError):
         jobs.resume("tiny-run", runs)  # finished, no more epochs asked for
@@ -415,12 +415,16 @@ def test_a_class_recipe_run_draws_its_digits_as_it_learns(runs):
     job = jobs.start("flow-class", args, "live-digits", runs)
     assert "--recipe class" in job.command
     folder = runs / "live-digits"
-    assert partb.run_preview(folder) is None or jobs.weights_stamp("live-digits", runs) > 0
     job = jobs.wait(job.run_id, runs, timeout=180)
     assert job.status == "finished", job.message
-    got = partb.run_preview(folder)
+    got = previews.run_preview(folder)
     assert got["images"].shape == (30, 28, 28) and 0.0 <= got["accuracy"] <= 1.0
     assert got["images"].min() >= 0 and got["images"].max() <= 1
-    again = partb.run_preview(folder)
+    again = previews.run_preview(folder)
     assert (again["images"] == got["images"]).all()  # fixed noise: the same weights draw the same digits
     assert json.loads((folder / "manifest.json").read_text())["config"]["ema_decay"] == 0.999
+    (folder / "model.safetensors").unlink()  # mid-run: only the checkpoint, whose EMA draws
+    mid = previews.run_preview(folder)
+    assert not mid["finished"] and mid["step"] > 0 and mid["images"].shape == (30, 28, 28)
+    (folder / "checkpoint.safetensors").write_bytes(b"half a file")  # a broken file: nothing to draw
+    assert previews.run_preview(folder) is None

@@ -329,4 +329,4 @@ def test_b2_your_run_beside_the_shipped_model(env, tmp_path):
     assert at.selectbox(key="b2_your_run").value == "my-run"
     captions = image_captions(at)
     assert any(c.startswith("flow-class (shipped): the classifier reads") for c in captions)
-    assert any(c.startswith("my-run (your run): the classifier reads") for c in captions)
+    assert any(c.startswith("my-run (Training lab run): the classifier reads") for c in captions)
