@@ -121,7 +121,8 @@ def test_normalize():
     assert images.normalize(np.ones(3)).tolist() == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("module", [images, figures, curves, parta, pack, pb, previews], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [images, figures, curves, parta, pack, pb, previews],
+                         ids=lambda m: m.__name__)
 def test_builder_and_compute_modules_have_no_streamlit(module):
     import ast
     from pathlib import Path
