@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import cache_partb, controls, images, jobs, likelihood, ui
 from dashboard.partb import models_dir, stamp
+from dashboard.settings import EULER_STEPS, FLOW_GUIDANCE
 
 
 def lab_run_block(scale: int) -> None:
@@ -39,8 +40,9 @@ def lab_run_block(scale: int) -> None:
                 ui.image(images.table(images.digit_columns(got["images"], 3)),
                          f"{label}: the classifier reads {got['accuracy']:.0%} as the asked digit", scale,
                          width="stretch")
-        st.caption("3 of each digit 0-9 from the same noise, γ = 5, 8 midpoint steps on a grid crowded near "
-                   "the data (the quality the course's 300 Euler steps give, in 16 network evaluations).")
+        st.caption(f"3 of each digit 0-9 from the same noise, γ = {FLOW_GUIDANCE:g}, 8 midpoint steps on a "
+                   f"grid crowded near the data (the quality the course's {EULER_STEPS} Euler steps give, "
+                   "in 16 network evaluations).")
 
 
 def how_likely_block(big: bool) -> None:

@@ -133,7 +133,7 @@ def fastest_within(report: dict, fd_margin: float | None = None,
     ``min_accuracy``) replace the rule by a plain margin, for tests and what-ifs. Only the
     report's own model's points count (not a distilled model's teacher)."""
     course = course_point(report)
-    own = [p for p in report["points"] if p.get("model") in (None, report["model"])]
+    own = [p for p in report["points"] if p.get("model") in (None, report.get("model"))]
     if fd_margin is None:
         ok = [p for p in own if matches_course(p["fd"], course["fd"], p.get("accuracy"), report["kind"])]
     else:

@@ -6,7 +6,7 @@ once (cached); the scrubber only picks frames from it."""
 import streamlit as st
 
 from dashboard import backends, cache, cache_partb, controls, images, partb, previews, ui
-from dashboard.settings import DDPM_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
+from dashboard.settings import DDPM_GUIDANCE, FLOW_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
 
 st.title("Sampling and classifier-free guidance")
 lead = ui.lead()  # presenter mode: the samples first, the controls beside them
@@ -196,7 +196,7 @@ def one_step(labels: tuple[int, ...], seed: int, ncols: int, nfe: int) -> None:
         f"The loop above made {nfe} network evaluations. **{name}** is a flow (Part B's convention, t "
         "from noise to data) distilled from flow-class by rectified flow: trained on the teacher's own "
         "(noise, digit) pairs until its paths are straight enough for one Euler step; the teacher's "
-        "guidance (γ = 5) is baked in. Compare solvers and step counts on **Fewer steps**."
+        f"guidance (γ = {FLOW_GUIDANCE:g}) is baked in. Compare solvers and step counts on **Fewer steps**."
     )
 
 

@@ -59,10 +59,10 @@ if one_step:
         st.markdown(
             r"""
 **One step.** This model is a *2-rectified flow* (Liu et al. 2022) of flow-class: flow-class's ODE
-turned 100 000 noise images $x_0$ into digits $x_1$ (γ = 5), and a copy of it was trained on
+turned 100 000 noise images $x_0$ into guided digits $x_1$, and a copy of it was trained on
 those pairs, half the time at exactly $t = 0$. Its paths are nearly straight, so **one** Euler
-step, $x_1 = x_0 + u_\theta(x_0, 0, c)$, gives a digit: one network evaluation instead of 300.
-The guidance is baked in (it samples at γ = 1). How it was made: docs/reflow.md.
+step, $x_1 = x_0 + u_\theta(x_0, 0, c)$, gives a digit: one network evaluation instead of the
+course's hundreds. The guidance is baked in (it samples at γ = 1). How it was made: docs/reflow.md.
 """
         )
 elif class_model:
@@ -152,7 +152,8 @@ if loaded is not None:
             ),
             disabled=not class_model or one_step,
             help="u = u_uncond + γ (u_cond − u_uncond); only for the class model"
-            + ("; baked into the one-step model (trained on pairs made at γ = 5)" if one_step else ""),
+            + (f"; baked into the one-step model (trained on pairs made at γ = {FLOW_GUIDANCE:g})"
+               if one_step else ""),
         )
         sampler = c2.selectbox(
             "ODE solver",
@@ -203,7 +204,7 @@ if loaded is not None:
                 label=label,
             )
             img = digit_grid(run.final[:, 0])
-            baked = " (γ = 5 baked in)" if one_step else ""
+            baked = f" (γ = {FLOW_GUIDANCE:g} baked in)" if one_step else ""
             g = "" if guidance is None else f"γ = {guidance:g}{baked}, "
             solver_name = controls.SAMPLER_LABELS[solver]
             how = "" if solver == "euler" else f" of {solver_name} ({run.nfe} evaluations)"

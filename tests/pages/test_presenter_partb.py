@@ -92,7 +92,7 @@ def test_flow_live_samples_lead_and_the_desk_keeps_its_order(env):
     at.button(key="FormSubmitter:b2_form-Sample").click().run()
     ok(at)
     lead = captions(lead_figure(at))
-    assert len(lead) == 1 and lead[0].startswith("γ = 5, 5 steps"), lead
+    assert len(lead) == 1 and lead[0].startswith("flow-class: γ = 5, 5 steps"), lead
     assert "Sample live" not in [h.value for h in at.header]  # the lead needs no heading
 
     desk = app("b2_flow.py", presenter=False, b2_steps=5)
@@ -100,7 +100,7 @@ def test_flow_live_samples_lead_and_the_desk_keeps_its_order(env):
     ok(desk)
     assert lead_figure(desk) is None and "What is happening" not in [e.label for e in desk.expander]
     shown = [c for c in captions(desk.main) if c]
-    live = next(i for i, c in enumerate(shown) if c.startswith("γ = 5, 5 steps"))
+    live = next(i for i, c in enumerate(shown) if c.startswith("flow-class: γ = 5, 5 steps"))
     assert live > max(i for i, c in enumerate(shown) if c.startswith("after epoch"))  # after the snapshots
     heads = [h.value for h in desk.header]
     assert heads.index("Samples after epochs 1, 5 and 10") < heads.index("Sample live") < heads.index(
@@ -151,7 +151,7 @@ def test_training_lab_leads_with_the_start_form_then_the_run_curve(env):
     at = app("b3_training_lab.py")
     ok(at)
     controls, _ = lead_columns(at)
-    assert {"b3_model", "b3_epochs_flow-class"} <= widget_keys(controls)
+    assert {"b3_model", "b3_epochs_flow-class_class"} <= widget_keys(controls)
     assert "b3_watch" not in widget_keys(at.main) and not kinds(lead_figure(at)).count("plotly_chart")
 
     args = jobs.train_args("denoiser", 1, None, 16, 512, 4, 1)
