@@ -12,12 +12,9 @@ import numpy as np
 import torch
 
 from dashboard.partb import models_dir
-from engine.adapters import FlowModel, load_builtin, load_run
-from engine.course import FLOW_GUIDANCE
-from engine.device import cpu_amp
-from engine.flow import crowded_grid
+from engine.adapters import load_builtin, load_run
 from engine.runs import RunFiles
-from engine.sampling import default_guidance, digit_labels, sample_flow
+from engine.sampling import default_guidance, sample_flow
 
 ONE_STEP = "flow-class-reflow"  # the shipped one-step model (docs/reflow.md)
 
@@ -41,7 +38,7 @@ def run_preview(folder: Path, per_digit: int = PREVIEW_PER_DIGIT, seed: int = 0)
     ``per_digit`` of each digit from fixed noise with the time-to-quality solver (midpoint, 8
     steps crowded near the data, γ 5), and the lab's classifier's accuracy on them. None when
     there is nothing to draw yet (or the run is not a class-conditioned flow)."""
-    from engine.bench.time_to_quality import SOLVER, SOLVER_STEPS, net_from_checkpoint
+    from engine.bench.time_to_quality import draw, net_from_checkpoint
     from engine.checkpoints import CheckpointError, config_from_dict, load_tensors
     from engine.classifier import classify
     from engine.config import TrainConfig
@@ -66,13 +63,8 @@ def run_preview(folder: Path, per_digit: int = PREVIEW_PER_DIGIT, seed: int = 0)
         classifier = load_builtin("classifier", models_dir())[0]
     except (CheckpointError, OSError, KeyError, TypeError, ValueError, AttributeError):
         return None  # not written yet, being replaced or deleted, no classifier: nothing to draw
-    flow = FlowModel(net.eval(), cfg, cpu_amp())
-    labels = digit_labels(range(10), per_digit)
     with torch_threads(1):  # the run trains on the other cores: do not take them from it
-        traj = sample_flow(flow, labels, len(labels), guidance=FLOW_GUIDANCE, record=False,
-                           generator=torch.Generator().manual_seed(seed), sampler=SOLVER,
-                           ts=crowded_grid(SOLVER_STEPS))
-        images = traj.final.clamp(0, 1)
+        images, labels = draw(net, cfg, per_digit, seed)
         accuracy = float((classify(classifier, images) == labels).float().mean())
     return {"images": images[:, 0].numpy(), "accuracy": accuracy, "step": int(meta.get("global_step", 0)),
             "seconds": float(meta.get("elapsed_s", 0.0)), "finished": path == files.weights}

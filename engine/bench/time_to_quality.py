@@ -34,14 +34,21 @@ SOLVER = "midpoint"  # 8 steps on a grid crowded near the data: the course's 300
 SOLVER_STEPS = 8
 
 
-def score_net(net: torch.nn.Module, cfg: TrainConfig, classifier, per_label: int = 20, seed: int = 0) -> dict:
-    """Accuracy (overall, worst digit) and FD of ``per_label`` CFG samples per class."""
+def draw(net: torch.nn.Module, cfg: TrainConfig, per_label: int,
+         seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images in [0, 1], labels): ``per_label`` CFG samples per class from fixed noise with the
+    harness's solver; also what the Training lab draws of a run as it learns."""
     flow = FlowModel(net.eval(), cfg, cpu_amp())
     labels = digit_labels(range(10), per_label)
     gen = torch.Generator().manual_seed(seed)
     traj = sample_flow(flow, labels, len(labels), guidance=FLOW_GUIDANCE, generator=gen, record=False,
                        sampler=SOLVER, ts=crowded_grid(SOLVER_STEPS))
-    images = traj.final.clamp(0, 1)
+    return traj.final.clamp(0, 1), labels
+
+
+def score_net(net: torch.nn.Module, cfg: TrainConfig, classifier, per_label: int = 20, seed: int = 0) -> dict:
+    """Accuracy (overall, worst digit) and FD of ``per_label`` CFG samples per class."""
+    images, labels = draw(net, cfg, per_label, seed)
     acc = per_class_accuracy(classify(classifier, images), labels)
     fd = fd_to_test(classifier, images, labels, seed)
     digits = [acc[str(c)] for c in range(10)]
