@@ -275,9 +275,13 @@ def test_class_recipe_ingredients_resume_exactly(tmp_path):
 
     state, _ = load_tensors(ref / "checkpoint.safetensors")
     shipped, _ = load_tensors(ref / "model.safetensors")
-    key = next(k for k in shipped if k.endswith("weight"))
-    assert torch.allclose(shipped[key].float(), state[f"ema.module.{key}"].float(), atol=1e-3)
-    assert not torch.allclose(shipped[key].float(), state[f"model.{key}"].float(), atol=1e-3)
+    # Over the whole state (one tensor can sit where EMA and weights agree to fp16 rounding):
+    # the shipped fp16 weights are the EMA's, within fp16 rounding, and not the raw weights.
+    def gap(prefix):
+        return max((shipped[k].float() - state[prefix + k].float()).abs().max().item() for k in shipped)
+
+    assert gap("ema.module.") <= 2e-3
+    assert gap("model.") > 5 * gap("ema.module.")
 
 
 def test_a_bad_recipe_setting_is_refused(tmp_path):
