@@ -21,13 +21,14 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from dashboard import backends, cache, navigation, ui, web  # noqa: E402
+from dashboard import backends, cache, navigation, ui, viewcache, web  # noqa: E402
 from dashboard import performance as perf  # noqa: E402
 from engine.deepfloyd.model import DEFAULT_MODEL_ID  # noqa: E402
 from engine.device import cpu_supports_bf16  # noqa: E402
 
 st.set_page_config(page_title="Diffusion Lab", page_icon=":material/blur_on:", layout="wide")
 ui.keep_page_settings()  # before any widget exists in this run
+viewcache.start_fill()  # once per server: every page's default view onto disk, in the background
 
 
 MISSING: list[str] = []

@@ -19,6 +19,7 @@ import streamlit as st
 import torch
 from streamlit.logger import get_logger
 
+from dashboard import viewcache
 from dashboard.pack import PackBackend
 from dashboard.parta import LiveBackend
 from dashboard.parta.contract import Cond, DenoiseComparison, HybridResult, Progress, Region
@@ -153,6 +154,7 @@ def backend(key: BackendKey) -> LiveBackend | PackBackend:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
+@viewcache.on_disk()
 def mnist_digit(index: int) -> tuple[np.ndarray, int]:
     """MNIST test image ``index`` as (1, 28, 28) float32 in [0, 1], and its label."""
     test = load_mnist("test")
@@ -189,10 +191,18 @@ def noise_like(shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 
 # Each calls the backend's method of the same name (``parta.PartABackend`` documents them);
-# ``_progress`` is not part of the key.
+# ``_progress`` is not part of the key. Results of the built-in MNIST DDPM are kept on disk too
+# (``dashboard.viewcache``): a fresh server serves them at once.
+
+
+def _builtin_ddpm(arguments: dict) -> tuple[str, ...] | None:
+    """The models a Part A result reads: ddpm-class for the built-in backend; None (not kept on
+    disk) for a pack (already precomputed) or DeepFloyd."""
+    return ("ddpm-class",) if arguments["key"].kind == "mnist" else None
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def sample(
     key: BackendKey,
     conds: tuple[Cond, ...],
@@ -208,6 +218,7 @@ def sample(
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def grid(
     key: BackendKey,
     conds: tuple[Cond, ...],
@@ -221,6 +232,7 @@ def grid(
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def denoise(
     key: BackendKey,
     x_0: np.ndarray,
@@ -237,6 +249,7 @@ def denoise(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def psnr_curve(
     key: BackendKey,
     x_0: np.ndarray,
@@ -251,6 +264,7 @@ def psnr_curve(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def sdedit(
     key: BackendKey,
     x_0: np.ndarray,
@@ -266,6 +280,7 @@ def sdedit(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def inpaint(
     key: BackendKey,
     x_0: np.ndarray,
@@ -281,6 +296,7 @@ def inpaint(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def anagram(
     key: BackendKey,
     conds: tuple[Cond, ...],
@@ -296,6 +312,7 @@ def anagram(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(_builtin_ddpm, drop=("key",))
 def hybrid(
     key: BackendKey,
     far: Cond,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dashboard import partb, previews
+from dashboard import partb, previews, viewcache
 from dashboard.cache import ddpm_adapter, flow_adapter, load_model, mnist_digit
 from dashboard.parta.contract import Progress
 from dashboard.partb import models_dir
@@ -54,6 +54,7 @@ def model_curve(name: str, label: str | None = None):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(("denoiser",), drop=("root", "mtime"))
 def denoise_grid(
     sigmas: tuple[float, ...], count: int, seed: int, root: str, mtime: float
 ) -> partb.DenoiseGrid:
@@ -61,11 +62,13 @@ def denoise_grid(
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@viewcache.on_disk(("denoiser-pure-noise",), drop=("root", "mtime"))
 def pure_noise(count: int, seed: int, root: str, mtime: float) -> partb.PureNoiseResult:
     return partb.pure_noise(load_model("denoiser-pure-noise", root).net, count, seed)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@viewcache.on_disk(lambda a: (a["name"],), drop=("root", "mtime"))
 def flow_samples(
     name: str,
     root: str,
@@ -93,6 +96,7 @@ def run_preview(folder: str, stamp: float) -> dict | None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk((previews.ONE_STEP,), drop=("root", "mtime"))
 def one_step(labels: tuple[int, ...], seed: int, root: str, mtime: float, steps: int = 1,
              _progress: Progress | None = None):
     """Digits ``labels`` from the one-step model (``previews.one_step_samples``): (images, s, NFE)."""
@@ -100,6 +104,7 @@ def one_step(labels: tuple[int, ...], seed: int, root: str, mtime: float, steps:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+@viewcache.on_disk(lambda a: (a["name"],), drop=("root", "mtime"))
 def compare_samplers(
     name: str,
     root: str,
@@ -127,6 +132,7 @@ def fewer_steps_sweep(
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+@viewcache.on_disk(("ddpm-class", "flow-class"), drop=("root", "mtimes"))
 def ddpm_vs_flow(
     root: str,
     mtimes: tuple[float, float],

@@ -58,7 +58,7 @@ def main() -> int:
     print(f"shipped flow-class, same solver and noise: {shipped}", flush=True)
     for name in args.variants:
         cfg = replace(BASE, name=f"flow-class-{name}", **{**VARIANTS[name], "snapshot_epochs": ()})
-        ttq.measure(cfg, Path(args.out) / name, args.eval_every, classifier, shipped["fd"],
+        ttq.measure(cfg, Path(args.out) / name, args.eval_every, ttq.flow_scorer(classifier, shipped["fd"]),
                     max_train_s=args.max_train_s)
     return 0
 

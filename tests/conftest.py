@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 
 import numpy as np
 import pytest
 
 import engine  # noqa: F401  -- before torch loads: sets OMP_WAIT_POLICY=PASSIVE (see engine/__init__)
+
+# The view cache (dashboard/viewcache.py): tests and the servers they start write entries into a
+# folder of their own, never the checkout's cache/app/views, and start no background fill
+# (test_viewcache.py runs one on purpose).
+os.environ.setdefault("DIFFLAB_VIEW_CACHE_DIR", tempfile.mkdtemp(prefix="difflab-views-"))
+os.environ.setdefault("DIFFLAB_VIEW_CACHE_FILL", "off")
 
 
 def _cosine_abar_float64(num_timesteps: int = 1000, max_beta: float = 0.999) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Benchmarks as ratios measured in one run: ``python -m engine bench [--quick] [--out bench.json]``.
+"""Benchmarks as ratios measured in one run: ``python -m engine bench [--quick] [--out bench.json]``;
+``--time-to-quality`` trains both recipes of flow-class and the denoiser from scratch instead
+(``time_to_quality.bench_time_to_quality``, about half an hour on 2 cores).
 
 Machines here are shared and noisy, so every item times our fast path and a plain reference
 back to back in the same process and reports ``ratio = ours / reference`` (> 1: ours is better).
@@ -58,6 +60,19 @@ def run(quick: bool = False, progress: Callable[[float, str], None] | None = Non
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "results": [asdict(r) for r in results],
     }
+
+
+def run_time_to_quality(folder, budget_s: float = 600, log: Callable[[str], None] = print) -> dict:
+    """The time-to-quality report: runs go into ``folder`` (resumable: run again to go on)."""
+    from pathlib import Path
+
+    from .time_to_quality import bench_time_to_quality
+
+    results = bench_time_to_quality(Path(folder), budget_s, log)
+    return {"machine": machine_description(torch.device("cpu")), "torch": torch.__version__,
+            "bf16": cpu_supports_bf16(), "quick": False, "threads": torch.get_num_threads(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "budget_s": budget_s,
+            "results": [asdict(r) for r in results]}
 
 
 def format_table(report: dict) -> str:

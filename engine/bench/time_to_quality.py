@@ -1,4 +1,5 @@
-"""Time to quality (#21): how soon a fresh flow-class run gives good digits.
+"""Time to quality (#21): how soon a fresh run gives good digits (flow-class) or clean ones (the
+denoiser), and ``bench_time_to_quality``: both recipes of both, measured in one run.
 
 A run is trained in segments of ``eval_every`` steps (``train(..., resume=True, max_steps=k)``:
 resumption is exact, so the segments change nothing) and scored between them from its
@@ -7,7 +8,8 @@ noise by a fast solver, then the lab's classifier's accuracy and Fréchet distan
 (``evaluate.fd_to_test``). The shipped model is scored by the same solver and noise, so the
 two distances compare. The time is the run's own training time (the checkpoint's
 ``elapsed_s``), scoring excluded. Quality is reached at the first score with accuracy >=
-``min_accuracy``, every digit >= ``min_digit`` and FD <= (1 + ``fd_margin``) x the shipped one.
+``min_accuracy``, every digit >= ``min_digit`` and FD <= (1 + ``fd_margin``) x the shipped one
+(``flow_scorer``). The denoiser's bar is test PSNR at its sigma (``denoiser_scorer``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from ..flow import crowded_grid
 from ..sampling import digit_labels, sample_flow
 from ..train import train
 
+_BOOKKEEPING = ("step", "train_s", "score_s", "reached")
+Scorer = Callable[[torch.nn.Module, TrainConfig], dict]  # a dict with "reached"
 SOLVER = "midpoint"  # 8 steps on a grid crowded near the data: the course's 300 Euler steps' quality
 SOLVER_STEPS = 8
 
@@ -66,12 +70,44 @@ def net_from_checkpoint(path: Path, cfg: TrainConfig) -> torch.nn.Module:
     return net
 
 
-def measure(cfg: TrainConfig, out: Path, eval_every: int, classifier, shipped_fd: float, *,
-            fd_margin: float = 0.25, min_accuracy: float = 0.97, min_digit: float = 0.90,
-            per_label: int = 20, stop_when_reached: bool = False, max_train_s: float = float("inf"),
+def flow_scorer(classifier, shipped_fd: float, fd_margin: float = 0.25, min_accuracy: float = 0.97,
+                min_digit: float = 0.90, per_label: int = 20) -> Scorer:
+    """Scores a class-conditioned flow; "reached": the bar above."""
+
+    def score(net, cfg) -> dict:
+        s = score_net(net, cfg, classifier, per_label)
+        s["reached"] = (s["accuracy"] >= min_accuracy and s["worst_digit"] >= min_digit
+                        and s["fd"] <= (1 + fd_margin) * shipped_fd)
+        return s
+
+    return score
+
+
+def denoiser_scorer(target_db: float = 20.0, count: int = 1000) -> Scorer:
+    """Scores a denoiser: PSNR of D(x + sigma eps) against x on ``count`` test digits at its sigma;
+    "reached": at least ``target_db``."""
+    from ..data import load_mnist
+    from ..forward import add_noise_sigma
+    from ..metrics import psnr
+
+    clean = load_mnist("test").images[:count]
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+
+    @torch.inference_mode()
+    def score(net, cfg) -> dict:
+        noisy = add_noise_sigma(clean, cfg.sigma, noise=noise)
+        den = torch.cat([net.eval()(b) for b in noisy.split(250)])
+        db = round(float(psnr(den, clean)), 2)
+        return {"psnr": db, "reached": db >= target_db}
+
+    return score
+
+
+def measure(cfg: TrainConfig, out: Path, eval_every: int, score: Scorer,
+            *, stop_when_reached: bool = False, max_train_s: float = float("inf"),
             log: Callable[[str], None] = print) -> dict:
-    """Train ``cfg`` into ``out`` in segments, scoring after each; the scores and when (training
-    seconds and steps) the quality bar was first met, or None."""
+    """Train ``cfg`` into ``out`` in segments, scoring after each (``score(net, cfg)``, a dict
+    with "reached"); the scores and when (training seconds and steps) the bar was first met."""
     out.mkdir(parents=True, exist_ok=True)
     scores_path = out / "time_to_quality.json"
     scores = json.loads(scores_path.read_text())["scores"] if scores_path.exists() else []
@@ -82,18 +118,15 @@ def measure(cfg: TrainConfig, out: Path, eval_every: int, classifier, shipped_fd
         meta = load_tensors(out / "checkpoint.safetensors")[1]
         done = meta["global_step"]
         t0 = time.perf_counter()
-        s = score_net(net_from_checkpoint(out / "checkpoint.safetensors", cfg), cfg, classifier, per_label)
+        s = score(net_from_checkpoint(out / "checkpoint.safetensors", cfg), cfg)
         s |= {"step": done, "train_s": round(meta["elapsed_s"], 1),
               "score_s": round(time.perf_counter() - t0, 1)}
-        s["reached"] = (s["accuracy"] >= min_accuracy and s["worst_digit"] >= min_digit
-                        and s["fd"] <= (1 + fd_margin) * shipped_fd)
         scores.append(s)
         reached = reached or (s if s["reached"] else None)
-        record = {"config": cfg.__dict__, "shipped_fd": shipped_fd, "scores": scores}
+        record = {"config": cfg.__dict__, "scores": scores}
         atomic_write_text(scores_path, json.dumps(record, indent=1, default=list))
-        log(f"{cfg.name}: step {done} train {s['train_s']:.0f} s acc {s['accuracy']:.3f} "
-            f"worst {s['worst_digit']:.2f} fd {s['fd']:.2f} (shipped {shipped_fd:.2f})"
-            + (" REACHED" if s["reached"] else ""))
+        shown = ", ".join(f"{k} {v}" for k, v in s.items() if k not in _BOOKKEEPING)
+        log(f"{cfg.name}: step {done} train {s['train_s']:.0f} s {shown}" + (" REACHED" * s["reached"]))
         over = s["train_s"] > max_train_s
         if manifest.get("status") == "finished" or (reached and stop_when_reached) or over:
             break
@@ -106,3 +139,39 @@ def shipped_score(per_label: int = 20, root: Path | None = None) -> dict:
     net, cfg, _ = load_builtin("flow-class", root)
     classifier, _, _ = load_builtin("classifier", root)
     return score_net(net, cfg, classifier, per_label)
+
+
+def bench_time_to_quality(folder: Path, budget_s: float = 600, log: Callable[[str], None] = print) -> list:
+    """Both recipes of flow-class and of the denoiser, each from random initialisation into
+    ``folder``, until its bar or ``budget_s`` of training: one ``BenchResult`` per model, the
+    class recipe's seconds against the course's (a lower bound when the course's run did not get
+    there within the budget)."""
+    from dataclasses import replace
+
+    from ..config import PRESETS, with_recipe
+    from .common import BenchResult
+
+    classifier, _, _ = load_builtin("classifier")
+    shipped = shipped_score()
+    scorers = {"flow-class": (flow_scorer(classifier, shipped["fd"]), 75, 150),
+               "denoiser": (denoiser_scorer(), 50, 40)}
+    results = []
+    for name, (scorer, every_class, every_course) in scorers.items():
+        runs = {}
+        for recipe, every in (("class", every_class), ("course", every_course)):
+            cfg = replace(with_recipe(PRESETS[name], recipe), snapshot_epochs=())
+            runs[recipe] = measure(cfg, folder / f"{name}-{recipe}", every, scorer, stop_when_reached=True,
+                                   max_train_s=budget_s, log=log)
+        ours, ref = runs["class"]["reached_at_s"], runs["course"]["reached_at_s"]
+        last = runs["course"]["scores"][-1]
+        bar = ("accuracy >= 97 % (every digit >= 90 %), FD <= 1.25 x shipped" if name == "flow-class"
+               else "test PSNR >= 20 dB at sigma 0.5")
+        course = (f"course: reached at step {runs['course']['reached_at_step']}" if ref else
+                  f"course: not reached in {last['train_s']:.0f} s of training (step {last['step']}), "
+                  "so its time is a lower bound")
+        detail = f"bar: {bar}; class: step {runs['class']['reached_at_step']}; {course}"
+        ref = ref or last["train_s"]
+        results.append(BenchResult(f"time to quality, {name}: class recipe vs the course's", "s training",
+                                   ours or float("nan"), ref, (ref / ours) if ours else None,
+                                   "<= 600 s (stretch 300)" if name == "flow-class" else "<= 180 s", detail))
+    return results

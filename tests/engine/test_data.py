@@ -29,6 +29,34 @@ def test_test_split():
     assert sorted(set(split.labels.tolist())) == list(range(10))
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_the_idx_reader_matches_torchvision(split):
+    """engine.data parses the IDX files itself (torchvision costs the server 165 MB to import);
+    every byte and label must be what torchvision's MNIST reads, and the mean image exact."""
+    from torchvision.datasets import MNIST
+
+    from engine.data import mnist_mean_image
+
+    ours = load_mnist(split)
+    ref = MNIST(str(MNIST_DIR), train=split == "train", download=False)
+    assert torch.equal(ours.images, ref.data.unsqueeze(1).float() / 255.0)
+    assert torch.equal(ours.labels, ref.targets.long())
+    if split == "train":
+        assert torch.allclose(mnist_mean_image(), ours.images.double().mean(0).float(), atol=1e-6)
+
+
+def test_a_truncated_idx_file_is_refused(tmp_path):
+    from engine.data import read_idx
+
+    data = (RAW / "t10k-labels-idx1-ubyte").read_bytes()
+    (tmp_path / "short").write_bytes(data[:100])
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "text").write_bytes(b"hello world")
+    with pytest.raises(DataError, match="not an unsigned-byte IDX"):
+        read_idx(tmp_path / "text")
+
+
 def test_unknown_split():
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         load_mnist("validation")

@@ -401,6 +401,18 @@ def test_gaussian_blur_matches_a_written_out_kernel(make_gen, k, sigma):
     torch.testing.assert_close(gaussian_blur(x, k, sigma), reference_blur(x, k, sigma), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 12, 12), (1, 16, 16), (2, 2, 1, 9, 9)])
+def test_gaussian_blur_is_torchvisions(make_gen, shape):
+    """The blur is torchvision's, written out (no torchvision import in the server): the same
+    numbers for batches, single images and extra leading dimensions."""
+    from torchvision.transforms.v2 import functional as TF
+
+    x = torch.rand(shape, generator=make_gen(1))
+    for k, sigma in [(5, 2.0), (3, 0.5), (9, 1.3)]:
+        torch.testing.assert_close(gaussian_blur(x, k, sigma), TF.gaussian_blur(x, [k, k], [sigma, sigma]),
+                                   rtol=0, atol=1e-6)
+
+
 def test_gaussian_blur_keeps_constants():
     x = torch.full((1, 1, 8, 8), 0.3)
     torch.testing.assert_close(gaussian_blur(x, 5, 2.0), x)

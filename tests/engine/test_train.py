@@ -301,3 +301,20 @@ def test_the_class_recipe_is_the_preset_with_its_overrides():
     assert recipe.ema_decay > 0 and recipe.lr_schedule == "cosine" and recipe.epochs < course.epochs
     with pytest.raises(ValueError, match="has no 'class' recipe"):
         with_recipe(PRESETS["ddpm-class"], "class")
+
+
+def test_time_to_quality_scores_between_segments_and_stops_at_the_bar(tmp_path):
+    """engine.bench.time_to_quality.measure: trains in segments (resume is exact, so the run is
+    the same as one never cut), scores each from its checkpoint, and stops once the bar is met;
+    run again, it goes on from what it recorded."""
+    from engine.bench.time_to_quality import denoiser_scorer, measure
+
+    cfg = tiny("denoiser", epochs=3)
+    low_bar = measure(cfg, tmp_path / "a", 4, denoiser_scorer(target_db=-100.0, count=50),
+                      stop_when_reached=True, log=lambda _: None)
+    assert low_bar["reached_at_step"] == 4 and len(low_bar["scores"]) == 1
+    high_bar = measure(cfg, tmp_path / "b", 8, denoiser_scorer(target_db=99.0, count=50), log=lambda _: None)
+    assert high_bar["reached_at_s"] is None and [s["step"] for s in high_bar["scores"]] == [8, 16, 24]
+    assert all(math.isfinite(s["psnr"]) for s in high_bar["scores"])
+    again = measure(cfg, tmp_path / "b", 8, denoiser_scorer(target_db=99.0, count=50), log=lambda _: None)
+    assert [s["step"] for s in again["scores"]][:3] == [8, 16, 24], "a second call keeps what was measured"
