@@ -43,5 +43,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import os, urllib.request as u; port = os.environ.get('STREAMLIT_SERVER_PORT', '8501'); \
 assert u.urlopen(f'http://127.0.0.1:{port}/_stcore/health', timeout=4).read() == b'ok'"
 # binds every interface of the container; the port comes from STREAMLIT_SERVER_PORT
-CMD ["python", "-m", "streamlit", "run", "dashboard/app.py", "--server.address", "0.0.0.0", \
+CMD ["python", "-m", "dashboard.serve", "--server.address", "0.0.0.0", \
      "--server.headless", "true", "--browser.gatherUsageStats", "false"]

@@ -142,8 +142,9 @@ def start_fill() -> bool:
         _log.warning("difflab: view cache folder %s not writable (%s); no background fill", folder, e)
         return False
     with log:
-        subprocess.Popen([sys.executable, "-m", "dashboard.viewfill"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, start_new_session=True)
+        child = subprocess.Popen([sys.executable, "-m", "dashboard.viewfill"], cwd=ROOT,
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    threading.Thread(target=child.wait, name="view-cache-fill", daemon=True).start()  # reaped: no zombie
     _log.info("difflab: filling the view cache in the background (%s)", folder)
     return True
 

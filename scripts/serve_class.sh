@@ -78,7 +78,7 @@ trap 'exit 143' TERM
 for ((k = 1; k <= N; k++)); do
   p=${PORTS[k - 1]}
   STREAMLIT_SERVER_COOKIE_SECRET=$SECRET PYTHONUNBUFFERED=1 OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS \
-    "$PY" -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port "$p" \
+    "$PY" -m dashboard.serve --server.address 127.0.0.1 --server.port "$p" \
     --server.headless true --browser.gatherUsageStats false > "$STATE/replica-$k.log" 2>&1 &
   PIDS+=($!)
   NAME_OF[$!]="replica $k (port $p)"

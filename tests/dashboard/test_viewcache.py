@@ -144,7 +144,14 @@ def test_the_folder_keeps_the_newest_entries(views, models, monkeypatch):
 
 def test_start_fill_runs_once_and_not_when_filled(views, monkeypatch):
     started = []
-    monkeypatch.setattr(viewcache.subprocess, "Popen", lambda *a, **k: started.append(a[0]))
+    class Child:
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(viewcache.subprocess, "Popen", Child)
     monkeypatch.setattr(viewcache, "_fill_started", False)
     monkeypatch.setenv("DIFFLAB_VIEW_CACHE_FILL", "on")
     assert viewcache.start_fill() and started[0][1:] == ["-m", "dashboard.viewfill"]

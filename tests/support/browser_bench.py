@@ -116,6 +116,30 @@ def _cold_start(page, srv, requested: float, log) -> tuple[list[dict], float, fl
     return [result], home_cpu, _rss_mb(pid)
 
 
+def _wait_for_fill(srv, folder: Path, log, timeout: float = 900) -> list[dict]:
+    """Wait for the start-up fill of the view cache (dashboard/viewfill.py, a niced child of the
+    server) to finish, so that the cold views below are what a visitor gets once the server has
+    been up a minute; its own cost is reported."""
+    deadline = time.monotonic() + timeout
+    state = {}
+    while time.monotonic() < deadline:
+        try:
+            state = json.loads((folder / "fill.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("state") == "done":
+            break
+        time.sleep(1)
+    time.sleep(2)  # the child exits and is reaped: its CPU lands before the views are measured
+    if state.get("state") != "done":
+        log(f"view cache fill did not finish in {timeout:.0f} s: cold views below include computing")
+        return []
+    log(f"view cache filled at start-up: {state['seconds']} s, {state['cpu_seconds']} CPU-s, "
+        f"{state['entries']} entries, errors {state['errors'] or 'none'}")
+    return [_result("view cache fill at start-up (background, niced): wall time", "s", state["seconds"]),
+            _result("view cache fill at start-up: CPU-s of the fill process", "CPU-s", state["cpu_seconds"])]
+
+
 def _page_views(browser, page, srv, quick: bool, home_cpu: float, first_rss: float, log) -> list[dict]:
     """Memory and server CPU per page view. Every page once in this session loads every built-in
     model (quick: the pages the extra sessions open later, so their one-time loads come first);
@@ -128,7 +152,10 @@ def _page_views(browser, page, srv, quick: bool, home_cpu: float, first_rss: flo
     log("cold page views (fresh server, one session):")
     cold_cpu = {"home": home_cpu, **page_view_costs(page, srv.url, pid, visits[1:], log)}
     what = "Forward + Sampling visited" if quick else "every page visited (all models loaded)"
-    results = [_result(f"server RSS, {what}", "MB", _rss_mb(pid), target="<= 1500 MB"),
+    cold_max = max(cold_cpu.values())
+    results = [_result("server CPU, the costliest first view of a page in a fresh server", "CPU-s", cold_max,
+                       target="<= 2 CPU-s"),
+               _result(f"server RSS, {what}", "MB", _rss_mb(pid), target="<= 1500 MB"),
                _result("server RSS after the first page (Home)", "MB", first_rss)]
 
     log("warm page views (a second browser session):")
@@ -197,8 +224,12 @@ def run(quick: bool = False, models_dir: Path | None = None, log=print) -> dict:
             page = browser.new_page(viewport=devserver.VIEWPORT)
             page.set_default_timeout(60_000)
             t0 = time.perf_counter()  # the browser is already up; the clock runs from `streamlit run`
+            # a fresh clone's empty view cache: the server fills it in the background at start-up
+            os.environ["DIFFLAB_VIEW_CACHE_DIR"] = str(Path(tmp) / "views")
+            os.environ.pop("DIFFLAB_VIEW_CACHE_FILL", None)
             with devserver.serve(models_dir, Path(tmp) / "server.log", runs_dir=Path(tmp) / "runs") as srv:
                 results, home_cpu, first_rss = _cold_start(page, srv, time.perf_counter() - t0, log)
+                results += _wait_for_fill(srv, Path(tmp) / "views", log)
                 results += _page_views(browser, page, srv, quick, home_cpu, first_rss, log)
                 results += _extra_sessions(browser, srv, extra_sessions)
                 results += _scrub_latency(page, srv, presses, server_presses)

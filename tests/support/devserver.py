@@ -93,8 +93,9 @@ def serve(
     # plain: the `streamlit` command itself, as most users and Docker recipes run it (it puts only
     # dashboard/ on sys.path, unlike `python -m streamlit`, which adds the working directory)
     plain_cmd = [str(Path(sys.executable).with_name("streamlit"))]
-    launcher = plain_cmd if plain else [sys.executable, "-m", "streamlit"]
-    cmd = [*launcher, "run", "dashboard/app.py", "--server.address", "127.0.0.1"]
+    # otherwise what scripts/app.sh runs: the same, with the pages' modules imported at start-up
+    launcher = [*plain_cmd, "run", "dashboard/app.py"] if plain else [sys.executable, "-m", "dashboard.serve"]
+    cmd = [*launcher, "--server.address", "127.0.0.1"]
     cmd += ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     cmd += list(extra_args)
     log_path.parent.mkdir(parents=True, exist_ok=True)

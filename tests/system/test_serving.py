@@ -128,7 +128,7 @@ def test_container_files():
     assert steps.index(f"USER {users[-1]}") < next(i for i, s in enumerate(steps) if s.startswith("CMD "))
     assert re.search(r"^HEALTHCHECK .*CMD .*/_stcore/health", docker, re.M)
     cmd = json.loads(next(s for s in steps if s.startswith("CMD "))[4:])
-    assert cmd[:4] == ["python", "-m", "streamlit", "run"]
+    assert cmd[:3] == ["python", "-m", "dashboard.serve"]  # streamlit run dashboard/app.py, preloaded
     assert cmd[cmd.index("--server.address") + 1] == "0.0.0.0"
     assert re.search(r"^ENV .*STREAMLIT_SERVER_PORT=8501", docker, re.M)
     probe = re.search(r'^HEALTHCHECK .*CMD python -c "(.*)"$', docker, re.M).group(1)
