@@ -1,7 +1,7 @@
 """The Flow matching page's later sections, as functions the page calls: a Training lab run beside
-the shipped flow-class (``lab_run_block``) and "How likely is a digit?" (``how_likely_block``,
-its logic without Streamlit in ``dashboard.likelihood``). Flow matching convention: t runs 0
-(noise) -> 1 (data)."""
+the shipped flow-class (``lab_run_block``, also "your run" on the Sampling page) and "How likely
+is a digit?" (``how_likely_block``, its logic without Streamlit in ``dashboard.likelihood``).
+Flow matching convention: t runs 0 (noise) -> 1 (data)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from dashboard.partb import models_dir, stamp
 from dashboard.settings import EULER_STEPS, FLOW_GUIDANCE
 
 
-def lab_run_block(scale: int) -> None:
-    """A finished flow-class run of the Training lab beside the shipped model, the same noise."""
-    st.header("A Training lab run beside the shipped model")
+def lab_run_block(scale: int, key: str = "b2_your_run", heading: str | None = None) -> None:
+    """A finished flow-class run of the Training lab beside the shipped model, the same noise
+    (the Flow matching page, and the Sampling page's "your run"; ``key`` names the run picker)."""
+    (st.subheader if heading else st.header)(heading or "A Training lab run beside the shipped model")
     mine = [j.run_id for j in jobs.list_jobs() if j.model == "flow-class" and j.status == "finished"]
     if not mine:
         st.caption("Train flow-class in the **Training lab** (the class recipe gives digits in minutes on a "
@@ -24,7 +25,7 @@ def lab_run_block(scale: int) -> None:
         with contextlib.suppress(Exception):  # StreamlitPageNotFoundError outside the app's navigation
             st.page_link("b3_training_lab.py", label="Training lab", icon=":material/model_training:")
     else:
-        run_id = st.selectbox("Run", mine, key="b2_your_run",
+        run_id = st.selectbox("Run", mine, key=key,
                               help="Finished flow-class runs of the Training lab (everyone's on this "
                               "server).")
         shipped_dir, run_dir = models_dir() / "flow-class", jobs.run_path(run_id)

@@ -5,7 +5,7 @@ once (cached); the scrubber only picks frames from it."""
 
 import streamlit as st
 
-from dashboard import backends, cache, cache_partb, controls, images, partb, previews, ui
+from dashboard import backends, cache, cache_partb, controls, flow_views, images, partb, previews, ui
 from dashboard.settings import DDPM_GUIDANCE, FLOW_GUIDANCE, GAMMA_RANGE, GAMMA_SWEEP
 
 st.title("Sampling and classifier-free guidance")
@@ -175,6 +175,9 @@ with s2:
         )
 
 
+YOUR_RUN = "Your run: a Training lab flow beside the shipped one"
+
+
 @st.fragment
 def one_step(labels: tuple[int, ...], seed: int, ncols: int, nfe: int) -> None:
     """The same classes from the distilled flow in one network evaluation (docs/reflow.md)."""
@@ -202,3 +205,4 @@ def one_step(labels: tuple[int, ...], seed: int, ncols: int, nfe: int) -> None:
 
 if not text:
     one_step(labels, seed, len(classes), traj.nfe)
+    flow_views.lab_run_block(4, key="a3_your_run", heading=YOUR_RUN)

@@ -330,3 +330,9 @@ def test_b2_your_run_beside_the_shipped_model(env, tmp_path):
     captions = image_captions(at)
     assert any(c.startswith("flow-class (shipped): the classifier reads") for c in captions)
     assert any(c.startswith("my-run (Training lab run): the classifier reads") for c in captions)
+    # ... and on the Sampling page ("your run"), under the DDPM's digits
+    sampling = app("a3_sampling.py")
+    sampling.run()
+    assert not sampling.exception, [e.value for e in sampling.exception]
+    assert sampling.selectbox(key="a3_your_run").value == "my-run"
+    assert any(c.startswith("my-run (Training lab run): the classifier reads") for c in image_captions(sampling))
