@@ -145,6 +145,11 @@ SAMPLER_LABELS = {
 }
 
 
+# diffusers' schedulers are imported on first use only: they bring torch._dynamo (~1.5 s, 172 MB)
+DIFFUSERS_NOTE = ("The first DDIM or DPM-Solver++ run on this server loads diffusers' schedulers "
+                  "(a few seconds, once).")
+
+
 def diffusion_sampler(prefix: str, backend, strides=STRIDE_CHOICES) -> tuple[str, int, int | None]:
     """The sampler of a diffusion page: the course's strided loop (stride), or DDIM /
     DPM-Solver++ (steps). Returns (sampler, stride, steps or None)."""
@@ -158,7 +163,7 @@ def diffusion_sampler(prefix: str, backend, strides=STRIDE_CHOICES) -> tuple[str
         horizontal=True,
         format_func=SAMPLER_LABELS.get,
         help=f"The course's loop takes {COURSE_DDPM_STEPS} steps at stride {STRIDE}; DDIM and "
-        "DPM-Solver++ solve the same model's ODE in fewer (see the Fewer steps page).",
+        "DPM-Solver++ solve the same model's ODE in fewer (see the Fewer steps page). " + DIFFUSERS_NOTE,
     )
     if sampler == "ddpm":
         stride = int(

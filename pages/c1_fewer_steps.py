@@ -54,6 +54,7 @@ def sampler_controls(kind: str, left, right) -> tuple[list[str], int, str]:
             max_selections=4,
             format_func=controls.SAMPLER_LABELS.get,
         ),
+        help=controls.DIFFUSERS_NOTE if kind == "ddpm" else None,
     )
     grid_steps = [2, 3, 5, 7, 10, 15, 20, 33, 50] if kind == "ddpm" else [1, 2, 3, 5, 7, 10, 15, 20, 33, 50]
     if st.session_state.get("fs_steps") not in grid_steps:

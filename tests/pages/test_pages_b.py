@@ -335,4 +335,5 @@ def test_b2_your_run_beside_the_shipped_model(env, tmp_path):
     sampling.run()
     assert not sampling.exception, [e.value for e in sampling.exception]
     assert sampling.selectbox(key="a3_your_run").value == "my-run"
-    assert any(c.startswith("my-run (Training lab run): the classifier reads") for c in image_captions(sampling))
+    mine = "my-run (Training lab run): the classifier reads"
+    assert any(c.startswith(mine) for c in image_captions(sampling))
