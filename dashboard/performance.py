@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORTS = {
     "engine": "Engine: training and sampling (python -m engine bench)",
     "engine-quick": "Engine, quick run on this machine (from this page)",
-    "dashboard": "Dashboard: start, memory, scrubbing (python -m tests.support.browser_bench)",
+    "dashboard": "Dashboard: start, memory, first views, scrubbing (python -m tests.support.browser_bench)",
+    "time_to_quality": "Time to quality: the class recipe vs the course's, from scratch "
+                       "(python -m engine bench --time-to-quality)",
 }
 
 
