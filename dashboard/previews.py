@@ -39,7 +39,7 @@ def run_preview(folder: Path, per_digit: int = PREVIEW_PER_DIGIT, seed: int = 0)
     steps crowded near the data, γ 5), and the lab's classifier's accuracy on them. None when
     there is nothing to draw yet (or the run is not a class-conditioned flow)."""
     from engine.bench.time_to_quality import draw, net_from_checkpoint
-    from engine.checkpoints import CheckpointError, config_from_dict, load_tensors
+    from engine.checkpoints import CheckpointError, config_from_dict, read_meta
     from engine.classifier import classify
     from engine.config import TrainConfig
     from engine.toy2d.train import torch_threads
@@ -51,7 +51,7 @@ def run_preview(folder: Path, per_digit: int = PREVIEW_PER_DIGIT, seed: int = 0)
         if not written:
             return None
         path = max(written)[2]  # the newest; a tie: the finished weights
-        _, meta = load_tensors(path)
+        meta = read_meta(path)  # the header only: the weights are read once, below
         raw = meta.get("config") or (meta.get("manifest") or {}).get("config")
         cfg = config_from_dict(TrainConfig, raw)
         if cfg.objective != "flow" or cfg.arch != "class":

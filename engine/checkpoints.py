@@ -122,6 +122,18 @@ def load_tensors(path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
+def read_meta(path) -> dict:
+    """Only the metadata of a file written by ``save_tensors`` (its header, not its tensors: a
+    32 MB checkpoint's meta without reading the 32 MB); ``CheckpointError`` when unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {}).get("meta", "{}"))
+    except (SafetensorError, ValueError, OSError, Exception) as e:  # noqa: BLE001
+        raise CheckpointError(f"checkpoint unreadable: {path} ({type(e).__name__}: {e})") from e
+
+
 def config_to_dict(config) -> dict:
     if not is_dataclass(config):
         raise TypeError("config must be a dataclass")

@@ -187,3 +187,14 @@ def test_config_from_dict_restores_tuples_and_ignores_unknown_keys():
     data = json.loads(json.dumps(ckpt.config_to_dict(cfg)))
     data["added_in_a_later_version"] = 1
     assert ckpt.config_from_dict(TrainConfig, data) == cfg
+
+
+def test_read_meta_reads_the_header_only(tmp_path):
+    """The Training lab reads a run's config from its checkpoint's header every refresh: the same
+    meta as a full load, and a clear error for a file cut short."""
+    path = tmp_path / "c.safetensors"
+    ckpt.save_tensors(path, {"w": torch.randn(64, 64)}, {"global_step": 7, "config": {"name": "x"}})
+    assert ckpt.read_meta(path) == ckpt.load_tensors(path)[1] == {"global_step": 7, "config": {"name": "x"}}
+    path.write_bytes(path.read_bytes()[:5])
+    with pytest.raises(CheckpointError):
+        ckpt.read_meta(path)
