@@ -121,11 +121,23 @@ def compare_samplers(
     return partb.compare_samplers(model, samplers, steps, seed, per_digit, progress=_progress, grid=grid)
 
 
+def sweep_stamps(name: str) -> tuple[float, ...]:
+    """What a Fewer steps measurement of ``name`` depends on: its weights and, for a distilled
+    model, its teacher's (which it samples too)."""
+    from engine.adapters import read_manifest
+    from engine.fewer_steps import teacher_of
+
+    teacher = teacher_of(None, read_manifest(name, models_dir()) or {})
+    return (partb.stamp(name),) + ((partb.stamp(teacher),) if teacher else ())
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def fewer_steps_sweep(
-    name: str, root: str, mtime: float, samples: int, quick: bool, _progress: Progress | None = None
+    name: str, root: str, stamps: tuple[float, ...], samples: int, quick: bool,
+    _progress: Progress | None = None,
 ) -> dict:
-    """The quality-against-NFE curves, measured on this machine (``engine.fewer_steps.sweep``)."""
+    """The quality-against-NFE curves, measured on this machine (``engine.fewer_steps.sweep``);
+    ``stamps``: ``sweep_stamps(name)``, so a retrained teacher is measured again too."""
     from engine.fewer_steps import sweep
 
     return sweep(name, samples, 0, quick, Path(root), _progress)

@@ -252,7 +252,7 @@ with st.expander("Measure on this machine", expanded=False):
             cache_partb.fewer_steps_sweep,
             name,
             root,
-            partb.stamp(name),
+            cache_partb.sweep_stamps(name),
             samples,
             quick,
             label="Measuring every sampler…",
