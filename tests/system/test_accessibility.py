@@ -379,6 +379,12 @@ def set_scheme(page, scheme: str, frame=None) -> None:
         arg=scheme == "dark",
         timeout=20_000,
     )
+    # every element's colours eased over to the new theme: axe must not sample a transition
+    # halfway (it once read an expander's header at #7e7e7c, between the two themes' greys)
+    page.wait_for_function(
+        "() => !document.getAnimations().some(a => a instanceof CSSTransition && a.playState === 'running')",
+        timeout=10_000,
+    )
     if frame is not None:
         frame.wait_for_function(
             "s => document.documentElement.dataset.theme === s", arg=scheme, timeout=10_000
