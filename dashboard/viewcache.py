@@ -200,12 +200,11 @@ def encode(obj, tensors: dict[str, torch.Tensor]):
 def decode(tree, tensors: dict[str, torch.Tensor], classes: dict[str, type]):
     if not isinstance(tree, dict):
         return tree
-    (kind, value), *rest = tree.items()
+    kind, value = next(iter(tree.items()))  # the first key names the kind ("class" has "fields" too)
     if kind == "float":
         return float(value)
-    if kind == "array":
-        t = tensors[value]
-        return t.numpy() if t.dtype != torch.bfloat16 else t.float().numpy()
+    if kind == "array":  # encoded from numpy, so never bf16
+        return tensors[value].numpy()
     if kind == "tensor":
         return tensors[value]
     if kind in ("list", "tuple"):
@@ -231,6 +230,17 @@ def key_of(name: str, arguments: dict, models: dict[str, str]) -> str:
         h.update(f"{k}{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return f"{name}-{code_stamp()[:8]}-{h.hexdigest()[:32]}"
+
+
+def drop_other_code() -> int:
+    """Delete the entries another version of the code made (``key_of`` names files
+    ``function-codestamp-hash``): they can never be served again. How many went."""
+    code, gone = code_stamp()[:8], 0
+    for entry in app_folder().glob("*.safetensors"):
+        if entry.stem.split("-")[-2] != code:
+            entry.unlink(missing_ok=True)
+            gone += 1
+    return gone
 
 
 # ----------------------------------------------------------------------------- entries

@@ -32,10 +32,7 @@ def fill(pages: list[navigation.Page]) -> dict:
     from streamlit.testing.v1 import AppTest
 
     folder = viewcache.app_folder()
-    code = viewcache.code_stamp()[:8]
-    for old in folder.glob("*.safetensors"):  # entries other code made can never be served
-        if old.name.split("-")[-2] != code:
-            old.unlink(missing_ok=True)
+    viewcache.drop_other_code()
     t0, c0 = time.perf_counter(), time.process_time()
     _report(folder, state="running", started=time.time(), pid=os.getpid())
     at = AppTest.from_file(str(APP), default_timeout=PAGE_TIMEOUT).run()

@@ -52,12 +52,18 @@ def run(quick: bool = False, progress: Callable[[float, str], None] | None = Non
             results += [r] if r is not None else []
         step(7, "2D playground: straightness")
         results += bench_toy2d_straightness()
+    return _report(results, quick)
+
+
+def _report(results: list[BenchResult], quick: bool, **extra) -> dict:
+    """A report as ``--out`` writes it: the machine, when, and the results."""
     return {
         "machine": machine_description(torch.device("cpu")),
         "torch": torch.__version__,
         "bf16": cpu_supports_bf16(),
         "quick": quick,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
         "results": [asdict(r) for r in results],
     }
 
@@ -69,10 +75,7 @@ def run_time_to_quality(folder, budget_s: float = 600, log: Callable[[str], None
     from .time_to_quality import bench_time_to_quality
 
     results = bench_time_to_quality(Path(folder), budget_s, log)
-    return {"machine": machine_description(torch.device("cpu")), "torch": torch.__version__,
-            "bf16": cpu_supports_bf16(), "quick": False, "threads": torch.get_num_threads(),
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "budget_s": budget_s,
-            "results": [asdict(r) for r in results]}
+    return _report(results, False, threads=torch.get_num_threads(), budget_s=budget_s)
 
 
 def format_table(report: dict) -> str:

@@ -113,6 +113,10 @@ def test_changed_code_is_never_served_an_old_entry(views, models, monkeypatch):
     monkeypatch.setattr(viewcache, "code_stamp", lambda: "another version of the engine")
     compute(1)
     assert calls == [1, 1]
+    assert len(list(views.glob("*.safetensors"))) == 2
+    assert viewcache.drop_other_code() == 1, "the old code's entry goes, the new one stays"
+    compute(1)
+    assert calls == [1, 1]
 
 
 def test_missing_model_or_disabled_cache_computes_every_time(views, models, monkeypatch):
